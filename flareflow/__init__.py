@@ -1,0 +1,48 @@
+"""flareflow: durable async Python workflows, run locally or on Cloudflare Durable Objects.
+
+Write a workflow::
+
+    from flareflow import workflow, Run
+
+    @workflow("hello")
+    async def hello(run: Run, name: str = "world") -> str:
+        greeting = await run.step("greet", make_greeting, name)
+        return greeting
+"""
+
+from .engine import (
+    DurationError,
+    FlareflowError,
+    InvalidInput,
+    NonRetryableError,
+    Registry,
+    ReplayDivergence,
+    Retry,
+    Run,
+    StepFailed,
+    StepTimeout,
+    WaitTimeout,
+    WorkflowDefinitionError,
+    WorkflowNotFound,
+    workflow,
+)
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "DurationError",
+    "FlareflowError",
+    "InvalidInput",
+    "NonRetryableError",
+    "Registry",
+    "ReplayDivergence",
+    "Retry",
+    "Run",
+    "StepFailed",
+    "StepTimeout",
+    "WaitTimeout",
+    "WorkflowDefinitionError",
+    "WorkflowNotFound",
+    "__version__",
+    "workflow",
+]

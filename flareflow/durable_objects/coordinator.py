@@ -1,0 +1,379 @@
+"""The per-run coordinator: one object per run, host-agnostic.
+
+It owns the run's SQL (through the `Sql` port), drives activations of the engine, keeps the single
+alarm at the earliest pending timer, and publishes committed events to live listeners. Nothing
+about a run lives only in memory: drop the object at any point and a new one rebuilds from SQL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+from ..engine import events as ev
+from ..engine.errors import (
+    InvalidInput,
+    RunFinished,
+    RunNotFound,
+    StorageError,
+    Suspend,
+    WorkflowNotFound,
+)
+from ..engine.history import COMPLETED, EVENT, INPUT, UNCHANGED, WAITING, Delivery, StepRecord
+from ..engine.registry import Registry
+from ..engine.run import Execution, to_json
+from ..engine.schema import SchemaError, validate
+from .migrate import migrate
+from .ports import Alarm, Clock, Sql
+from .store import RunStore, dumps
+
+RUNNING = "running"
+WAITING_STATUS = "waiting"
+TERMINAL = frozenset({"completed", "failed", "cancelled"})
+
+Listener = Callable[[dict[str, Any]], None]
+StatusHook = Callable[[dict[str, Any]], None]
+
+
+class Evicted(Suspend):
+    """Raised after a step commit in evict-after-every-step mode: the host drops and rebuilds us."""
+
+
+class RunObject:
+    """One run's coordinator. The host creates it per activation or keeps it warm; both are correct."""
+
+    def __init__(
+        self,
+        run_id: str,
+        sql: Sql,
+        alarm: Alarm,
+        clock: Clock,
+        registry: Registry,
+        *,
+        on_status: StatusHook | None = None,
+        evict_after_step: bool = False,
+    ) -> None:
+        self.run_id = run_id
+        self.sql = sql
+        self.alarm = alarm
+        self.clock = clock
+        self.registry = registry
+        self.on_status = on_status
+        self.evict_after_step = evict_after_step
+        self.store = RunStore(sql, run_id)
+        self.listeners: list[Listener] = []
+        self.evicted = False
+        self._info: dict[str, Any] | None = None
+        self._lock = asyncio.Lock()
+        self._wake = False
+        self._task: asyncio.Future[Any] | None = None
+        migrate(sql, "run")
+        self._info = self.store.load()
+
+    # -- reading ---------------------------------------------------------------------------
+    @property
+    def exists(self) -> bool:
+        return self._info is not None
+
+    @property
+    def info(self) -> dict[str, Any]:
+        """The run row (status, input, output, error, state, timestamps)."""
+        if self._info is None:
+            raise RunNotFound(f"no run '{self.run_id}'")
+        return self._info
+
+    @property
+    def status(self) -> str:
+        return str(self.info["status"])
+
+    def summary(self) -> dict[str, Any]:
+        """What listings show: id, workflow, status and timestamps."""
+        info = self.info
+        return {
+            "id": info["id"],
+            "workflow": info["workflow"],
+            "status": info["status"],
+            "idempotency_key": info["idempotency_key"],
+            "created_at": info["created_at"],
+            "updated_at": info["updated_at"],
+        }
+
+    def describe(self) -> dict[str, Any]:
+        """Everything about the run: row, steps and open waits (for ``runs show`` and ``GET /runs/{id}``)."""
+        info = dict(self.info)
+        info["created_at"] = ev.iso(info["created_at"])
+        info["updated_at"] = ev.iso(info["updated_at"])
+        info["steps"] = self.store.steps()
+        info["waiting"] = self.open_waits()
+        info["last_seq"] = self.store.next_seq - 1
+        return info
+
+    def open_waits(self) -> list[dict[str, Any]]:
+        """Sleeps, event waits and questions the run is currently suspended on."""
+        out = []
+        for rec in sorted(self.store.history().values(), key=lambda r: r.started_at or 0):
+            if rec.status != WAITING:
+                continue
+            entry: dict[str, Any] = {"step": rec.key, "kind": rec.kind, "name": rec.name,
+                                     "until": None if rec.wake_at is None else ev.iso(rec.wake_at)}
+            if rec.kind == INPUT:
+                entry["prompt"] = rec.meta.get("prompt")
+                entry["schema"] = rec.meta.get("schema")
+            if rec.kind == EVENT:
+                entry["event_type"] = rec.meta.get("event_type")
+            out.append(entry)
+        return out
+
+    def events(self, after: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        return self.store.events(after, limit)
+
+    # -- creating --------------------------------------------------------------------------
+    def create(self, workflow: str, input: Any, idempotency_key: str | None = None) -> None:
+        """Record a new run and its ``run.started`` event (one transaction). Call `activate` next."""
+        if self._info is not None:
+            raise InvalidInput(f"run '{self.run_id}' already exists", "run_id")
+        defn = self.registry.get(workflow)
+        value, text = to_json(input, "the run input")
+        if defn.input_required and value is None:
+            raise InvalidInput(f"workflow '{workflow}' requires an input", "input")
+        if not defn.takes_input and value is not None:
+            raise InvalidInput(f"workflow '{workflow}' takes no input", "input")
+        now = self.clock.now()
+
+        def write() -> list[dict[str, Any]]:
+            self.store.insert_run(workflow, text, idempotency_key, now)
+            return self.store.append([(ev.RUN_STARTED, {"workflow": workflow, "input": value})], now)
+
+        wire = self.sql.transaction(write)
+        self._after_commit(wire)
+        self._info = self.store.load()
+        self._status_changed()
+
+    # -- the Journal port ------------------------------------------------------------------
+    def now(self) -> float:
+        return self.clock.now()
+
+    async def sleep(self, seconds: float) -> None:
+        await self.clock.sleep(seconds)
+
+    def commit(
+        self,
+        record: StepRecord,
+        events: list[tuple[str, dict[str, Any]]],
+        *,
+        state: Any = UNCHANGED,
+        delivery: int | None = None,
+        durable: bool = True,
+    ) -> None:
+        now = self.clock.now()
+
+        def write() -> list[dict[str, Any]]:
+            self.store.save_step(record, now)
+            if state is not UNCHANGED:
+                self.store.set_state(state, now)
+            if delivery is not None:
+                self.store.consume(delivery, record.key)
+            return self.store.append(events, now)
+
+        wire = self.sql.transaction(write, durable=durable)
+        if state is not UNCHANGED and self._info is not None:
+            self._info["state"] = state
+        self._after_commit(wire)
+        if self.evict_after_step and record.status == COMPLETED and record.kind == "step":
+            self.evicted = True
+            raise Evicted()
+
+    def find_delivery(self, kind: str, match: str) -> Delivery | None:
+        found = self.store.find_delivery(kind, match)
+        return None if found is None else Delivery(found[0], found[1])
+
+    def _after_commit(self, wire: list[dict[str, Any]]) -> None:
+        self.store.advance(len(wire))
+        for event in wire:
+            for listener in list(self.listeners):
+                listener(event)
+
+    # -- activation ------------------------------------------------------------------------
+    async def activate(self) -> None:
+        """Run the workflow until it completes, fails or must wait. Re-entrant calls coalesce."""
+        self._wake = True
+        if self._lock.locked():
+            return
+        async with self._lock:
+            while self._wake and not self.evicted:
+                self._wake = False
+                await self._activate_once()
+
+    async def alarm_fired(self) -> None:
+        """The host's alarm went off: due timers are handled by replaying."""
+        await self.activate()
+
+    async def _activate_once(self) -> None:
+        info = self.info
+        if info["status"] in TERMINAL:
+            self.alarm.set(None)
+            return
+        self.ingest()
+        try:
+            defn = self.registry.get(info["workflow"])
+        except WorkflowNotFound as exc:
+            self._finish("failed", error={"type": "WorkflowNotFound", "message": str(exc)})
+            return
+        execution = Execution(defn, self.run_id, info["input"], self, self.store.history(), info["state"])
+        if info["status"] != RUNNING:
+            self._set_status(RUNNING)
+        task = asyncio.ensure_future(execution.execute())
+        self._task = task
+        try:
+            await asyncio.wait({task})
+        except asyncio.CancelledError:
+            task.cancel()
+            raise
+        finally:
+            self._task = None
+        if task.cancelled() or self.info["status"] in TERMINAL:
+            return
+        outcome = task.result()
+        if outcome.kind == "completed":
+            self._finish("completed", output=outcome.output, patch=outcome.patch, state=outcome.state)
+        elif outcome.kind == "failed":
+            self._finish("failed", error=outcome.error)
+        else:
+            if not self.evicted:
+                self._set_status(WAITING_STATUS)
+            self.alarm.set(self.store.next_timer())
+
+    def _finish(self, status: str, *, output: Any = None, error: Any = None,
+                patch: list[dict[str, Any]] | None = None, state: Any = UNCHANGED) -> None:
+        now = self.clock.now()
+        if status == "completed":
+            event: tuple[str, dict[str, Any]] = (ev.RUN_COMPLETED, {"output": output, "patch": patch or []})
+        elif status == "failed":
+            event = (ev.RUN_FAILED, {"error": error})
+        else:
+            event = (ev.RUN_CANCELLED, {"reason": error})
+
+        def write() -> list[dict[str, Any]]:
+            if state is not UNCHANGED and patch:
+                self.store.set_state(state, now)
+            self.store.set_status(status, now, output=output, error=error, has_output=status == "completed")
+            self.store.clear_timers()
+            return self.store.append([event], now)
+
+        wire = self.sql.transaction(write)
+        self.alarm.set(None)
+        self._info = self.store.load()
+        self._after_commit(wire)
+        self._status_changed()
+
+    def _set_status(self, status: str) -> None:
+        now = self.clock.now()
+        self.sql.transaction(lambda: self.store.set_status(status, now), durable=False)
+        self.info["status"] = status
+        self.info["updated_at"] = now
+        self._status_changed()
+
+    def _status_changed(self) -> None:
+        if self.on_status is not None and self._info is not None:
+            self.on_status(self.summary())
+
+    # -- deliveries ------------------------------------------------------------------------
+    def ingest(self) -> int:
+        """Acknowledge inbox entries written by another process: emit their ``*.received`` events."""
+        pending = self.store.unacked()
+        for delivery_id, kind, match, payload in pending:
+            now = self.clock.now()
+            body = self._received_body(kind, match, payload)
+
+            def write(delivery_id: int = delivery_id, body: tuple[str, dict[str, Any]] = body,
+                      now: float = now) -> list[dict[str, Any]]:
+                self.store.ack(delivery_id)
+                return self.store.append([body], now)
+
+            self._after_commit(self.sql.transaction(write))
+        return len(pending)
+
+    @staticmethod
+    def _received_body(kind: str, match: str, payload: Any) -> tuple[str, dict[str, Any]]:
+        if kind == EVENT:
+            return ev.EVENT_RECEIVED, {"event_type": match, "payload": payload}
+        return ev.INPUT_RECEIVED, {"step": match, "value": payload}
+
+    def _require_open(self, what: str) -> None:
+        status = self.info["status"]
+        if status in TERMINAL:
+            raise RunFinished(f"run '{self.run_id}' is {status}; it takes no more {what}")
+
+    def deliver_event(self, event_type: str, payload: Any = None, *, owner: bool = True) -> int:
+        """Put an event in the inbox. The owner acknowledges it at once; call `activate` after."""
+        self._require_open("events")
+        if not isinstance(event_type, str) or not event_type.strip():
+            raise InvalidInput("the event type must be a non-empty string", "type")
+        value, _ = to_json(payload, "the event payload")
+        return self._enqueue(EVENT, event_type, value, owner)
+
+    def answer(self, value: Any, step: str | None = None, *, owner: bool = True) -> str:
+        """Answer the open question (or the one at ``step``), validated against its schema."""
+        self._require_open("answers")
+        value, _ = to_json(value, "the answer")
+        questions = [w for w in self.open_waits() if w["kind"] == INPUT]
+        answered = {m for kind, m in self._pending_inbox() if kind == INPUT}
+        questions = [q for q in questions if q["step"] not in answered]
+        if step is not None:
+            chosen = [q for q in questions if q["step"] == step or q["name"] == step]
+            if not chosen:
+                raise InvalidInput(f"run '{self.run_id}' has no open question '{step}'", "step")
+        else:
+            chosen = questions
+            if not chosen:
+                raise InvalidInput(f"run '{self.run_id}' is not waiting for an answer", "value")
+            if len(chosen) > 1:
+                names = ", ".join(q["step"] for q in chosen)
+                raise InvalidInput(f"run '{self.run_id}' has {len(chosen)} open questions ({names}); "
+                                   "say which one", "step")
+        question = chosen[0]
+        try:
+            validate(value, question.get("schema"))
+        except SchemaError as exc:
+            raise InvalidInput(f"answer rejected: {exc}", "value") from None
+        self._enqueue(INPUT, question["step"], value, owner)
+        return str(question["step"])
+
+    def _pending_inbox(self) -> list[tuple[str, str]]:
+        rows = self.sql.exec("SELECT kind, match FROM inbox WHERE consumed_by IS NULL")
+        return [(str(r[0]), str(r[1])) for r in rows]
+
+    def _enqueue(self, kind: str, match: str, value: Any, owner: bool) -> int:
+        now = self.clock.now()
+
+        def write() -> tuple[int, list[dict[str, Any]]]:
+            delivery_id = self.store.enqueue(kind, match, value, now, acked=owner)
+            if not owner:
+                return delivery_id, []
+            return delivery_id, self.store.append([self._received_body(kind, match, value)], now)
+
+        delivery_id, wire = self.sql.transaction(write)
+        self._after_commit(wire)
+        return delivery_id
+
+    # -- cancellation ----------------------------------------------------------------------
+    def cancel(self, reason: str = "cancelled") -> None:
+        """Stop the run for good: interrupt a running step, drop timers, emit ``run.cancelled``."""
+        self._require_open("commands")
+        self._finish("cancelled", error=reason)
+        if self._task is not None:
+            self._task.cancel()
+
+
+def open_run_object(
+    run_id: str, sql: Sql, alarm: Alarm, clock: Clock, registry: Registry, **options: Any
+) -> RunObject:
+    """A `RunObject` over existing storage; `StorageError` when the storage is not a run's."""
+    obj = RunObject(run_id, sql, alarm, clock, registry, **options)
+    if not obj.exists:
+        raise StorageError(f"run '{run_id}' has no stored state")
+    return obj
+
+
+__all__ = ["Evicted", "RunObject", "dumps", "open_run_object"]

@@ -1,0 +1,192 @@
+"""SQL of one run's object: the run row, steps, the event log, timers and the inbox.
+
+Every method is one or a few statements over the `Sql` port; the coordinator decides which of them
+share a transaction. Values are stored as JSON text.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..engine import events as ev
+from ..engine.errors import StorageError
+from ..engine.history import RETRYING, WAITING, StepRecord
+from .ports import Row, Sql
+
+_STEP_COLUMNS = "key, pos, kind, name, status, attempts, failures, result, error, wake_at, started_at, meta"
+
+
+def dumps(value: Any) -> str:
+    """Compact JSON text; ``allow_nan=False`` keeps it valid for every client."""
+    return json.dumps(value, allow_nan=False, separators=(",", ":"))
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+class RunStore:
+    """Reads and writes of one run. ``next_seq`` is cached; it is rebuilt from SQL on load."""
+
+    def __init__(self, sql: Sql, run_id: str) -> None:
+        self.sql = sql
+        self.run_id = run_id
+        self.next_seq = 1
+
+    # -- run row ---------------------------------------------------------------------------
+    def load(self) -> dict[str, Any] | None:
+        """The run row as a dict (None if this object holds no run yet); primes ``next_seq``."""
+        rows = self.sql.exec(
+            "SELECT id, workflow, status, input, output, error, state, idempotency_key, created_at, "
+            "updated_at FROM run"
+        )
+        seq_rows = self.sql.exec("SELECT COALESCE(MAX(seq), 0) FROM events")
+        self.next_seq = int(seq_rows[0][0]) + 1
+        if not rows:
+            return None
+        row = rows[0]
+        if row[0] != self.run_id:
+            raise StorageError(f"state database holds run '{row[0]}', not '{self.run_id}'")
+        try:
+            return {
+                "id": row[0],
+                "workflow": row[1],
+                "status": row[2],
+                "input": _loads(row[3]),
+                "output": _loads(row[4]),
+                "error": _loads(row[5]),
+                "state": _loads(row[6]),
+                "idempotency_key": row[7],
+                "created_at": row[8],
+                "updated_at": row[9],
+            }
+        except ValueError as exc:
+            raise StorageError(f"run '{self.run_id}': stored JSON is corrupt ({exc})") from None
+
+    def insert_run(self, workflow: str, input_text: str, key: str | None, now: float) -> None:
+        self.sql.exec(
+            "INSERT INTO run (id, workflow, status, input, state, idempotency_key, created_at, updated_at) "
+            "VALUES (?, ?, 'running', ?, '{}', ?, ?, ?)",
+            self.run_id, workflow, input_text, key, now, now,
+        )
+
+    def set_status(self, status: str, now: float, *, output: Any = None, error: Any = None,
+                   has_output: bool = False) -> None:
+        if has_output:
+            self.sql.exec("UPDATE run SET status = ?, output = ?, updated_at = ?", status, dumps(output), now)
+        elif error is not None:
+            self.sql.exec("UPDATE run SET status = ?, error = ?, updated_at = ?", status, dumps(error), now)
+        else:
+            self.sql.exec("UPDATE run SET status = ?, updated_at = ?", status, now)
+
+    def set_state(self, state: Any, now: float) -> None:
+        self.sql.exec("UPDATE run SET state = ?, updated_at = ?", dumps(state), now)
+
+    # -- steps and timers ------------------------------------------------------------------
+    def save_step(self, rec: StepRecord, now: float) -> None:
+        result = rec.result_text if rec.result_text is not None else dumps(rec.result)
+        self.sql.exec(
+            f"INSERT INTO steps ({_STEP_COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, "
+            "failures = excluded.failures, result = excluded.result, error = excluded.error, "
+            "wake_at = excluded.wake_at, started_at = excluded.started_at, meta = excluded.meta, "
+            "updated_at = excluded.updated_at",
+            rec.key, rec.pos, rec.kind, rec.name, rec.status, rec.attempts, rec.failures, result,
+            None if rec.error is None else dumps(rec.error), rec.wake_at, rec.started_at,
+            dumps(rec.meta), now,
+        )
+        if rec.wake_at is not None and rec.status in (WAITING, RETRYING):
+            self.sql.exec(
+                "INSERT INTO timers (key, kind, fire_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(key) DO UPDATE SET fire_at = excluded.fire_at",
+                rec.key, rec.kind, rec.wake_at,
+            )
+        elif rec.wake_at is None and rec.status != "running":
+            self.sql.exec("DELETE FROM timers WHERE key = ?", rec.key)
+
+    def history(self) -> dict[str, StepRecord]:
+        """Every recorded step, keyed by step key."""
+        out: dict[str, StepRecord] = {}
+        for row in self.sql.exec(f"SELECT {_STEP_COLUMNS} FROM steps"):
+            rec = StepRecord(
+                key=row[0], pos=row[1], kind=row[2], name=row[3], status=row[4],
+                attempts=int(row[5]), failures=int(row[6]), result=_loads(row[7]),
+                error=_loads(row[8]), wake_at=row[9], started_at=row[10], meta=_loads(row[11]) or {},
+            )
+            out[rec.key] = rec
+        return out
+
+    def steps(self) -> list[dict[str, Any]]:
+        """Steps for display, in the order they were first reached."""
+        rows = self.sql.exec(
+            "SELECT key, kind, name, status, attempts, result, error, wake_at, started_at, updated_at "
+            "FROM steps ORDER BY rowid"
+        )
+        return [
+            {"step": r[0], "kind": r[1], "name": r[2], "status": r[3], "attempts": r[4],
+             "result": _loads(r[5]), "error": _loads(r[6]),
+             "wake_at": None if r[7] is None else ev.iso(r[7]),
+             "started_at": None if r[8] is None else ev.iso(r[8]), "updated_at": ev.iso(r[9])}
+            for r in rows
+        ]
+
+    def next_timer(self) -> float | None:
+        rows = self.sql.exec("SELECT MIN(fire_at) FROM timers")
+        return None if not rows or rows[0][0] is None else float(rows[0][0])
+
+    def clear_timers(self) -> None:
+        self.sql.exec("DELETE FROM timers")
+
+    # -- events ----------------------------------------------------------------------------
+    def append(self, events: list[tuple[str, dict[str, Any]]], now: float) -> list[dict[str, Any]]:
+        """Append events with the next gapless seqs; returns the wire objects.
+
+        The caller commits; ``next_seq`` advances only via `advance` once the commit succeeded.
+        """
+        wire = []
+        seq = self.next_seq
+        for type_, body in events:
+            self.sql.exec("INSERT INTO events (seq, type, at, body) VALUES (?, ?, ?, ?)",
+                          seq, type_, now, dumps(body))
+            wire.append(ev.wire_event(seq, type_, self.run_id, now, body))
+            seq += 1
+        return wire
+
+    def advance(self, count: int) -> None:
+        self.next_seq += count
+
+    def events(self, after: int = 0, limit: int | None = None) -> list[dict[str, Any]]:
+        query = "SELECT seq, type, at, body FROM events WHERE seq > ? ORDER BY seq"
+        params: list[Any] = [after]
+        if limit is not None:
+            query += " LIMIT ?"
+            params.append(limit)
+        return [ev.wire_event(int(r[0]), r[1], self.run_id, float(r[2]), json.loads(r[3]))
+                for r in self.sql.exec(query, *params)]
+
+    # -- inbox -----------------------------------------------------------------------------
+    def enqueue(self, kind: str, match: str, payload: Any, now: float, *, acked: bool) -> int:
+        self.sql.exec(
+            "INSERT INTO inbox (kind, match, payload, received_at, acked) VALUES (?, ?, ?, ?, ?)",
+            kind, match, dumps(payload), now, 1 if acked else 0,
+        )
+        return int(self.sql.exec("SELECT MAX(id) FROM inbox")[0][0])
+
+    def unacked(self) -> list[tuple[int, str, str, Any]]:
+        rows = self.sql.exec("SELECT id, kind, match, payload FROM inbox WHERE acked = 0 ORDER BY id")
+        return [(int(r[0]), r[1], r[2], json.loads(r[3])) for r in rows]
+
+    def ack(self, delivery_id: int) -> None:
+        self.sql.exec("UPDATE inbox SET acked = 1 WHERE id = ?", delivery_id)
+
+    def find_delivery(self, kind: str, match: str) -> tuple[int, Any] | None:
+        rows: list[Row] = self.sql.exec(
+            "SELECT id, payload FROM inbox WHERE kind = ? AND match = ? AND acked = 1 "
+            "AND consumed_by IS NULL ORDER BY id LIMIT 1",
+            kind, match,
+        )
+        return None if not rows else (int(rows[0][0]), json.loads(rows[0][1]))
+
+    def consume(self, delivery_id: int, key: str) -> None:
+        self.sql.exec("UPDATE inbox SET consumed_by = ? WHERE id = ?", key, delivery_id)

@@ -1,0 +1,41 @@
+"""Pure-Python workflow engine: registry, run context, replay, retries, durations, JSON patch.
+
+Standard library only and free of I/O, so the same code runs on CPython and inside a Python
+Worker (Pyodide). Hosts plug in through `flareflow.engine.history.Journal`.
+"""
+
+from .durations import DurationError, parse_duration
+from .errors import (
+    FlareflowError,
+    InvalidInput,
+    NonRetryableError,
+    ReplayDivergence,
+    StepFailed,
+    StepTimeout,
+    WaitTimeout,
+    WorkflowDefinitionError,
+    WorkflowNotFound,
+)
+from .registry import Registry, WorkflowDef, default_registry, workflow
+from .retry import Retry
+from .run import Run
+
+__all__ = [
+    "DurationError",
+    "FlareflowError",
+    "InvalidInput",
+    "NonRetryableError",
+    "Registry",
+    "ReplayDivergence",
+    "Retry",
+    "Run",
+    "StepFailed",
+    "StepTimeout",
+    "WaitTimeout",
+    "WorkflowDefinitionError",
+    "WorkflowDef",
+    "WorkflowNotFound",
+    "default_registry",
+    "parse_duration",
+    "workflow",
+]

@@ -1,0 +1,55 @@
+"""The wire vocabulary: every host (local runtime, Durable Object) emits exactly these events.
+
+An event on the wire is one flat JSON object: ``seq``, ``type``, ``run_id``, ``at`` (ISO 8601 UTC)
+and the type-specific fields listed in `EVENT_FIELDS`. Fixing the vocabulary in one place keeps the
+terminal view, the HTTP/WebSocket API and the Worker speaking the same language.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from typing import Any, Final
+
+RUN_STARTED: Final = "run.started"
+STEP_STARTED: Final = "step.started"
+STEP_COMPLETED: Final = "step.completed"
+STEP_FAILED: Final = "step.failed"
+STEP_RETRYING: Final = "step.retrying"
+RUN_WAITING: Final = "run.waiting"
+INPUT_REQUESTED: Final = "input.requested"
+INPUT_RECEIVED: Final = "input.received"
+EVENT_RECEIVED: Final = "event.received"
+RUN_COMPLETED: Final = "run.completed"
+RUN_FAILED: Final = "run.failed"
+RUN_CANCELLED: Final = "run.cancelled"
+
+#: Type-specific fields of each event (besides seq, type, run_id, at). Documentation and a test oracle.
+EVENT_FIELDS: Final[dict[str, tuple[str, ...]]] = {
+    RUN_STARTED: ("workflow", "input"),
+    STEP_STARTED: ("step", "name", "attempt"),
+    STEP_COMPLETED: ("step", "name", "attempt", "duration_ms", "result", "patch"),
+    STEP_FAILED: ("step", "name", "attempt", "duration_ms", "error"),
+    STEP_RETRYING: ("step", "name", "attempt", "error", "delay", "retry_at"),
+    RUN_WAITING: ("reason", "step", "name", "until"),
+    INPUT_REQUESTED: ("step", "prompt", "schema"),
+    INPUT_RECEIVED: ("step", "value"),
+    EVENT_RECEIVED: ("event_type", "payload"),
+    RUN_COMPLETED: ("output", "patch"),
+    RUN_FAILED: ("error",),
+    RUN_CANCELLED: ("reason",),
+}
+
+TERMINAL_EVENTS: Final = frozenset({RUN_COMPLETED, RUN_FAILED, RUN_CANCELLED})
+
+
+def iso(ts: float) -> str:
+    """Epoch seconds as ISO 8601 UTC with milliseconds and a ``Z``."""
+    moment = _dt.datetime.fromtimestamp(ts, tz=_dt.UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+
+
+def wire_event(seq: int, type_: str, run_id: str, at: float, body: dict[str, Any]) -> dict[str, Any]:
+    """Assemble the flat wire object; the common fields come first so logs read well."""
+    event: dict[str, Any] = {"seq": seq, "type": type_, "run_id": run_id, "at": iso(at)}
+    event.update(body)
+    return event

@@ -1,0 +1,473 @@
+"""The `Run` context a workflow receives, and the replay machinery behind it.
+
+Every activation runs the workflow function from the top. A step, sleep, event wait or question
+first *reserves* a deterministic key (scope + name + occurrence) synchronously, in call order; when
+the history already holds a result for that key it is returned without running anything. When the
+run must wait (timer not due, event not delivered, answer not given) the engine raises `Suspend`,
+which unwinds the workflow; the host re-activates it when the alarm fires or a delivery arrives.
+
+Parallel branches get their own key scope, so keys do not depend on how branches interleave.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import inspect
+import json
+import time
+from collections.abc import Awaitable, Callable, Coroutine, Generator
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from . import events as ev
+from .durations import parse_duration
+from .errors import (
+    Cancelled,
+    InvalidInput,
+    NonRetryableError,
+    ReplayDivergence,
+    StepFailed,
+    StepTimeout,
+    Suspend,
+    WaitTimeout,
+    error_body,
+)
+from .history import (
+    COMPLETED,
+    EVENT,
+    FAILED,
+    INPUT,
+    RETRYING,
+    RUNNING,
+    SLEEP,
+    STEP,
+    UNCHANGED,
+    WAITING,
+    Journal,
+    StepRecord,
+)
+from .jsonpatch import diff
+from .outcome import Outcome
+from .registry import WorkflowDef
+from .retry import Retry
+from .schema import check_schema
+
+T = TypeVar("T")
+
+#: Retry policy of a step that names none: three attempts, 1 s then 2 s apart.
+DEFAULT_RETRY = Retry(limit=3, delay=1.0, backoff="exponential")
+
+
+@dataclass
+class _Scope:
+    """Key space of one branch: positions and per-name occurrence counters."""
+
+    prefix: str
+    counter: int = 0
+    occurrences: dict[str, int] = field(default_factory=dict)
+
+
+_scope: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar("flareflow_scope", default=None)
+
+
+def to_json(value: Any, what: str) -> tuple[Any, str]:
+    """Normalise ``value`` to plain JSON (tuples become lists) and return it with its text.
+
+    Returning the decoded copy means a live run and its replay see identical values.
+    """
+    try:
+        text = json.dumps(value, allow_nan=False, separators=(",", ":"))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"{what} is not JSON ({type(value).__name__}): {exc}") from None
+    return json.loads(text), text
+
+
+class _Pending(Awaitable[T]):
+    """An awaitable whose key was reserved when it was created (so ``parallel`` order is fixed)."""
+
+    def __init__(self, coro: Coroutine[Any, Any, T]) -> None:
+        self._coro = coro
+
+    def __await__(self) -> Generator[Any, None, T]:
+        return self._coro.__await__()
+
+
+class Run:
+    """The workflow's handle on its run: durable steps, timers, waits, questions and tracked state."""
+
+    def __init__(self, execution: Execution, run_id: str, workflow: str, input: Any) -> None:
+        self._x = execution
+        self.id = run_id
+        self.workflow = workflow
+        self.input = input
+        #: Tracked state: change it freely; each step completion records an RFC 6902 patch of it.
+        self.state: dict[str, Any] = {}
+
+    def step(
+        self,
+        name: str,
+        fn: Callable[..., Any],
+        *args: Any,
+        retry: Retry | None = None,
+        timeout: float | str | None = None,
+        **kwargs: Any,
+    ) -> Awaitable[Any]:
+        """Run ``fn(*args, **kwargs)`` once, durably: its JSON result is recorded and replayed.
+
+        ``retry`` sets attempts and backoff (default `DEFAULT_RETRY`); ``timeout`` bounds each
+        attempt. Raising `NonRetryableError` fails the step at once. A failed step raises
+        `StepFailed` here.
+        """
+        policy = retry if retry is not None else DEFAULT_RETRY
+        if not isinstance(policy, Retry):
+            raise TypeError(f"step '{name}': retry must be a flareflow.Retry, got {type(policy).__name__}")
+        limit = parse_duration(timeout) if timeout is not None else None
+        key, pos, rec = self._x.reserve(STEP, name)
+        return _Pending(self._x.run_step(key, pos, rec, name, fn, args, kwargs, policy, limit))
+
+    def sleep(self, name: str, duration: float | str) -> Awaitable[None]:
+        """A durable timer: the run suspends (the host may hibernate) until ``duration`` has passed."""
+        seconds = parse_duration(duration)
+        key, pos, rec = self._x.reserve(SLEEP, name)
+        return _Pending(self._x.run_sleep(key, pos, rec, name, seconds))
+
+    def wait_for_event(
+        self, name: str, *, type: str | None = None, timeout: float | str | None = None
+    ) -> Awaitable[Any]:
+        """Suspend until an event of ``type`` (default: ``name``) is delivered; return its payload.
+
+        With ``timeout``, raise `WaitTimeout` when nothing arrived in time.
+        """
+        limit = parse_duration(timeout) if timeout is not None else None
+        event_type = type if type is not None else name
+        if not isinstance(event_type, str) or not event_type:
+            raise InvalidInput("wait_for_event: the event type must be a non-empty string", "type")
+        key, pos, rec = self._x.reserve(EVENT, name)
+        return _Pending(self._x.run_wait(key, pos, rec, name, EVENT, limit, {"event_type": event_type}))
+
+    def ask(
+        self,
+        prompt: str,
+        *,
+        schema: dict[str, Any] | None = None,
+        name: str | None = None,
+        timeout: float | str | None = None,
+    ) -> Awaitable[Any]:
+        """Ask a human: suspend until an answer that satisfies ``schema`` is given; return it."""
+        check_schema(schema)
+        limit = parse_duration(timeout) if timeout is not None else None
+        label = name if name is not None else "ask"
+        key, pos, rec = self._x.reserve(INPUT, label)
+        meta = {"prompt": str(prompt), "schema": schema}
+        return _Pending(self._x.run_wait(key, pos, rec, label, INPUT, limit, meta))
+
+    async def parallel(self, *branches: Awaitable[Any]) -> list[Any]:
+        """Await several steps or branch coroutines together; results come back in argument order.
+
+        Pass ``run.step(...)`` calls (their keys are fixed before anything runs) or coroutines of
+        your own ``async def`` helpers (each runs in its own key scope). If any branch fails, the
+        first failure in argument order is raised once every branch has settled.
+        """
+        return await self._x.run_parallel(list(branches))
+
+
+class Execution:
+    """One activation of one run: replays the recorded history, then continues live."""
+
+    def __init__(
+        self,
+        defn: WorkflowDef,
+        run_id: str,
+        input: Any,
+        journal: Journal,
+        history: dict[str, StepRecord],
+        stored_state: Any,
+    ) -> None:
+        self.defn = defn
+        self.journal = journal
+        self.history = history
+        self.by_pos = {rec.pos: rec for rec in history.values()}
+        self.reached: set[str] = set()
+        self.diverged: ReplayDivergence | None = None
+        self.root = _Scope("")
+        self.run = Run(self, run_id, defn.name, input)
+        self._snapshot: Any = stored_state if stored_state is not None else {}
+
+    # -- key reservation -------------------------------------------------------------------
+    def reserve(self, kind: str, name: str) -> tuple[str, str, StepRecord | None]:
+        """Fix the key and position of the next durable call, and check it against the history."""
+        if not isinstance(name, str) or not name:
+            raise InvalidInput(f"a {kind} needs a non-empty string name, got {name!r}", "name")
+        scope = _scope.get() or self.root
+        index = scope.counter
+        scope.counter += 1
+        occurrence = scope.occurrences.get(name, 0) + 1
+        scope.occurrences[name] = occurrence
+        key = f"{scope.prefix}{name}#{occurrence}"
+        pos = f"{scope.prefix}{index}"
+        self.reached.add(pos)
+        recorded = self.by_pos.get(pos)
+        rec = self.history.get(key)
+        if recorded is not None and (recorded.key != key or recorded.kind != kind):
+            self._diverge(
+                f"replay diverged at position {pos}: the history has {recorded.kind} '{recorded.name}' "
+                f"(key '{recorded.key}') there, but the workflow now calls {kind} '{name}' (key '{key}')"
+            )
+        elif rec is not None and rec.pos != pos:
+            self._diverge(
+                f"replay diverged: {kind} '{name}' (key '{key}') was recorded at position {rec.pos} "
+                f"but is now reached at position {pos}"
+            )
+        return key, pos, rec
+
+    def _diverge(self, message: str) -> None:
+        if self.diverged is None:
+            self.diverged = ReplayDivergence(message)
+        raise self.diverged
+
+    # -- steps -----------------------------------------------------------------------------
+    async def run_step(
+        self,
+        key: str,
+        pos: str,
+        rec: StepRecord | None,
+        name: str,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        retry: Retry,
+        timeout: float | None,
+    ) -> Any:
+        j = self.journal
+        while True:
+            if rec is not None:
+                if rec.status == COMPLETED:
+                    return rec.result
+                if rec.status == FAILED:
+                    raise StepFailed(name, rec.error or {})
+                if rec.status == RETRYING and rec.wake_at is not None and rec.wake_at > j.now():
+                    raise Suspend()
+            else:
+                rec = StepRecord(key, pos, STEP, name, RUNNING, meta={"retry": retry.to_json()})
+            now = j.now()
+            rec.attempts += 1
+            rec.status = RUNNING
+            rec.started_at = now
+            rec.wake_at = None
+            attempt = rec.attempts
+            j.commit(rec, [(ev.STEP_STARTED, {"step": key, "name": name, "attempt": attempt})], durable=False)
+            t0 = time.perf_counter()
+            try:
+                value = await self._invoke(name, attempt, fn, args, kwargs, timeout)
+                result, text = to_json(value, f"the result of step '{name}'")
+            except Exception as exc:
+                duration_ms = round((time.perf_counter() - t0) * 1000, 3)
+                err = error_body(exc)
+                rec.failures += 1
+                rec.error = err
+                final = isinstance(exc, (NonRetryableError, InvalidInput)) or rec.failures >= retry.limit
+                if final:
+                    rec.status = FAILED
+                    body = {"step": key, "name": name, "attempt": attempt, "duration_ms": duration_ms,
+                            "error": err}
+                    j.commit(rec, [(ev.STEP_FAILED, body)])
+                    raise StepFailed(name, err) from exc
+                delay = retry.delay_for(rec.failures)
+                rec.status = RETRYING
+                rec.wake_at = j.now() + delay
+                body = {"step": key, "name": name, "attempt": attempt, "error": err, "delay": delay,
+                        "retry_at": ev.iso(rec.wake_at)}
+                j.commit(rec, [(ev.STEP_RETRYING, body)])
+                continue
+            duration_ms = round((time.perf_counter() - t0) * 1000, 3)
+            rec.status = COMPLETED
+            rec.result = result
+            rec.result_text = text
+            rec.error = None
+            state, patch = self.state_patch()
+            body = {"step": key, "name": name, "attempt": attempt, "duration_ms": duration_ms,
+                    "result": result, "patch": patch}
+            j.commit(rec, [(ev.STEP_COMPLETED, body)], state=state if patch else UNCHANGED)
+            return result
+
+    async def _invoke(
+        self,
+        name: str,
+        attempt: int,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+        timeout: float | None,
+    ) -> Any:
+        async def call() -> Any:
+            value = fn(*args, **kwargs)
+            if inspect.isawaitable(value):
+                value = await value
+            return value
+
+        if timeout is None:
+            return await call()
+        work = asyncio.ensure_future(call())
+        timer = asyncio.ensure_future(self.journal.sleep(timeout))
+        try:
+            done, _ = await asyncio.wait({work, timer}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            work.cancel()
+            raise
+        finally:
+            timer.cancel()
+        if work in done:
+            return work.result()
+        work.cancel()
+        try:
+            await work
+        except asyncio.CancelledError:
+            pass
+        except Exception:  # noqa: S110 - the attempt already timed out; its late error is moot
+            pass
+        raise StepTimeout(f"step '{name}' attempt {attempt} timed out after {timeout:g}s")
+
+    # -- timers and waits ------------------------------------------------------------------
+    async def run_sleep(self, key: str, pos: str, rec: StepRecord | None, name: str, seconds: float) -> None:
+        j = self.journal
+        if rec is not None and rec.status == COMPLETED:
+            return
+        now = j.now()
+        if rec is None:
+            rec = StepRecord(key, pos, SLEEP, name, WAITING, wake_at=now + seconds, started_at=now,
+                             meta={"seconds": seconds})
+            if seconds > 0:
+                body = {"reason": "sleep", "step": key, "name": name, "until": ev.iso(now + seconds)}
+                j.commit(rec, [(ev.RUN_WAITING, body)])
+        if rec.wake_at is None or now >= rec.wake_at:
+            rec.status = COMPLETED
+            rec.wake_at = None
+            j.commit(rec, [])
+            return
+        raise Suspend()
+
+    async def run_wait(
+        self,
+        key: str,
+        pos: str,
+        rec: StepRecord | None,
+        name: str,
+        kind: str,
+        timeout: float | None,
+        meta: dict[str, Any],
+    ) -> Any:
+        j = self.journal
+        if rec is not None:
+            if rec.status == COMPLETED:
+                return rec.result
+            if rec.status == FAILED:
+                raise WaitTimeout(name, float(rec.meta.get("timeout") or 0))
+        now = j.now()
+        if rec is None:
+            wake = now + timeout if timeout is not None else None
+            rec = StepRecord(key, pos, kind, name, WAITING, wake_at=wake, started_at=now,
+                             meta={**meta, "timeout": timeout})
+            until = ev.iso(wake) if wake is not None else None
+            waiting: list[tuple[str, dict[str, Any]]] = []
+            if kind == INPUT:
+                waiting.append((ev.INPUT_REQUESTED, {"step": key, "prompt": meta["prompt"],
+                                                     "schema": meta["schema"]}))
+                waiting.append((ev.RUN_WAITING, {"reason": "input", "step": key, "name": name,
+                                                 "until": until}))
+            else:
+                waiting.append((ev.RUN_WAITING, {"reason": "event", "step": key, "name": name,
+                                                 "event_type": meta["event_type"], "until": until}))
+            j.commit(rec, waiting)
+        delivery = j.find_delivery(kind, rec.meta["event_type"] if kind == EVENT else key)
+        if delivery is not None:
+            rec.status = COMPLETED
+            rec.result = delivery.payload
+            rec.wake_at = None
+            j.commit(rec, [], delivery=delivery.id)
+            return delivery.payload
+        if rec.wake_at is not None and now >= rec.wake_at:
+            rec.status = FAILED
+            rec.wake_at = None
+            timed_out = WaitTimeout(name, float(timeout if timeout is not None else 0))
+            rec.error = error_body(timed_out)
+            body = {"step": key, "name": name, "attempt": 1, "duration_ms": 0, "error": rec.error}
+            j.commit(rec, [(ev.STEP_FAILED, body)])
+            raise timed_out
+        raise Suspend()
+
+    # -- parallel --------------------------------------------------------------------------
+    async def run_parallel(self, branches: list[Awaitable[Any]]) -> list[Any]:
+        parent = _scope.get() or self.root
+        base = f"{parent.prefix}{parent.counter}."
+        parent.counter += 1
+
+        async def branch(index: int, aw: Awaitable[Any]) -> tuple[bool, Any]:
+            if not isinstance(aw, _Pending):
+                _scope.set(_Scope(f"{base}{index}/"))
+            try:
+                return True, await aw
+            except asyncio.CancelledError:
+                raise
+            except BaseException as exc:  # Suspend and Cancelled travel as values until all settle
+                return False, exc
+
+        for aw in branches:
+            if not inspect.isawaitable(aw):
+                raise TypeError(f"run.parallel takes awaitables (run.step(...) or coroutines), got {aw!r}")
+        tasks = [asyncio.ensure_future(branch(i, aw)) for i, aw in enumerate(branches)]
+        try:
+            settled = await asyncio.gather(*tasks)
+        except asyncio.CancelledError:
+            for task in tasks:
+                task.cancel()
+            raise
+        failures = [exc for ok, exc in settled if not ok]
+        for exc in failures:
+            if isinstance(exc, Cancelled):
+                raise exc
+        for exc in failures:
+            if not isinstance(exc, Suspend):
+                raise exc
+        if failures:
+            raise Suspend()
+        return [value for _, value in settled]
+
+    # -- state and the whole run -----------------------------------------------------------
+    def state_patch(self) -> tuple[Any, list[dict[str, Any]]]:
+        """The tracked state as JSON and the patch since the last recorded snapshot."""
+        current, _ = to_json(self.run.state, "run.state")
+        patch = diff(self._snapshot, current)
+        self._snapshot = current
+        return current, patch
+
+    async def execute(self) -> Outcome:
+        """Run the workflow from the top; say whether it completed, failed or must wait."""
+        _scope.set(self.root)
+        run = self.run
+        try:
+            if self.defn.takes_input and not (run.input is None and not self.defn.input_required):
+                value = await self.defn.fn(run, run.input)
+            else:
+                value = await self.defn.fn(run)
+        except Suspend:
+            if self.diverged is not None:
+                return Outcome("failed", error=error_body(self.diverged))
+            return Outcome("suspended")
+        except Exception as exc:
+            cause = self.diverged if self.diverged is not None else exc
+            return Outcome("failed", error=error_body(cause))
+        if self.diverged is not None:
+            return Outcome("failed", error=error_body(self.diverged))
+        missed = sorted(set(self.by_pos) - self.reached)
+        if missed:
+            rec = self.by_pos[missed[0]]
+            message = (f"replay diverged: the history has {rec.kind} '{rec.name}' (key '{rec.key}') "
+                       "that the workflow no longer reaches")
+            return Outcome("failed", error=error_body(ReplayDivergence(message)))
+        try:
+            output, _ = to_json(value, f"the output of workflow '{self.defn.name}'")
+            state, patch = self.state_patch()
+        except InvalidInput as exc:
+            return Outcome("failed", error=error_body(exc))
+        return Outcome("completed", output=output, state=state, patch=patch)

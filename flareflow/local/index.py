@@ -1,0 +1,94 @@
+"""The local run index: one row per run, so listings need not open every run's database.
+
+It is the embedded stand-in for the D1 index of the Cloudflare half. Each run's own database is the
+source of truth; `reconcile` repairs the index after a crash between the two writes.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+from typing import Any
+
+from ..engine.errors import StorageError
+from .sqlite import SqliteSql
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id              TEXT PRIMARY KEY,
+    workflow        TEXT NOT NULL,
+    status          TEXT NOT NULL,
+    idempotency_key TEXT UNIQUE,
+    created_at      REAL NOT NULL,
+    updated_at      REAL NOT NULL
+);
+CREATE INDEX IF NOT EXISTS runs_status ON runs (status, created_at);
+CREATE INDEX IF NOT EXISTS runs_workflow ON runs (workflow, created_at);
+"""
+_COLUMNS = ("id", "workflow", "status", "idempotency_key", "created_at", "updated_at")
+
+
+class RunIndex:
+    """Rows of (id, workflow, status, idempotency key, created, updated)."""
+
+    def __init__(self, path: Path) -> None:
+        self.sql = SqliteSql(path)
+        tables = {r[0] for r in self.sql.exec("SELECT name FROM sqlite_master WHERE type='table'")}
+        foreign = tables - {"runs"}
+        if foreign:
+            raise StorageError(f"{path}: not a flareflow index (has tables {', '.join(sorted(foreign))})")
+        self.sql.conn.executescript(_SCHEMA)
+
+    def upsert(self, row: dict[str, Any]) -> None:
+        self.sql.exec(
+            "INSERT INTO runs (id, workflow, status, idempotency_key, created_at, updated_at) "
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET status = excluded.status, "
+            "updated_at = excluded.updated_at",
+            *(row[c] for c in _COLUMNS),
+        )
+
+    def reserve(self, row: dict[str, Any]) -> str | None:
+        """Insert a new run; if its idempotency key is taken, return the run id that holds it."""
+        try:
+            self.upsert(row)
+        except sqlite3.IntegrityError:
+            found = self.sql.exec("SELECT id FROM runs WHERE idempotency_key = ?", row["idempotency_key"])
+            if found:
+                return str(found[0][0])
+            raise
+        return None
+
+    def by_key(self, key: str) -> str | None:
+        found = self.sql.exec("SELECT id FROM runs WHERE idempotency_key = ?", key)
+        return str(found[0][0]) if found else None
+
+    def delete(self, run_id: str) -> None:
+        self.sql.exec("DELETE FROM runs WHERE id = ?", run_id)
+
+    def list(self, *, workflow: str | None = None, status: str | None = None,
+             limit: int = 50, before: str | None = None) -> list[dict[str, Any]]:
+        """Newest first; ``before`` is a run id cursor for the next page."""
+        query = f"SELECT {', '.join(_COLUMNS)} FROM runs WHERE 1 = 1"
+        params: list[Any] = []
+        if workflow is not None:
+            query += " AND workflow = ?"
+            params.append(workflow)
+        if status is not None:
+            query += " AND status = ?"
+            params.append(status)
+        if before is not None:
+            query += " AND id < ?"
+            params.append(before)
+        query += " ORDER BY id DESC LIMIT ?"
+        params.append(limit)
+        return [dict(zip(_COLUMNS, r, strict=True)) for r in self.sql.exec(query, *params)]
+
+    def ids(self, statuses: tuple[str, ...] | None = None) -> list[str]:
+        if statuses is None:
+            return [str(r[0]) for r in self.sql.exec("SELECT id FROM runs ORDER BY id")]
+        marks = ", ".join("?" for _ in statuses)
+        return [str(r[0]) for r in self.sql.exec(
+            f"SELECT id FROM runs WHERE status IN ({marks}) ORDER BY id", *statuses)]
+
+    def close(self) -> None:
+        self.sql.close()

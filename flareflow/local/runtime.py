@@ -1,0 +1,400 @@
+"""The embedded runtime: hosts run objects in this process, on one sqlite3 file per run.
+
+Layout of the state directory (default ``.flareflow/state/``)::
+
+    index.db          one row per run (the local stand-in for the D1 index)
+    runs/<id>.db      the run's own database: run row, steps, events, timers, inbox
+    runs/<id>.lock    held (flock) by the process that executes the run; released by the kernel
+                      when that process dies, however it dies
+
+A process executes only the runs whose lock it holds. Others may read any run and leave events
+and answers in its inbox; the owner notices (``PRAGMA data_version``) and picks them up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import secrets
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ..durable_objects.coordinator import TERMINAL, RunObject
+from ..durable_objects.ports import Clock, SystemClock
+from ..engine.errors import InvalidInput, RunNotFound, StorageError
+from ..engine.registry import Registry, default_registry
+from .index import RunIndex
+from .sqlite import SqliteSql
+
+log = logging.getLogger("flareflow.local")
+
+Listener = Callable[[dict[str, Any]], None]
+UNFINISHED = ("running", "waiting")
+POLL_SECONDS = 0.25
+
+
+def new_run_id(now: float) -> str:
+    """Time-ordered, unguessable: 11 hex digits of milliseconds + 10 random hex digits."""
+    return f"{int(now * 1000):011x}{secrets.token_hex(5)}"
+
+
+class _ObjectAlarm:
+    """The `Alarm` port of one object: forwards to the runtime's scheduler."""
+
+    def __init__(self, runtime: LocalRuntime, run_id: str) -> None:
+        self.runtime = runtime
+        self.run_id = run_id
+
+    def set(self, at: float | None) -> None:
+        self.runtime._set_alarm(self.run_id, at)
+
+
+class LocalRuntime:
+    """Per-run objects in-process, their alarms, and the run index. Use as ``async with``."""
+
+    def __init__(
+        self,
+        state_dir: Path | str,
+        registry: Registry | None = None,
+        *,
+        clock: Clock | None = None,
+        sync: str = "normal",
+        evict_after_step: bool = False,
+    ) -> None:
+        self.state_dir = Path(state_dir)
+        self.runs_dir = self.state_dir / "runs"
+        self.registry = registry if registry is not None else default_registry
+        self.clock: Clock = clock if clock is not None else SystemClock()
+        self.sync = sync
+        self.evict_after_step = evict_after_step
+        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.index = RunIndex(self.state_dir / "index.db")
+        self.objects: dict[str, RunObject] = {}
+        self._sql: dict[str, SqliteSql] = {}
+        self._locks: dict[str, int] = {}
+        self._alarms: dict[str, float] = {}
+        self._alarm_changed = asyncio.Event()
+        self._subscribers: dict[str, list[Listener]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._versions: dict[str, int] = {}
+        self._background: list[asyncio.Task[None]] = []
+        self._settled: dict[str, asyncio.Event] = {}
+        self.evictions = 0
+        self.closed = False
+
+    # -- lifecycle -------------------------------------------------------------------------
+    async def __aenter__(self) -> LocalRuntime:
+        self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    def start(self) -> None:
+        """Start the alarm scheduler and the inbox poller (needs a running event loop)."""
+        if not self._background:
+            self._background = [asyncio.ensure_future(self._alarm_loop()),
+                                asyncio.ensure_future(self._poll_loop())]
+
+    async def close(self) -> None:
+        """Stop background work and release every run this process owned (they stay resumable)."""
+        if self.closed:
+            return
+        self.closed = True
+        for task in [*self._background, *self._tasks]:
+            task.cancel()
+        for task in [*self._background, *self._tasks]:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        for sql in self._sql.values():
+            sql.close()
+        for fd in self._locks.values():
+            os.close(fd)
+        self._sql.clear()
+        self._locks.clear()
+        self.objects.clear()
+        self.index.close()
+
+    # -- paths and ownership ---------------------------------------------------------------
+    def db_path(self, run_id: str) -> Path:
+        return self.runs_dir / f"{run_id}.db"
+
+    def _own(self, run_id: str) -> bool:
+        """Take the run's lock. False when another live process holds it."""
+        if run_id in self._locks:
+            return True
+        fd = os.open(self.runs_dir / f"{run_id}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        self._locks[run_id] = fd
+        return True
+
+    def owns(self, run_id: str) -> bool:
+        return run_id in self._locks
+
+    def resolve(self, ref: str) -> str:
+        """A full run id from an id or a unique prefix of one."""
+        if not ref or not all(c in "0123456789abcdef" for c in ref):
+            raise RunNotFound(f"no run '{ref}' (run ids are lowercase hex)")
+        if self.db_path(ref).exists():
+            return ref
+        matches = sorted(p.stem for p in self.runs_dir.glob(f"{ref}*.db"))
+        if len(matches) == 1:
+            return matches[0]
+        if not matches:
+            raise RunNotFound(f"no run '{ref}' in {self.state_dir}")
+        raise RunNotFound(f"run id prefix '{ref}' is ambiguous: {', '.join(matches[:5])}")
+
+    # -- objects ---------------------------------------------------------------------------
+    def _sql_for(self, run_id: str) -> SqliteSql:
+        sql = self._sql.get(run_id)
+        if sql is None:
+            sql = SqliteSql(self.db_path(run_id), sync=self.sync)
+            self._sql[run_id] = sql
+        return sql
+
+    def _build(self, run_id: str) -> RunObject:
+        obj = RunObject(
+            run_id,
+            self._sql_for(run_id),
+            _ObjectAlarm(self, run_id),
+            self.clock,
+            self.registry,
+            on_status=self.index.upsert,
+            evict_after_step=self.evict_after_step,
+        )
+        obj.listeners.append(lambda event, run_id=run_id: self._publish(run_id, event))
+        return obj
+
+    def get(self, run_id: str) -> RunObject:
+        """The run's object, built from SQL if it is not in memory. Raises `RunNotFound`."""
+        run_id = self.resolve(run_id)
+        obj = self.objects.get(run_id)
+        if obj is None:
+            obj = self._build(run_id)
+            if not obj.exists:
+                raise StorageError(f"{self.db_path(run_id)}: holds no run (damaged or foreign file)")
+            self.objects[run_id] = obj
+        return obj
+
+    def evict(self, run_id: str) -> None:
+        """Drop the in-memory object and its connection; the next access rebuilds from SQL."""
+        self.objects.pop(run_id, None)
+        sql = self._sql.pop(run_id, None)
+        if sql is not None:
+            sql.close()
+        self._versions.pop(run_id, None)
+        self.evictions += 1
+
+    # -- starting and driving runs ---------------------------------------------------------
+    async def start_run(self, workflow: str, input: Any = None, *, idempotency_key: str | None = None,
+                        activate: bool = True) -> RunObject:
+        """Create a run (or return the one holding ``idempotency_key``) and begin executing it."""
+        defn = self.registry.get(workflow)
+        if idempotency_key is not None:
+            existing = self.index.by_key(idempotency_key)
+            if existing is not None:
+                return self.get(existing)
+        now = self.clock.now()
+        run_id = new_run_id(now)
+        row = {"id": run_id, "workflow": defn.name, "status": "running",
+               "idempotency_key": idempotency_key, "created_at": now, "updated_at": now}
+        holder = self.index.reserve(row)
+        if holder is not None:
+            return self.get(holder)
+        if not self._own(run_id):  # pragma: no cover - a fresh random id cannot be locked by others
+            raise StorageError(f"run '{run_id}' is locked by another process")
+        obj = self._build(run_id)
+        try:
+            obj.create(defn.name, input, idempotency_key)
+        except BaseException:
+            self.index.delete(run_id)
+            self.evict(run_id)
+            self.db_path(run_id).unlink(missing_ok=True)
+            raise
+        self.objects[run_id] = obj
+        if activate:
+            self.schedule(run_id)
+        return obj
+
+    def schedule(self, run_id: str) -> None:
+        """Activate the run in the background (if this process owns it)."""
+        task = asyncio.ensure_future(self._drive(run_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._task_done)
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("run activation crashed", exc_info=task.exception())
+
+    async def _drive(self, run_id: str) -> None:
+        if not self._own(run_id):
+            return
+        while not self.closed:
+            obj = self.get(run_id)
+            await obj.activate()
+            if not obj.evicted:
+                break
+            self.evict(run_id)
+        self._notify_settled(run_id)
+
+    async def activate(self, run_id: str) -> None:
+        """Activate now and wait for this activation to finish (used by tests and the CLI)."""
+        await self._drive(self.resolve(run_id))
+
+    async def resume(self, run_ids: list[str] | None = None) -> list[str]:
+        """Continue unfinished runs (all of them, or the given ones) that no other process owns."""
+        self.reconcile()
+        candidates = run_ids if run_ids is not None else self.index.ids(UNFINISHED)
+        resumed = []
+        for ref in candidates:
+            run_id = self.resolve(ref)
+            if self.get(run_id).status in TERMINAL:
+                continue
+            if not self._own(run_id):
+                continue
+            resumed.append(run_id)
+            self.schedule(run_id)
+        return resumed
+
+    def reconcile(self) -> None:
+        """Make the index agree with the run files after a crash between their two writes."""
+        on_disk = {p.stem for p in self.runs_dir.glob("*.db")}
+        indexed = set(self.index.ids())
+        for run_id in sorted(on_disk - indexed):
+            try:
+                obj = self.get(run_id)
+            except StorageError as exc:
+                log.warning("skipping %s: %s", run_id, exc)
+                continue
+            self.index.upsert(obj.summary())
+        for run_id in sorted(indexed - on_disk):
+            self.index.delete(run_id)
+        for run_id in sorted(on_disk & indexed):
+            with contextlib.suppress(StorageError):
+                summary = self.get(run_id).summary()
+                self.index.upsert(summary)
+
+    # -- deliveries from this or another process -------------------------------------------
+    async def send_event(self, run_id: str, event_type: str, payload: Any = None) -> None:
+        run_id = self.resolve(run_id)
+        owner = self._own(run_id)
+        self.get(run_id).deliver_event(event_type, payload, owner=owner)
+        if owner:
+            self.schedule(run_id)
+
+    async def answer(self, run_id: str, value: Any, step: str | None = None) -> str:
+        run_id = self.resolve(run_id)
+        owner = self._own(run_id)
+        key = self.get(run_id).answer(value, step, owner=owner)
+        if owner:
+            self.schedule(run_id)
+        return key
+
+    async def cancel(self, run_id: str, reason: str = "cancelled") -> None:
+        run_id = self.resolve(run_id)
+        if not self._own(run_id):
+            raise InvalidInput(f"run '{run_id}' is being executed by another flareflow process; "
+                               "cancel it there (or stop that process first)")
+        self.get(run_id).cancel(reason)
+        self._notify_settled(run_id)
+
+    # -- events to watchers ----------------------------------------------------------------
+    def subscribe(self, run_id: str, listener: Listener) -> Callable[[], None]:
+        """Call ``listener`` with every event the run commits from now on; returns an unsubscribe."""
+        subscribers = self._subscribers.setdefault(run_id, [])
+        subscribers.append(listener)
+        return lambda: subscribers.remove(listener) if listener in subscribers else None
+
+    def _publish(self, run_id: str, event: dict[str, Any]) -> None:
+        for listener in list(self._subscribers.get(run_id, ())):
+            try:
+                listener(event)
+            except Exception:  # a broken watcher must not break the run
+                log.exception("event listener failed")
+
+    def _settled_event(self, run_id: str) -> asyncio.Event:
+        return self._settled.setdefault(run_id, asyncio.Event())
+
+    def _notify_settled(self, run_id: str) -> None:
+        self._settled_event(run_id).set()
+
+    async def wait_settled(self, run_id: str) -> RunObject:
+        """Wait until the current activation of ``run_id`` ends (finished or suspended)."""
+        event = self._settled_event(run_id)
+        event.clear()
+        await event.wait()
+        return self.get(run_id)
+
+    async def until_finished(self, run_id: str) -> RunObject:
+        """Wait until the run completes, fails or is cancelled (timers and deliveries keep it going)."""
+        run_id = self.resolve(run_id)
+        done = asyncio.Event()
+
+        def watch(event: dict[str, Any]) -> None:
+            if event["type"] in ("run.completed", "run.failed", "run.cancelled"):
+                done.set()
+
+        unsubscribe = self.subscribe(run_id, watch)
+        try:
+            if self.get(run_id).status not in TERMINAL:
+                await done.wait()
+        finally:
+            unsubscribe()
+        return self.get(run_id)
+
+    # -- alarms ----------------------------------------------------------------------------
+    def _set_alarm(self, run_id: str, at: float | None) -> None:
+        if at is None:
+            self._alarms.pop(run_id, None)
+        else:
+            self._alarms[run_id] = at
+        self._alarm_changed.set()
+
+    def next_alarm(self) -> float | None:
+        return min(self._alarms.values()) if self._alarms else None
+
+    async def _alarm_loop(self) -> None:
+        while True:
+            self._alarm_changed.clear()
+            if not self._alarms:
+                await self._alarm_changed.wait()
+                continue
+            run_id, at = min(self._alarms.items(), key=lambda item: item[1])
+            delay = at - self.clock.now()
+            if delay <= 0:
+                self._alarms.pop(run_id, None)
+                self.schedule(run_id)
+                await asyncio.sleep(0)
+                continue
+            sleeper = asyncio.ensure_future(self.clock.sleep(delay))
+            changed = asyncio.ensure_future(self._alarm_changed.wait())
+            try:
+                await asyncio.wait({sleeper, changed}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                sleeper.cancel()
+                changed.cancel()
+
+    async def _poll_loop(self) -> None:
+        """Pick up events and answers other processes left in the inboxes of runs we own."""
+        while True:
+            await asyncio.sleep(POLL_SECONDS)
+            for run_id in list(self._locks):
+                sql = self._sql.get(run_id)
+                obj = self.objects.get(run_id)
+                if sql is None or obj is None or not obj.exists or obj.status in TERMINAL:
+                    continue
+                version = sql.data_version()
+                if self._versions.get(run_id) == version:
+                    continue
+                self._versions[run_id] = version
+                if obj.store.unacked():
+                    self.schedule(run_id)
