@@ -1,0 +1,5 @@
+"""``python -m flareflow`` is the ``flareflow`` command."""
+
+from .cli.main import main
+
+main()

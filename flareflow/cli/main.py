@@ -1,0 +1,473 @@
+"""``flareflow``: write, run and inspect durable workflows from the terminal.
+
+Every error a user can cause ends as one readable line on stderr and a non-zero exit code; stored
+runs are never touched by a command that fails.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Coroutine
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+from rich.table import Table
+
+from .. import __version__
+from ..engine.errors import FlareflowError, InvalidInput
+from ..engine.events import iso
+from ..local.runtime import LocalRuntime
+from .project import Project, ProjectError, load_project
+from .settings import SettingsError
+from .watch import Watcher
+
+T = TypeVar("T")
+
+app = typer.Typer(
+    name="flareflow",
+    help="Durable async Python workflows: run them here, serve them, ship them to Cloudflare.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+runs_app = typer.Typer(help="Inspect and control runs in the local state directory.", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+if not console.is_terminal:  # piped: no wrapping at 80 columns, so lines stay greppable
+    console.width = 160
+
+ProjectOpt = Annotated[
+    Path | None,
+    typer.Option("--project", "-C", help="Project folder (default: the current one or the nearest parent "
+                 "with a [tool.flareflow] pyproject or a workflows/ folder).", show_default=False),
+]
+
+
+class CliError(Exception):
+    """A usage error: printed as one line, exit code 2."""
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err_console.print(f"[bold red]error:[/bold red] {escape(message)}")
+    raise typer.Exit(code)
+
+
+def _guard(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except typer.Exit:
+        raise
+    except CliError as exc:
+        fail(str(exc), 2)
+    except (SettingsError, ProjectError, FlareflowError) as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+def _run(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    return _guard(lambda: asyncio.run(coro_fn()))
+
+
+def _project(path: Path | None, discover: bool = True) -> Project:
+    return _guard(lambda: load_project(path, discover=discover))
+
+
+def _runtime(project: Project) -> LocalRuntime:
+    return LocalRuntime(project.state_dir, project.registry, sync=project.settings.local.sync)
+
+
+def parse_json(text: str, what: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError as exc:
+        raise CliError(f"{what} is not valid JSON ({exc}): {text[:60]}") from None
+
+
+def build_input(raw: str | None, pairs: list[str] | None) -> Any:
+    """``--input JSON`` or ``-i key=value`` pairs (values parsed as JSON when they are JSON)."""
+    if raw is not None and pairs:
+        raise CliError("give either --input JSON or -i key=value pairs, not both")
+    if raw is not None:
+        return parse_json(raw, "--input")
+    if not pairs:
+        return None
+    data: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise CliError(f"-i expects key=value, got '{pair}'")
+        try:
+            data[key.strip()] = json.loads(value)
+        except ValueError:
+            data[key.strip()] = value
+    return data
+
+
+def version_callback(value: bool) -> None:
+    if value:
+        console.print(f"flareflow {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    version: Annotated[bool, typer.Option("--version", callback=version_callback, is_eager=True,
+                                          help="Print the version and exit.")] = False,
+) -> None:
+    """Durable async Python workflows."""
+
+
+# -- new ---------------------------------------------------------------------------------------
+@app.command()
+def new(
+    directory: Annotated[Path, typer.Argument(help="Folder to create the project in.")],
+    name: Annotated[str | None, typer.Option(help="Project name (default: the folder name).")] = None,
+    force: Annotated[bool, typer.Option(help="Write into a non-empty folder (never overwrites files).")] = False,
+) -> None:
+    """Create a project with example workflows (hello, onboarding, report)."""
+    target = directory.resolve()
+    if target.exists() and not target.is_dir():
+        fail(f"{directory} exists and is not a folder")
+    if target.exists() and any(target.iterdir()) and not force:
+        fail(f"{directory} is not empty; choose a new folder or pass --force")
+    project_name = name or target.name
+    source = resources.files("flareflow.templates").joinpath("project")
+    written: list[str] = []
+    skipped: list[str] = []
+
+    def copy(node: Any, rel: Path) -> None:
+        for child in node.iterdir():
+            if child.name in ("__pycache__",):
+                continue
+            dest_rel = rel / (".gitignore" if child.name == "gitignore" else child.name)
+            if child.is_dir():
+                copy(child, dest_rel)
+                continue
+            dest = target / dest_rel
+            if dest.exists():
+                skipped.append(str(dest_rel))
+                continue
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_text(child.read_text(encoding="utf-8").replace("__PROJECT_NAME__", project_name),
+                            encoding="utf-8")
+            written.append(str(dest_rel))
+
+    copy(source, Path())
+    for path in sorted(written):
+        console.print(f"  [green]created[/green] {path}")
+    for path in sorted(skipped):
+        console.print(f"  [yellow]kept[/yellow]    {path} (exists)")
+    console.print(f"\nNext:\n  cd {directory}\n  flareflow run hello")
+
+
+# -- workflows / validate ----------------------------------------------------------------------
+@app.command()
+def workflows(
+    project: ProjectOpt = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
+) -> None:
+    """List the workflows the project declares."""
+    proj = _project(project)
+    if as_json:
+        console.print_json(json.dumps(proj.registry.manifest()))
+        return
+    table = Table("workflow", "input", "schedule", "description", box=None)
+    for defn in proj.registry:
+        takes = "required" if defn.input_required else ("optional" if defn.takes_input else "none")
+        table.add_row(defn.name, takes, defn.schedule or "", defn.description.splitlines()[0]
+                      if defn.description else "")
+    console.print(table)
+
+
+@app.command()
+def validate(project: ProjectOpt = None) -> None:
+    """Check settings and import every workflow module; exit 1 on the first problem."""
+    proj = _project(project)
+    console.print(f"[green]✓[/green] {proj.root}: {len(proj.registry)} workflow(s): "
+                  + ", ".join(proj.registry.names()))
+
+
+# -- run -----------------------------------------------------------------------------------
+@app.command()
+def run(
+    name: Annotated[str, typer.Argument(help="Workflow name.")],
+    input: Annotated[str | None, typer.Option("--input", help="Input as JSON.")] = None,
+    item: Annotated[list[str] | None, typer.Option("-i", help="key=value input field (repeatable).")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print events as NDJSON (the wire objects).")] = False,
+    detach: Annotated[bool, typer.Option("--detach", help="Start it in the background, print its id.")] = False,
+    idempotency_key: Annotated[str | None, typer.Option("--idempotency-key",
+                                                        help="Same key, same run.")] = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Start a run on the embedded runtime and stream it live; answer its questions here."""
+    value = _guard(lambda: build_input(input, item))
+    proj = _project(project)
+    _guard(lambda: proj.registry.get(name))
+
+    async def go() -> int:
+        async with _runtime(proj) as rt:
+            obj = await rt.start_run(name, value, idempotency_key=idempotency_key, activate=False)
+            run_id = obj.run_id
+            if detach:
+                await rt.close()
+                _spawn_resume(proj, run_id)
+                console.print(run_id)
+                return 0
+            watcher = Watcher(rt, run_id, console=console, json_mode=as_json)
+            try:
+                final = await watcher.run()
+            except asyncio.CancelledError:
+                raise KeyboardInterrupt from None
+            return 0 if final and final["type"] == "run.completed" else 1
+
+    try:
+        code = _run(go)
+    except typer.Exit as exc:
+        if exc.exit_code == 130:
+            err_console.print("\n[yellow]detached[/yellow]: the run is saved; continue it with "
+                              "[bold]flareflow resume[/bold]")
+        raise
+    raise typer.Exit(code)
+
+
+def _spawn_resume(proj: Project, run_id: str) -> None:
+    log_path = proj.state_dir / "runs" / f"{run_id}.log"
+    exe = shutil.which("flareflow")
+    cmd = [exe] if exe else [sys.executable, "-m", "flareflow"]
+    with open(log_path, "ab") as log:
+        subprocess.Popen(  # noqa: S603 - our own executable
+            [*cmd, "resume", run_id, "--project", str(proj.root), "--quiet"],
+            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+            cwd=str(proj.root), env=dict(os.environ),
+        )
+
+
+# -- resume --------------------------------------------------------------------------------
+@app.command()
+def resume(
+    run_id: Annotated[str | None, typer.Argument(help="Run id (or unique prefix); default: all.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print events as NDJSON.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Print nothing; just run.")] = False,
+    project: ProjectOpt = None,
+) -> None:
+    """Continue unfinished runs after a crash or a detach, until they finish."""
+    proj = _project(project)
+
+    async def go() -> int:
+        async with _runtime(proj) as rt:
+            if run_id is not None:
+                full = rt.resolve(run_id)
+                if rt.get(full).status in ("completed", "failed", "cancelled"):
+                    console.print(f"run {full} already {rt.get(full).status}")
+                    return 0
+                resumed = await rt.resume([full])
+                if not resumed:
+                    raise InvalidInput(f"run {full} is being executed by another flareflow process")
+                if quiet:
+                    obj = await rt.until_finished(full)
+                    return 0 if obj.status == "completed" else 1
+                watcher = Watcher(rt, full, console=console, json_mode=as_json)
+                final = await watcher.run(start=False)
+                return 0 if final and final["type"] == "run.completed" else 1
+            resumed = await rt.resume()
+            if not resumed:
+                if not quiet:
+                    console.print("nothing to resume")
+                return 0
+            if not quiet:
+                console.print(f"resuming {len(resumed)} run(s): " + ", ".join(resumed))
+            results = [await rt.until_finished(r) for r in resumed]
+            if not quiet:
+                for obj in results:
+                    console.print(f"  {obj.run_id}  {obj.info['workflow']}  {obj.status}")
+            return 0 if all(o.status == "completed" for o in results) else 1
+
+    raise typer.Exit(_run(go))
+
+
+# -- send-event / answer -----------------------------------------------------------------------
+async def _deliver_and_follow(rt: LocalRuntime, run_id: str, deliver: Callable[[], Coroutine[Any, Any, Any]],
+                              quiet: bool) -> None:
+    """Deliver; if no other process executes the run, continue it here until it waits or finishes."""
+    await deliver()
+    if rt.owns(run_id) and not quiet:
+        watcher = Watcher(rt, run_id, console=console, prompt=False)
+        watcher.last = rt.get(run_id).events()[-1]["seq"]
+        settle = asyncio.ensure_future(rt.wait_settled(run_id))
+        follow = asyncio.ensure_future(watcher.run(start=False))
+        await asyncio.wait({settle, follow}, return_when=asyncio.FIRST_COMPLETED)
+        follow.cancel()
+        settle.cancel()
+        obj = rt.get(run_id)
+        if obj.status == "waiting":
+            console.print(f"run {run_id} is waiting; [bold]flareflow resume {run_id}[/bold] keeps it going")
+
+
+@app.command("send-event")
+def send_event(
+    run_id: Annotated[str, typer.Argument(help="Run id (or unique prefix).")],
+    event_type: Annotated[str, typer.Argument(metavar="TYPE", help="Event type the run waits for.")],
+    payload: Annotated[str | None, typer.Argument(metavar="[PAYLOAD_JSON]", help="Event payload.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Deliver only; do not follow the run.")] = False,
+    project: ProjectOpt = None,
+) -> None:
+    """Deliver an external event to a run."""
+    value = _guard(lambda: parse_json(payload, "PAYLOAD_JSON") if payload is not None else None)
+    proj = _project(project)
+
+    async def go() -> None:
+        async with _runtime(proj) as rt:
+            full = rt.resolve(run_id)
+            await _deliver_and_follow(rt, full, lambda: rt.send_event(full, event_type, value), quiet)
+            console.print(f"[green]✓[/green] event [bold]{escape(event_type)}[/bold] delivered to {full}")
+
+    _run(go)
+
+
+@app.command()
+def answer(
+    run_id: Annotated[str, typer.Argument(help="Run id (or unique prefix).")],
+    value: Annotated[str, typer.Argument(metavar="VALUE_JSON", help="The answer, as JSON.")],
+    step: Annotated[str | None, typer.Option(help="Which question, when several are open.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", help="Deliver only; do not follow the run.")] = False,
+    project: ProjectOpt = None,
+) -> None:
+    """Answer a run's open question (validated against its schema)."""
+    parsed = _guard(lambda: parse_json(value, "VALUE_JSON"))
+    proj = _project(project)
+
+    async def go() -> None:
+        async with _runtime(proj) as rt:
+            full = rt.resolve(run_id)
+            await _deliver_and_follow(rt, full, lambda: rt.answer(full, parsed, step), quiet)
+            console.print(f"[green]✓[/green] answer delivered to {full}")
+
+    _run(go)
+
+
+# -- runs ----------------------------------------------------------------------------------
+@runs_app.command("list")
+def runs_list(
+    workflow: Annotated[str | None, typer.Option(help="Only this workflow.")] = None,
+    status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many, newest first.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    project: ProjectOpt = None,
+) -> None:
+    """List runs, newest first."""
+    proj = _project(project, discover=False)
+
+    async def go() -> list[dict[str, Any]]:
+        async with _runtime(proj) as rt:
+            rt.reconcile()
+            return rt.index.list(workflow=workflow, status=status, limit=limit)
+
+    rows = _run(go)
+    if as_json:
+        console.print_json(json.dumps(rows))
+        return
+    if not rows:
+        console.print("no runs yet; start one with: flareflow run NAME")
+        return
+    table = Table("run", "workflow", "status", "created", "updated", box=None)
+    colors = {"completed": "green", "failed": "red", "cancelled": "yellow", "waiting": "blue"}
+    for row in rows:
+        color = colors.get(row["status"], "white")
+        table.add_row(row["id"], row["workflow"], f"[{color}]{row['status']}[/{color}]",
+                      iso(row["created_at"])[:19].replace("T", " "), iso(row["updated_at"])[:19].replace("T", " "))
+    console.print(table)
+
+
+@runs_app.command("show")
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="Run id (or unique prefix).")],
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    project: ProjectOpt = None,
+) -> None:
+    """Status, steps, state and events of one run."""
+    proj = _project(project, discover=False)
+
+    async def go() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        async with _runtime(proj) as rt:
+            obj = rt.get(run_id)
+            return obj.describe(), obj.events()
+
+    info, events = _run(go)
+    if as_json:
+        console.print_json(json.dumps({**info, "events": events}))
+        return
+    console.print(f"[bold]run[/bold] {info['id']}  [bold]{escape(info['workflow'])}[/bold]  "
+                  f"status [bold]{info['status']}[/bold]")
+    console.print(f"created {info['created_at']}  updated {info['updated_at']}")
+    console.print(f"input  {escape(json.dumps(info['input']))}")
+    if info["status"] == "completed":
+        console.print(f"output {escape(json.dumps(info['output']))}")
+    if info["error"]:
+        console.print(f"error  {escape(json.dumps(info['error']))}")
+    console.print(f"state  {escape(json.dumps(info['state']))}")
+    table = Table("step", "kind", "status", "attempts", "result / error", box=None, title="steps",
+                  title_justify="left")
+    for step in info["steps"]:
+        detail = step["error"] if step["status"] == "failed" else step["result"]
+        table.add_row(escape(step["step"]), step["kind"], step["status"], str(step["attempts"] or ""),
+                      escape(json.dumps(detail)[:70]))
+    console.print(table)
+    for wait in info["waiting"]:
+        console.print(f"[blue]waiting[/blue] {wait['kind']} {escape(wait['step'])} "
+                      + (f"until {wait['until']}" if wait["until"] else ""))
+    console.print(f"[bold]events[/bold] ({len(events)})")
+    for event in events:
+        body = {k: v for k, v in event.items() if k not in ("seq", "type", "run_id", "at")}
+        console.print(f"  {event['seq']:>4} {event['at']}  {event['type']:<15} {escape(json.dumps(body)[:90])}")
+
+
+@runs_app.command("events")
+def runs_events(
+    run_id: Annotated[str, typer.Argument(help="Run id (or unique prefix).")],
+    after: Annotated[int, typer.Option(min=0, help="Only events with a larger seq.")] = 0,
+    project: ProjectOpt = None,
+) -> None:
+    """Print a run's stored events as NDJSON."""
+    proj = _project(project, discover=False)
+
+    async def go() -> list[dict[str, Any]]:
+        async with _runtime(proj) as rt:
+            return rt.get(run_id).events(after=after)
+
+    for event in _run(go):
+        sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
+
+
+@runs_app.command("cancel")
+def runs_cancel(
+    run_id: Annotated[str, typer.Argument(help="Run id (or unique prefix).")],
+    reason: Annotated[str, typer.Option(help="Recorded in the run.cancelled event.")] = "cancelled by user",
+    project: ProjectOpt = None,
+) -> None:
+    """Cancel an unfinished run."""
+    proj = _project(project, discover=False)
+
+    async def go() -> str:
+        async with _runtime(proj) as rt:
+            full = rt.resolve(run_id)
+            await rt.cancel(full, reason)
+            return full
+
+    console.print(f"[yellow]■[/yellow] cancelled {_run(go)}")
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

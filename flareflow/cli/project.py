@@ -1,0 +1,118 @@
+"""Finding the user's project and importing its workflows into the registry."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..engine.errors import FlareflowError, WorkflowDefinitionError
+from ..engine.registry import Registry, default_registry
+from .settings import Settings, load_settings
+
+
+class ProjectError(Exception):
+    """The project cannot be loaded (no workflows, an import failed); one readable line."""
+
+
+@dataclass
+class Project:
+    """A user's project: its root, settings and the workflows it declares."""
+
+    root: Path
+    settings: Settings
+    pyproject: dict[str, Any] = field(default_factory=dict)
+    registry: Registry = field(default_factory=lambda: default_registry)
+    modules: list[str] = field(default_factory=list)
+
+    @property
+    def state_dir(self) -> Path:
+        return (self.root / self.settings.local.state_dir).resolve()
+
+    @property
+    def name(self) -> str:
+        if self.settings.name:
+            return self.settings.name
+        project = self.pyproject.get("project", {})
+        return str(project.get("name") or self.root.name)
+
+
+def find_root(start: Path) -> Path:
+    """The nearest folder at or above ``start`` with a ``[tool.flareflow]`` pyproject or a workflows/ folder."""
+    start = start.resolve()
+    for folder in (start, *start.parents):
+        pyproject = folder / "pyproject.toml"
+        if pyproject.exists() and "[tool.flareflow" in pyproject.read_text(encoding="utf-8", errors="replace"):
+            return folder
+        if (folder / "workflows").is_dir():
+            return folder
+    return start
+
+
+def load_project(start: Path | None = None, *, discover: bool = True) -> Project:
+    """Load settings and (optionally) import every workflow module of the project at or above ``start``."""
+    root = find_root(start or Path.cwd())
+    settings, pyproject = load_settings(root)
+    project = Project(root=root, settings=settings, pyproject=pyproject)
+    if discover:
+        discover_workflows(project)
+    return project
+
+
+def _module_names(project: Project) -> list[tuple[str, Path | None]]:
+    found: list[tuple[str, Path | None]] = []
+    for entry in project.settings.workflows:
+        path = (project.root / entry).resolve()
+        if path.is_dir():
+            package = ".".join(path.relative_to(project.root).parts)
+            for file in sorted(path.glob("*.py")):
+                if not file.name.startswith("_"):
+                    found.append((f"{package}.{file.stem}", file))
+        elif path.suffix == ".py" and path.is_file():
+            found.append((".".join(path.relative_to(project.root).with_suffix("").parts), path))
+        elif entry.endswith(".py") or "/" in entry:
+            raise ProjectError(f"tool.flareflow.workflows: '{entry}' does not exist in {project.root}")
+        else:
+            found.append((entry, None))
+    return found
+
+
+def discover_workflows(project: Project) -> None:
+    """Import the project's workflow modules; the ``@workflow`` decorators fill the registry."""
+    project.registry.clear()
+    root = str(project.root)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    names = _module_names(project)
+    for module, file in names:
+        for loaded in [m for m in sys.modules if m == module or m.startswith(module + ".")]:
+            del sys.modules[loaded]
+        try:
+            importlib.import_module(module)
+        except (WorkflowDefinitionError, FlareflowError) as exc:
+            raise ProjectError(str(exc)) from None
+        except Exception as exc:
+            where = file or module
+            line = _user_line(exc, file)
+            raise ProjectError(f"{where}{line}: import failed: {type(exc).__name__}: {exc}") from None
+        project.modules.append(module)
+    if not project.registry.names():
+        looked = ", ".join(project.settings.workflows)
+        raise ProjectError(
+            f"no workflows found in {looked} under {project.root}; decorate an async function with "
+            "@workflow(\"name\") there, or create a project with: flareflow new DIR"
+        )
+
+
+def _user_line(exc: BaseException, file: Path | None) -> str:
+    if isinstance(exc, SyntaxError) and exc.lineno:
+        return f":{exc.lineno}"
+    if file is None:
+        return ""
+    for frame in reversed(traceback.extract_tb(exc.__traceback__)):
+        if Path(frame.filename).resolve() == file.resolve():
+            return f":{frame.lineno}"
+    return ""

@@ -1,0 +1,156 @@
+"""The live terminal view of a run: a line per step, a spinner while something runs or waits.
+
+On a terminal, rich animates the spinner; piped output gets the same lines without animation, so
+logs and CI read cleanly.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import time
+from typing import Any
+
+from rich.console import Console
+from rich.markup import escape
+from rich.status import Status
+
+from ..engine.durations import format_duration
+from ..engine.events import TERMINAL_EVENTS
+
+
+def step_label(key: str, name: str) -> str:
+    """``fetch`` for ``fetch#1``; ``fetch #2`` for repeats; branch steps say which branch."""
+    scope, _, tail = key.rpartition("/")
+    occurrence = tail.rpartition("#")[2]
+    label = name if occurrence in ("", "1") else f"{name} #{occurrence}"
+    if scope:
+        branch = scope.rsplit(".", 1)[-1]
+        label += f" [dim](branch {int(branch) + 1})[/dim]" if branch.isdigit() else f" [dim]({scope})[/dim]"
+    return label
+
+
+def short_json(value: Any, limit: int = 80) -> str:
+    text = json.dumps(value, ensure_ascii=False)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _until(iso: str | None) -> str:
+    if not iso:
+        return ""
+    moment = dt.datetime.fromisoformat(iso.replace("Z", "+00:00"))
+    left = (moment - dt.datetime.now(dt.UTC)).total_seconds()
+    local = moment.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    return f"until {local}" + (f" (in {format_duration(left)})" if left > 0 else "")
+
+
+class LiveView:
+    """Turns wire events into terminal lines."""
+
+    def __init__(self, console: Console, run_id: str, *, show_hints: bool = True) -> None:
+        self.console = console
+        self.run_id = run_id
+        self.show_hints = show_hints
+        self.running: dict[str, str] = {}
+        self.waiting = ""
+        self.started = time.monotonic()
+        self.status: Status | None = None
+
+    # -- spinner ---------------------------------------------------------------------------
+    def _refresh(self) -> None:
+        if self.running:
+            text = "running " + ", ".join(self.running.values())
+        elif self.waiting:
+            text = self.waiting
+        else:
+            text = ""
+        if not self.console.is_terminal:
+            return
+        if text and self.status is None:
+            self.status = self.console.status(text, spinner="dots")
+            self.status.start()
+        elif text and self.status is not None:
+            self.status.update(text)
+        elif not text:
+            self.pause()
+
+    def pause(self) -> None:
+        """Stop the spinner (before prompting)."""
+        if self.status is not None:
+            self.status.stop()
+            self.status = None
+
+    def close(self) -> None:
+        self.pause()
+
+    # -- events ----------------------------------------------------------------------------
+    def handle(self, event: dict[str, Any]) -> None:
+        kind = event["type"]
+        out = self.console.print
+        if kind == "run.started":
+            out(f"[bold]▶ {escape(event['workflow'])}[/bold]  run [cyan]{event['run_id']}[/cyan]"
+                + (f"  input {escape(short_json(event['input']))}" if event.get("input") is not None else ""))
+        elif kind == "step.started":
+            self.waiting = ""
+            self.running[event["step"]] = step_label(event["step"], event["name"])
+        elif kind == "step.completed":
+            self.running.pop(event["step"], None)
+            attempt = f" [dim](attempt {event['attempt']})[/dim]" if event["attempt"] > 1 else ""
+            out(f"  [green]✓[/green] {step_label(event['step'], event['name'])}  "
+                f"[dim]{format_duration(event['duration_ms'] / 1000)}[/dim]{attempt}")
+        elif kind == "step.retrying":
+            self.running.pop(event["step"], None)
+            err = event["error"]
+            out(f"  [yellow]↻[/yellow] {step_label(event['step'], event['name'])}  attempt {event['attempt']} "
+                f"failed: {escape(err.get('type', ''))}: {escape(err.get('message', ''))} · retry in "
+                f"{format_duration(event['delay'])}")
+        elif kind == "step.failed":
+            self.running.pop(event["step"], None)
+            err = event["error"]
+            out(f"  [red]✗[/red] {step_label(event['step'], event['name'])}  "
+                f"{escape(err.get('type', ''))}: {escape(err.get('message', ''))}")
+        elif kind == "run.waiting":
+            self._waiting(event)
+        elif kind == "event.received":
+            out(f"  [blue]⇢[/blue] event [bold]{escape(event['event_type'])}[/bold] received "
+                f"{escape(short_json(event['payload']))}")
+        elif kind == "input.received":
+            out(f"  [blue]⇢[/blue] answer {escape(short_json(event['value']))}")
+        elif kind == "input.requested":
+            out(f"  [magenta]?[/magenta] {escape(event['prompt'])}")
+        elif kind in TERMINAL_EVENTS:
+            self.running.clear()
+            self.waiting = ""
+            self.pause()
+            self._finished(event)
+        self._refresh()
+
+    def _waiting(self, event: dict[str, Any]) -> None:
+        reason = event["reason"]
+        until = _until(event.get("until"))
+        label = escape(event.get("name", ""))
+        if reason == "sleep":
+            self.console.print(f"  [blue]⏸[/blue] {label}: sleeping {until}")
+            self.waiting = f"sleeping ({label}) {until}"
+        elif reason == "event":
+            etype = escape(event.get("event_type", ""))
+            limit = f" {until}" if until else ""
+            self.console.print(f"  [blue]⏸[/blue] waiting for event [bold]{etype}[/bold]{limit}")
+            if self.show_hints:
+                self.console.print(f"    [dim]send it with: flareflow send-event {self.run_id} {etype} "
+                                   "'{...}'[/dim]")
+            self.waiting = f"waiting for event {etype}"
+        else:
+            self.waiting = "waiting for an answer"
+
+    def _finished(self, event: dict[str, Any]) -> None:
+        took = format_duration(time.monotonic() - self.started)
+        if event["type"] == "run.completed":
+            self.console.print(f"[bold green]✔ completed[/bold green] in {took}")
+            self.console.print_json(json.dumps(event["output"]))
+        elif event["type"] == "run.failed":
+            err = event["error"] or {}
+            self.console.print(f"[bold red]✘ failed[/bold red] after {took}: "
+                               f"{escape(err.get('type', ''))}: {escape(err.get('message', ''))}")
+        else:
+            self.console.print(f"[bold yellow]■ cancelled[/bold yellow] ({escape(str(event.get('reason')))})")

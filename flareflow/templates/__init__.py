@@ -1,0 +1,1 @@
+"""Templates: the project scaffold of ``flareflow new`` (and, later, the Worker build files)."""

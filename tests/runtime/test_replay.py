@@ -1,0 +1,300 @@
+"""Replay: recorded steps are never re-run, diverging code fails loudly, patches rebuild state."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flareflow import Run, workflow
+from flareflow.engine import jsonpatch
+from flareflow.engine.registry import Registry
+from flareflow.local import LocalRuntime, ManualClock
+
+from .helpers import advance, arun, finished, has_event, idle, of_type, types, wait_until
+
+
+def _counting_registry(calls: list[str]) -> Registry:
+    reg = Registry()
+
+    def record(name: str) -> str:
+        calls.append(name)
+        return f"{name}-result-{len(calls)}"
+
+    @workflow("pipeline", registry=reg)
+    async def pipeline(run: Run, inp: Any = None) -> dict[str, Any]:
+        a = await run.step("a", record, "a")
+        b = await run.step("b", record, "b")
+        await run.sleep("nap", "1 hour")
+        c = await run.step("c", record, "c")
+        go = await run.wait_for_event("go")
+        d = await run.step("d", record, "d")
+        return {"a": a, "b": b, "c": c, "d": d, "go": go}
+
+    return reg
+
+
+def test_completed_steps_run_once_across_eviction_and_restart(tmp_path):
+    calls: list[str] = []
+    reg = _counting_registry(calls)
+    clock = ManualClock()
+
+    async def main() -> None:
+        async with LocalRuntime(tmp_path, reg, clock=clock) as rt:
+            obj = await rt.start_run("pipeline")
+            run_id = obj.run_id
+            await idle(rt)
+            assert calls == ["a", "b"]
+            assert rt.get(run_id).status == "waiting"
+
+            # Drop the in-memory object: the alarm rebuilds it from SQL and replays a and b.
+            rt.evict(run_id)
+            await advance(rt, clock, 3600)
+            assert calls == ["a", "b", "c"]
+            assert rt.get(run_id).status == "waiting"
+            rt.evict(run_id)  # evict again while waiting for the event
+
+        # A new runtime on the same directory resumes the run.
+        async with LocalRuntime(tmp_path, reg, clock=clock) as rt2:
+            assert await rt2.resume() == [run_id]
+            await idle(rt2)
+            assert calls == ["a", "b", "c"], "resume re-ran a recorded step"
+            await rt2.send_event(run_id, "go", {"n": 1})
+            done = await finished(rt2, run_id)
+
+        assert done.status == "completed"
+        assert calls == ["a", "b", "c", "d"]
+        # The output carries the values recorded the first (and only) time each step ran.
+        assert done.info["output"] == {
+            "a": "a-result-1", "b": "b-result-2", "c": "c-result-3", "d": "d-result-4", "go": {"n": 1},
+        }
+        started = [e["step"] for e in of_type(done, "step.started")]
+        assert started == ["a#1", "b#1", "c#1", "d#1"]
+
+    arun(main())
+
+
+def test_replayed_step_returns_recorded_value_not_a_new_one(tmp_path):
+    """A step whose function would now return something else still replays its recorded result."""
+    reg = Registry()
+    values = iter(["first", "second", "third"])
+    seen: list[str] = []
+
+    @workflow("wf", registry=reg)
+    async def wf(run: Run) -> str:
+        v = await run.step("pick", lambda: next(values))
+        seen.append(v)
+        await run.sleep("nap", 60)
+        return v
+
+    clock = ManualClock()
+
+    async def main() -> None:
+        async with LocalRuntime(tmp_path, reg, clock=clock) as rt:
+            obj = await rt.start_run("wf")
+            await idle(rt)
+            rt.evict(obj.run_id)
+            clock.advance(60)
+            done = await finished(rt, obj.run_id)
+            assert done.info["output"] == "first"
+            assert seen == ["first", "first"]  # live run, then the replay: same value
+
+    arun(main())
+
+
+def _two_versions(calls: list[str]) -> tuple[Registry, Registry]:
+    old, new = Registry(), Registry()
+
+    def record(name: str) -> str:
+        calls.append(name)
+        return name
+
+    @workflow("evolving", registry=old)
+    async def v1(run: Run) -> str:
+        await run.step("charge-card", record, "charge-card")
+        await run.sleep("cool-off", "1 day")
+        await run.step("ship", record, "ship")
+        return "v1"
+
+    @workflow("evolving", registry=new)
+    async def v2(run: Run) -> str:
+        await run.step("reserve-stock", record, "reserve-stock")  # a different step at position 0
+        await run.sleep("cool-off", "1 day")
+        await run.step("ship", record, "ship")
+        return "v2"
+
+    return old, new
+
+
+def test_divergent_replay_fails_naming_the_step_and_the_difference(tmp_path):
+    calls: list[str] = []
+    old, new = _two_versions(calls)
+    clock = ManualClock()
+
+    async def main() -> None:
+        async with LocalRuntime(tmp_path, old, clock=clock) as rt:
+            obj = await rt.start_run("evolving")
+            run_id = obj.run_id
+            await idle(rt)
+            assert rt.get(run_id).status == "waiting"
+
+        clock.advance(86400)
+        async with LocalRuntime(tmp_path, new, clock=clock) as rt2:
+            await rt2.resume()
+            done = await finished(rt2, run_id)
+
+        assert done.status == "failed"
+        err = done.info["error"]
+        assert err["type"] == "ReplayDivergence"
+        msg = err["message"]
+        assert "charge-card" in msg and "reserve-stock" in msg, msg
+        assert "position 0" in msg
+        assert calls == ["charge-card"], "the diverging step must not run"
+        assert types(done)[-1] == "run.failed"
+        assert of_type(done, "run.failed")[0]["error"]["type"] == "ReplayDivergence"
+
+    arun(main())
+
+
+def test_divergence_is_not_swallowed_by_a_broad_except(tmp_path):
+    """Workflow code that catches every Exception still cannot hide a replay divergence."""
+    old, new = Registry(), Registry()
+
+    @workflow("wf", registry=old)
+    async def v1(run: Run) -> str:
+        await run.step("a", lambda: 1)
+        await run.sleep("nap", 10)
+        return "done"
+
+    @workflow("wf", registry=new)
+    async def v2(run: Run) -> str:
+        try:
+            await run.step("b", lambda: 1)
+        except Exception:
+            pass
+        await run.sleep("nap", 10)
+        return "done"
+
+    clock = ManualClock()
+
+    async def main() -> None:
+        async with LocalRuntime(tmp_path, old, clock=clock) as rt:
+            run_id = (await rt.start_run("wf")).run_id
+            await idle(rt)
+        clock.advance(10)
+        async with LocalRuntime(tmp_path, new, clock=clock) as rt2:
+            await rt2.resume()
+            done = await finished(rt2, run_id)
+        assert done.status == "failed"
+        assert done.info["error"]["type"] == "ReplayDivergence"
+        assert "'a'" in done.info["error"]["message"] and "'b'" in done.info["error"]["message"]
+
+    arun(main())
+
+
+def test_step_no_longer_reached_is_a_divergence(tmp_path):
+    old, new = Registry(), Registry()
+
+    @workflow("wf", registry=old)
+    async def v1(run: Run) -> str:
+        await run.step("a", lambda: 1)
+        await run.step("audit", lambda: 2)
+        await run.sleep("nap", 10)
+        return "done"
+
+    @workflow("wf", registry=new)
+    async def v2(run: Run) -> str:
+        await run.step("a", lambda: 1)
+        return "done"  # "audit" and "nap" were removed from the code
+
+    clock = ManualClock()
+
+    async def main() -> None:
+        async with LocalRuntime(tmp_path, old, clock=clock) as rt:
+            run_id = (await rt.start_run("wf")).run_id
+            await idle(rt)
+        async with LocalRuntime(tmp_path, new, clock=clock) as rt2:
+            await rt2.resume()
+            done = await finished(rt2, run_id)
+        assert done.status == "failed"
+        assert done.info["error"]["type"] == "ReplayDivergence"
+        assert "audit" in done.info["error"]["message"]
+
+    arun(main())
+
+
+def test_patches_from_events_rebuild_the_stored_state(tmp_path):
+    reg = Registry()
+
+    @workflow("stateful", registry=reg)
+    async def stateful(run: Run, inp: Any = None) -> str:
+        run.state["status"] = "starting"
+        run.state["items"] = []
+        await run.step("one", lambda: 1)
+        run.state["items"].append({"id": 1, "tags": ["x"]})
+        run.state["status"] = "working"
+        run.state["tmp"] = {"deep": {"er": True}}
+        await run.step("two", lambda: 2)
+        del run.state["tmp"]
+        run.state["items"][0]["tags"].append("y/~z")  # pointer escaping
+        run.state["items"].insert(0, {"id": 0})
+        await run.sleep("nap", "1 hour")
+        run.state["n"] = 1.5
+        await run.step("noop", lambda: None)  # state unchanged by this step: empty patch
+        await run.step("three", lambda: 3)
+        run.state["status"] = "done"  # only recorded by run.completed
+        run.state["items"].pop()
+        return "ok"
+
+    clock = ManualClock()
+
+    async def main() -> None:
+        async with LocalRuntime(tmp_path, reg, clock=clock) as rt:
+            obj = await rt.start_run("stateful")
+            await idle(rt)
+            rt.evict(obj.run_id)  # the state after the sleep is rebuilt by replaying code
+            await advance(rt, clock, 3600)
+            done = await finished(rt, obj.run_id)
+
+        assert done.status == "completed"
+        expected = {"status": "done", "items": [{"id": 0}], "n": 1.5}
+        assert done.info["state"] == expected
+
+        state: Any = {}
+        patches = 0
+        for event in done.events():
+            if event["type"] in ("step.completed", "run.completed"):
+                state = jsonpatch.apply(state, event["patch"])
+                patches += bool(event["patch"])
+        assert state == done.info["state"]
+        assert patches == 4  # one, two, three (state changed after the sleep), run.completed
+
+        # Each intermediate state is a prefix replay; check the one after step "two".
+        two = next(e for e in done.events() if e["type"] == "step.completed" and e["step"] == "two#1")
+        noop = next(e for e in done.events() if e["type"] == "step.completed" and e["step"] == "noop#1")
+        assert two["patch"] and noop["patch"] != []  # "n" and the list edits land on noop
+
+    arun(main())
+
+
+def test_replay_after_restart_matches_live_event_log(tmp_path):
+    """Resuming must not duplicate any event: the log after restart is a continuation."""
+    calls: list[str] = []
+    reg = _counting_registry(calls)
+    clock = ManualClock()
+
+    async def main() -> None:
+        async with LocalRuntime(tmp_path, reg, clock=clock) as rt:
+            run_id = (await rt.start_run("pipeline")).run_id
+            await idle(rt)
+            before = types(rt.get(run_id))
+        async with LocalRuntime(tmp_path, reg, clock=clock) as rt2:
+            await rt2.resume()
+            await idle(rt2)
+            assert types(rt2.get(run_id)) == before  # replay alone emits nothing new
+            await advance(rt2, clock, 3600)
+            await wait_until(has_event(rt2, run_id, "run.waiting", name="go"), "event wait")
+            await rt2.send_event(run_id, "go")
+            done = await finished(rt2, run_id)
+        assert types(done)[: len(before)] == before
+        assert [e["seq"] for e in done.events()] == list(range(1, len(done.events()) + 1))
+
+    arun(main())
