@@ -247,7 +247,7 @@ def _spawn_resume(proj: Project, run_id: str) -> None:
     exe = shutil.which("flareflow")
     cmd = [exe] if exe else [sys.executable, "-m", "flareflow"]
     with open(log_path, "ab") as log:
-        subprocess.Popen(  # noqa: S603 - our own executable
+        subprocess.Popen(
             [*cmd, "resume", run_id, "--project", str(proj.root), "--quiet"],
             stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
             cwd=str(proj.root), env=dict(os.environ),

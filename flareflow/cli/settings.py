@@ -39,7 +39,7 @@ class Settings(BaseModel):
         default_factory=lambda: ["workflows"],
         description="Folders or dotted modules to import workflows from, relative to the project.",
     )
-    local: LocalSettings = Field(default_factory=LocalSettings)
+    local: LocalSettings = Field(default_factory=lambda: LocalSettings.model_validate({}))
 
     @field_validator("workflows")
     @classmethod
@@ -65,7 +65,7 @@ def load_settings(root: Path) -> tuple[Settings, dict[str, Any]]:
     """Settings of the project at ``root`` and its whole parsed pyproject (empty if there is none)."""
     path = root / "pyproject.toml"
     if not path.exists():
-        return Settings(), {}
+        return Settings.model_validate({}), {}
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:

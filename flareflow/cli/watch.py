@@ -60,6 +60,7 @@ class Watcher:
         self.view = LiveView(console, run_id)
         self.stdin_open = True
         self._prompting: set[str] = set()
+        self._asks: set[asyncio.Future[None]] = set()
         self._prompt_lock = asyncio.Lock()
         self.final: dict[str, Any] | None = None
 
@@ -81,7 +82,7 @@ class Watcher:
         self._emit(event)
         if event["type"] == "input.requested" and self.prompt:
             self._prompting.add(event["step"])
-            asyncio.ensure_future(self._ask(event))
+            self._spawn_ask(event)
         if event["type"] == "input.received":
             self._prompting.discard(event["step"])
         if event["type"] in TERMINAL_EVENTS:
@@ -98,8 +99,7 @@ class Watcher:
                 for wait in obj.open_waits():
                     if wait["kind"] == "input" and wait["step"] not in self._prompting:
                         self._prompting.add(wait["step"])
-                        asyncio.ensure_future(self._ask({"step": wait["step"], "prompt": wait["prompt"],
-                                                         "schema": wait["schema"]}))
+                        self._spawn_ask({"step": wait["step"], "prompt": wait["prompt"], "schema": wait["schema"]})
             if start:
                 self.runtime.schedule(self.run_id)
             while self.final is None:
@@ -108,6 +108,11 @@ class Watcher:
             unsubscribe()
             self.view.close()
         return self.final
+
+    def _spawn_ask(self, event: dict[str, Any]) -> None:
+        task = asyncio.ensure_future(self._ask(event))
+        self._asks.add(task)
+        task.add_done_callback(self._asks.discard)
 
     async def _ask(self, event: dict[str, Any]) -> None:
         async with self._prompt_lock:

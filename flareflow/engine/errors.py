@@ -74,11 +74,11 @@ class StorageError(FlareflowError):
     """Stored state is unreadable, foreign or from a newer flareflow."""
 
 
-class Suspend(BaseException):  # noqa: N818 - a signal, not an error
+class Suspend(BaseException):
     """Unwinds the workflow when it must wait (timer, event, answer); the host re-activates it later."""
 
 
-class Cancelled(BaseException):  # noqa: N818 - a signal, not an error
+class Cancelled(BaseException):
     """Unwinds the workflow because the run was cancelled."""
 
 

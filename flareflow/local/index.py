@@ -6,6 +6,7 @@ source of truth; `reconcile` repairs the index after a crash between the two wri
 
 from __future__ import annotations
 
+import builtins
 import sqlite3
 from pathlib import Path
 from typing import Any
@@ -66,7 +67,7 @@ class RunIndex:
         self.sql.exec("DELETE FROM runs WHERE id = ?", run_id)
 
     def list(self, *, workflow: str | None = None, status: str | None = None,
-             limit: int = 50, before: str | None = None) -> list[dict[str, Any]]:
+             limit: int = 50, before: str | None = None) -> builtins.list[dict[str, Any]]:
         """Newest first; ``before`` is a run id cursor for the next page."""
         query = f"SELECT {', '.join(_COLUMNS)} FROM runs WHERE 1 = 1"
         params: list[Any] = []
@@ -83,7 +84,7 @@ class RunIndex:
         params.append(limit)
         return [dict(zip(_COLUMNS, r, strict=True)) for r in self.sql.exec(query, *params)]
 
-    def ids(self, statuses: tuple[str, ...] | None = None) -> list[str]:
+    def ids(self, statuses: tuple[str, ...] | None = None) -> builtins.list[str]:
         if statuses is None:
             return [str(r[0]) for r in self.sql.exec("SELECT id FROM runs ORDER BY id")]
         marks = ", ".join("?" for _ in statuses)

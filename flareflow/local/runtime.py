@@ -170,7 +170,7 @@ class LocalRuntime:
             on_status=self.index.upsert,
             evict_after_step=self.evict_after_step,
         )
-        obj.listeners.append(lambda event, run_id=run_id: self._publish(run_id, event))
+        obj.listeners.append(lambda event: self._publish(run_id, event))
         return obj
 
     def get(self, run_id: str) -> RunObject:
@@ -312,7 +312,11 @@ class LocalRuntime:
         """Call ``listener`` with every event the run commits from now on; returns an unsubscribe."""
         subscribers = self._subscribers.setdefault(run_id, [])
         subscribers.append(listener)
-        return lambda: subscribers.remove(listener) if listener in subscribers else None
+        def unsubscribe() -> None:
+            if listener in subscribers:
+                subscribers.remove(listener)
+
+        return unsubscribe
 
     def _publish(self, run_id: str, event: dict[str, Any]) -> None:
         for listener in list(self._subscribers.get(run_id, ())):

@@ -60,14 +60,14 @@ def test_completed_steps_run_once_across_eviction_and_restart(tmp_path):
             await rt2.send_event(run_id, "go", {"n": 1})
             done = await finished(rt2, run_id)
 
-        assert done.status == "completed"
-        assert calls == ["a", "b", "c", "d"]
-        # The output carries the values recorded the first (and only) time each step ran.
-        assert done.info["output"] == {
-            "a": "a-result-1", "b": "b-result-2", "c": "c-result-3", "d": "d-result-4", "go": {"n": 1},
-        }
-        started = [e["step"] for e in of_type(done, "step.started")]
-        assert started == ["a#1", "b#1", "c#1", "d#1"]
+            assert done.status == "completed"
+            assert calls == ["a", "b", "c", "d"]
+            # The output carries the values recorded the first (and only) time each step ran.
+            assert done.info["output"] == {
+                "a": "a-result-1", "b": "b-result-2", "c": "c-result-3", "d": "d-result-4", "go": {"n": 1},
+            }
+            started = [e["step"] for e in of_type(done, "step.started")]
+            assert started == ["a#1", "b#1", "c#1", "d#1"]
 
     arun(main())
 
@@ -141,15 +141,15 @@ def test_divergent_replay_fails_naming_the_step_and_the_difference(tmp_path):
             await rt2.resume()
             done = await finished(rt2, run_id)
 
-        assert done.status == "failed"
-        err = done.info["error"]
-        assert err["type"] == "ReplayDivergence"
-        msg = err["message"]
-        assert "charge-card" in msg and "reserve-stock" in msg, msg
-        assert "position 0" in msg
-        assert calls == ["charge-card"], "the diverging step must not run"
-        assert types(done)[-1] == "run.failed"
-        assert of_type(done, "run.failed")[0]["error"]["type"] == "ReplayDivergence"
+            assert done.status == "failed"
+            err = done.info["error"]
+            assert err["type"] == "ReplayDivergence"
+            msg = err["message"]
+            assert "charge-card" in msg and "reserve-stock" in msg, msg
+            assert "position 0" in msg
+            assert calls == ["charge-card"], "the diverging step must not run"
+            assert types(done)[-1] == "run.failed"
+            assert of_type(done, "run.failed")[0]["error"]["type"] == "ReplayDivergence"
 
     arun(main())
 
@@ -254,23 +254,29 @@ def test_patches_from_events_rebuild_the_stored_state(tmp_path):
             await advance(rt, clock, 3600)
             done = await finished(rt, obj.run_id)
 
-        assert done.status == "completed"
-        expected = {"status": "done", "items": [{"id": 0}], "n": 1.5}
-        assert done.info["state"] == expected
+            assert done.status == "completed"
+            expected = {"status": "done", "items": [{"id": 0}], "n": 1.5}
+            assert done.info["state"] == expected
 
-        state: Any = {}
-        patches = 0
-        for event in done.events():
-            if event["type"] in ("step.completed", "run.completed"):
-                state = jsonpatch.apply(state, event["patch"])
-                patches += bool(event["patch"])
-        assert state == done.info["state"]
-        assert patches == 4  # one, two, three (state changed after the sleep), run.completed
+            state: Any = {}
+            after: dict[str, Any] = {}
+            for event in done.events():
+                if event["type"] in ("step.completed", "run.completed"):
+                    state = jsonpatch.apply(state, event["patch"])
+                    after[event.get("step", "run")] = state
+            assert state == done.info["state"]
 
-        # Each intermediate state is a prefix replay; check the one after step "two".
-        two = next(e for e in done.events() if e["type"] == "step.completed" and e["step"] == "two#1")
-        noop = next(e for e in done.events() if e["type"] == "step.completed" and e["step"] == "noop#1")
-        assert two["patch"] and noop["patch"] != []  # "n" and the list edits land on noop
+            # Intermediate states: what each completion had recorded by then.
+            assert after["one#1"] == {"status": "starting", "items": []}
+            assert after["two#1"] == {
+                "status": "working", "items": [{"id": 1, "tags": ["x"]}], "tmp": {"deep": {"er": True}},
+            }
+            # Edits made before the sleep and after it are recorded by the next completion ("noop").
+            assert after["noop#1"] == {
+                "status": "working", "items": [{"id": 0}, {"id": 1, "tags": ["x", "y/~z"]}], "n": 1.5,
+            }
+            three = next(e for e in done.events() if e["type"] == "step.completed" and e["step"] == "three#1")
+            assert three["patch"] == []  # nothing changed between noop and three
 
     arun(main())
 
@@ -294,7 +300,7 @@ def test_replay_after_restart_matches_live_event_log(tmp_path):
             await wait_until(has_event(rt2, run_id, "run.waiting", name="go"), "event wait")
             await rt2.send_event(run_id, "go")
             done = await finished(rt2, run_id)
-        assert types(done)[: len(before)] == before
-        assert [e["seq"] for e in done.events()] == list(range(1, len(done.events()) + 1))
+            assert types(done)[: len(before)] == before
+            assert [e["seq"] for e in done.events()] == list(range(1, len(done.events()) + 1))
 
     arun(main())

@@ -1,6 +1,7 @@
 """hello: a few steps, a flaky one that retries, a short durable sleep and two parallel steps."""
 
 import asyncio
+from typing import Any
 
 from flareflow import Retry, Run, workflow
 
@@ -12,7 +13,7 @@ async def greet(name: str) -> str:
     return f"Hello, {name}!"
 
 
-async def fetch_weather() -> dict:
+async def fetch_weather() -> dict[str, Any]:
     """Fails on the first attempt to show a retry with backoff."""
     attempts["fetch"] += 1
     await asyncio.sleep(0.1)
@@ -32,7 +33,7 @@ async def shout(text: str) -> str:
 
 
 @workflow("hello")
-async def hello(run: Run, name: str = "world") -> dict:
+async def hello(run: Run, name: str = "world") -> dict[str, Any]:
     """Greets someone; completes with no input."""
     greeting = await run.step("greet", greet, name)
     run.state["greeting"] = greeting

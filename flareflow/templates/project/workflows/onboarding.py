@@ -1,23 +1,24 @@
 """onboarding: retries, a wait for an external event (with a timeout), a human question and a sleep."""
 
 import asyncio
+from typing import Any
 
 from flareflow import NonRetryableError, Retry, Run, WaitTimeout, workflow
 
 
-async def create_account(customer: dict) -> dict:
+async def create_account(customer: dict[str, Any]) -> dict[str, Any]:
     if "@" not in customer.get("email", ""):
         raise NonRetryableError(f"not an email address: {customer.get('email')!r}")
     await asyncio.sleep(0.2)
     return {"id": "acct_" + customer["email"].split("@")[0], "plan": customer.get("plan", "free")}
 
 
-async def sync_crm(customer: dict) -> str:
+async def sync_crm(customer: dict[str, Any]) -> str:
     await asyncio.sleep(0.2)
     return "crm-ok"
 
 
-async def setup_billing(customer: dict) -> str:
+async def setup_billing(customer: dict[str, Any]) -> str:
     await asyncio.sleep(0.3)
     return f"billing-{customer.get('plan', 'free')}"
 
@@ -28,7 +29,7 @@ async def send_welcome(email: str) -> str:
 
 
 @workflow("onboarding")
-async def onboarding(run: Run, customer: dict) -> dict:
+async def onboarding(run: Run, customer: dict[str, Any]) -> dict[str, Any]:
     """Creates an account, waits for approval, asks before mailing the customer."""
     account = await run.step("create account", create_account, customer,
                              retry=Retry(limit=5, delay="1s", backoff="exponential"), timeout="30s")

@@ -1,6 +1,7 @@
 """report: parallel branches, each a small pipeline of its own, with retries and a schedule."""
 
 import asyncio
+from typing import Any
 
 from flareflow import Retry, Run, workflow
 
@@ -16,21 +17,22 @@ async def fetch(source: str) -> list[int]:
     return [len(source) * i for i in range(1, 6)]
 
 
-async def summarise(values: list[int]) -> dict:
+async def summarise(values: list[int]) -> dict[str, Any]:
     return {"count": len(values), "total": sum(values)}
 
 
-async def branch(run: Run, source: str) -> dict:
+async def branch(run: Run, source: str) -> dict[str, Any]:
     values = await run.step("fetch", fetch, source, retry=Retry(limit=4, delay="500ms", backoff="linear"))
-    return await run.step("summarise", summarise, values)
+    summary: dict[str, Any] = await run.step("summarise", summarise, values)
+    return summary
 
 
 @workflow("report", schedule="0 9 * * 1")
-async def report(run: Run, sources: list[str] | None = None) -> dict:
+async def report(run: Run, sources: list[str] | None = None) -> dict[str, Any]:
     """Summarises several sources in parallel; every Monday at 09:00 when deployed."""
     names = sources or ["sales", "support", "marketing"]
     summaries = await run.parallel(*(branch(run, name) for name in names))
     run.state["sources"] = len(names)
     answer = await run.ask("Publish the report?", schema={"type": "string", "enum": ["yes", "no"]},
                            timeout="1 day")
-    return {"published": answer == "yes", "summaries": dict(zip(names, summaries))}
+    return {"published": answer == "yes", "summaries": dict(zip(names, summaries, strict=True))}
