@@ -256,8 +256,14 @@ class LocalRuntime:
         candidates = run_ids if run_ids is not None else self.index.ids(UNFINISHED)
         resumed = []
         for ref in candidates:
-            run_id = self.resolve(ref)
-            if self.get(run_id).status in TERMINAL:
+            try:
+                run_id = self.resolve(ref)
+                if self.get(run_id).status in TERMINAL:
+                    continue
+            except (RunNotFound, StorageError) as exc:
+                if run_ids is not None:
+                    raise
+                log.warning("cannot resume %s: %s", ref, exc)
                 continue
             if not self._own(run_id):
                 continue
@@ -266,22 +272,44 @@ class LocalRuntime:
         return resumed
 
     def reconcile(self) -> None:
-        """Make the index agree with the run files after a crash between their two writes."""
+        """Make the index agree with the run files after a crash between their two writes.
+
+        A run file that holds no run (the process died between creating it and its first commit)
+        is removed with its index row; a damaged file is reported and left alone.
+        """
         on_disk = {p.stem for p in self.runs_dir.glob("*.db")}
         indexed = set(self.index.ids())
-        for run_id in sorted(on_disk - indexed):
+        for run_id in sorted(on_disk):
             try:
-                obj = self.get(run_id)
+                summary = self.get(run_id).summary()
             except StorageError as exc:
-                log.warning("skipping %s: %s", run_id, exc)
+                if self._discard_if_empty(run_id):
+                    indexed.discard(run_id)
+                    continue
+                log.warning("skipping run %s: %s", run_id, exc)
                 continue
-            self.index.upsert(obj.summary())
+            self.index.upsert(summary)
         for run_id in sorted(indexed - on_disk):
             self.index.delete(run_id)
-        for run_id in sorted(on_disk & indexed):
-            with contextlib.suppress(StorageError):
-                summary = self.get(run_id).summary()
-                self.index.upsert(summary)
+
+    def _discard_if_empty(self, run_id: str) -> bool:
+        """Remove a run file that never got its run row (and that no live process is creating)."""
+        if not self._own(run_id):
+            return False
+        sql = self._sql_for(run_id)
+        try:
+            tables = {str(r[0]) for r in sql.exec("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            empty = "run" not in tables or not sql.exec("SELECT 1 FROM run LIMIT 1")
+        except Exception:
+            return False
+        if not empty:
+            return False
+        self.evict(run_id)
+        self.evictions -= 1
+        for suffix in (".db", ".db-wal", ".db-shm"):
+            (self.runs_dir / f"{run_id}{suffix}").unlink(missing_ok=True)
+        self.index.delete(run_id)
+        return True
 
     # -- deliveries from this or another process -------------------------------------------
     async def send_event(self, run_id: str, event_type: str, payload: Any = None) -> None:
