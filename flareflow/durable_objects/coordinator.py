@@ -30,6 +30,7 @@ from .store import RunStore, dumps
 
 RUNNING = "running"
 WAITING_STATUS = "waiting"
+PAUSED = "paused"
 TERMINAL = frozenset({"completed", "failed", "cancelled"})
 
 Listener = Callable[[dict[str, Any]], None]
@@ -166,6 +167,8 @@ class RunObject:
         delivery: int | None = None,
         durable: bool = True,
     ) -> None:
+        if self.info["status"] == PAUSED and record.status == "running":
+            raise Suspend()  # paused: start nothing new; the current activation unwinds here
         now = self.clock.now()
 
         def write() -> list[dict[str, Any]]:
@@ -195,15 +198,19 @@ class RunObject:
                 listener(event)
 
     # -- activation ------------------------------------------------------------------------
-    async def activate(self) -> None:
-        """Run the workflow until it completes, fails or must wait. Re-entrant calls coalesce."""
+    async def activate(self) -> bool:
+        """Run the workflow until it completes, fails or must wait. Re-entrant calls coalesce.
+
+        Returns False when another activation was already under way (it will pick up the wake).
+        """
         self._wake = True
         if self._lock.locked():
-            return
+            return False
         async with self._lock:
             while self._wake and not self.evicted:
                 self._wake = False
                 await self._activate_once()
+        return True
 
     async def alarm_fired(self) -> None:
         """The host's alarm went off: due timers are handled by replaying."""
@@ -215,6 +222,8 @@ class RunObject:
             self.alarm.set(None)
             return
         self.ingest()
+        if info["status"] == PAUSED:
+            return
         try:
             defn = self.registry.get(info["workflow"])
         except WorkflowNotFound as exc:
@@ -240,7 +249,7 @@ class RunObject:
         elif outcome.kind == "failed":
             self._finish("failed", error=outcome.error)
         else:
-            if not self.evicted:
+            if not self.evicted and self.info["status"] != PAUSED:
                 self._set_status(WAITING_STATUS)
             self.alarm.set(self.store.next_timer())
 
@@ -263,7 +272,14 @@ class RunObject:
 
         wire = self.sql.transaction(write)
         self.alarm.set(None)
-        self._info = self.store.load()
+        info = self.info
+        info.update(status=status, updated_at=now)
+        if status == "completed":
+            info["output"] = output
+        elif error is not None:
+            info["error"] = error
+        if state is not UNCHANGED and patch:
+            info["state"] = state
         self._after_commit(wire)
         self._status_changed()
 
@@ -356,6 +372,35 @@ class RunObject:
         delivery_id, wire = self.sql.transaction(write)
         self._after_commit(wire)
         return delivery_id
+
+    # -- pause and resume ------------------------------------------------------------------
+    def pause(self, reason: str = "paused") -> None:
+        """Hold the run: a running step finishes, nothing new starts, timers wait until `resume`."""
+        self._require_open("commands")
+        if self.status == PAUSED:
+            return
+        self._transition(PAUSED, (ev.RUN_PAUSED, {"reason": reason}))
+
+    def resume(self) -> bool:
+        """Release a paused run (call `activate` next). False if it was not paused."""
+        self._require_open("commands")
+        if self.status != PAUSED:
+            return False
+        self._transition(WAITING_STATUS, (ev.RUN_RESUMED, {}))
+        return True
+
+    def _transition(self, status: str, event: tuple[str, dict[str, Any]]) -> None:
+        now = self.clock.now()
+
+        def write() -> list[dict[str, Any]]:
+            self.store.set_status(status, now)
+            return self.store.append([event], now)
+
+        wire = self.sql.transaction(write)
+        self.info["status"] = status
+        self.info["updated_at"] = now
+        self._after_commit(wire)
+        self._status_changed()
 
     # -- cancellation ----------------------------------------------------------------------
     def cancel(self, reason: str = "cancelled") -> None:

@@ -22,6 +22,8 @@ EVENT_RECEIVED: Final = "event.received"
 RUN_COMPLETED: Final = "run.completed"
 RUN_FAILED: Final = "run.failed"
 RUN_CANCELLED: Final = "run.cancelled"
+RUN_PAUSED: Final = "run.paused"
+RUN_RESUMED: Final = "run.resumed"
 
 #: Type-specific fields of each event (besides seq, type, run_id, at). Documentation and a test oracle.
 EVENT_FIELDS: Final[dict[str, tuple[str, ...]]] = {
@@ -37,6 +39,8 @@ EVENT_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     RUN_COMPLETED: ("output", "patch"),
     RUN_FAILED: ("error",),
     RUN_CANCELLED: ("reason",),
+    RUN_PAUSED: ("reason",),
+    RUN_RESUMED: (),
 }
 
 TERMINAL_EVENTS: Final = frozenset({RUN_COMPLETED, RUN_FAILED, RUN_CANCELLED})

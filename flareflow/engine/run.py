@@ -155,7 +155,8 @@ class Run:
         timeout: float | str | None = None,
     ) -> Awaitable[Any]:
         """Ask a human: suspend until an answer that satisfies ``schema`` is given; return it."""
-        check_schema(schema)
+        if schema is not None:
+            check_schema(schema)
         limit = parse_duration(timeout) if timeout is not None else None
         label = name if name is not None else "ask"
         key, pos, rec = self._x.reserve(INPUT, label)
@@ -261,6 +262,7 @@ class Execution:
             try:
                 value = await self._invoke(name, attempt, fn, args, kwargs, timeout)
                 result, text = to_json(value, f"the result of step '{name}'")
+                state, patch = self.state_patch()
             except Exception as exc:
                 duration_ms = round((time.perf_counter() - t0) * 1000, 3)
                 err = error_body(exc)
@@ -285,7 +287,6 @@ class Execution:
             rec.result = result
             rec.result_text = text
             rec.error = None
-            state, patch = self.state_patch()
             body = {"step": key, "name": name, "attempt": attempt, "duration_ms": duration_ms,
                     "result": result, "patch": patch}
             j.commit(rec, [(ev.STEP_COMPLETED, body)], state=state if patch else UNCHANGED)
@@ -426,11 +427,10 @@ class Execution:
         for exc in failures:
             if isinstance(exc, Cancelled):
                 raise exc
-        for exc in failures:
-            if not isinstance(exc, Suspend):
-                raise exc
+        if any(isinstance(exc, Suspend) for exc in failures):
+            raise Suspend()  # a branch still waits: it has not settled, so nothing is raised yet
         if failures:
-            raise Suspend()
+            raise failures[0]
         return [value for _, value in settled]
 
     # -- state and the whole run -----------------------------------------------------------

@@ -33,8 +33,9 @@ from .sqlite import SqliteSql
 log = logging.getLogger("flareflow.local")
 
 Listener = Callable[[dict[str, Any]], None]
-UNFINISHED = ("running", "waiting")
+UNFINISHED = ("running", "waiting", "paused")
 POLL_SECONDS = 0.25
+OWN_TABLES = frozenset({"_flareflow_migrations", "run", "steps", "events", "timers", "inbox", "sqlite_sequence"})
 
 
 def new_run_id(now: float) -> str:
@@ -136,6 +137,11 @@ class LocalRuntime:
         self._locks[run_id] = fd
         return True
 
+    def _release(self, run_id: str) -> None:
+        fd = self._locks.pop(run_id, None)
+        if fd is not None:
+            os.close(fd)
+
     def owns(self, run_id: str) -> bool:
         return run_id in self._locks
 
@@ -217,7 +223,10 @@ class LocalRuntime:
         except BaseException:
             self.index.delete(run_id)
             self.evict(run_id)
-            self.db_path(run_id).unlink(missing_ok=True)
+            self.evictions -= 1
+            for suffix in (".db", ".db-wal", ".db-shm", ".lock"):
+                (self.runs_dir / f"{run_id}{suffix}").unlink(missing_ok=True)
+            self._release(run_id)
             raise
         self.objects[run_id] = obj
         if activate:
@@ -240,9 +249,9 @@ class LocalRuntime:
             return
         while not self.closed:
             obj = self.get(run_id)
-            await obj.activate()
-            if not obj.evicted:
-                break
+            ran = await obj.activate()
+            if not ran or not obj.evicted:
+                break  # only the driver that ran the activation may drop the object
             self.evict(run_id)
         self._notify_settled(run_id)
 
@@ -296,9 +305,11 @@ class LocalRuntime:
         """Remove a run file that never got its run row (and that no live process is creating)."""
         if not self._own(run_id):
             return False
-        sql = self._sql_for(run_id)
         try:
+            sql = self._sql_for(run_id)
             tables = {str(r[0]) for r in sql.exec("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            if not tables <= OWN_TABLES:
+                return False  # someone else's database: never delete it
             empty = "run" not in tables or not sql.exec("SELECT 1 FROM run LIMIT 1")
         except Exception:
             return False
@@ -327,13 +338,27 @@ class LocalRuntime:
             self.schedule(run_id)
         return key
 
-    async def cancel(self, run_id: str, reason: str = "cancelled") -> None:
+    def _owned(self, run_id: str, action: str) -> str:
         run_id = self.resolve(run_id)
         if not self._own(run_id):
             raise InvalidInput(f"run '{run_id}' is being executed by another flareflow process; "
-                               "cancel it there (or stop that process first)")
+                               f"{action} it there (or stop that process first)")
+        return run_id
+
+    async def cancel(self, run_id: str, reason: str = "cancelled") -> None:
+        run_id = self._owned(run_id, "cancel")
         self.get(run_id).cancel(reason)
         self._notify_settled(run_id)
+
+    async def pause(self, run_id: str, reason: str = "paused") -> None:
+        """Hold a run: its running step finishes, nothing new starts until `unpause`."""
+        self.get(self._owned(run_id, "pause")).pause(reason)
+
+    async def unpause(self, run_id: str) -> None:
+        """Release a paused run and continue it."""
+        run_id = self._owned(run_id, "resume")
+        if self.get(run_id).resume():
+            self.schedule(run_id)
 
     # -- events to watchers ----------------------------------------------------------------
     def subscribe(self, run_id: str, listener: Listener) -> Callable[[], None]:
