@@ -468,6 +468,33 @@ def runs_cancel(
     console.print(f"[yellow]■[/yellow] cancelled {_run(go)}")
 
 
+# -- serve ---------------------------------------------------------------------------------
+@app.command()
+def serve(
+    local: Annotated[bool, typer.Option("--local", help="Serve the embedded runtime (no Node, no network).")] = False,
+    host: Annotated[str | None, typer.Option(help="Interface (default: tool.flareflow.dev.host).")] = None,
+    port: Annotated[int | None, typer.Option(min=0, max=65535, help="Port (default: tool.flareflow.dev.port).")] = None,
+    token: Annotated[str | None, typer.Option(help="API bearer token (default: $FLAREFLOW_TOKEN, settings, "
+                                                   "or a generated one).")] = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Serve the HTTP / WebSocket / SSE API for development."""
+    from .serve import resolve_token, serve_local
+
+    if not local:
+        fail("the wrangler-backed `flareflow serve` needs the Cloudflare build, which has not landed yet; "
+             "use `flareflow serve --local` for the embedded runtime behind the same API", 2)
+    proj = _project(project)
+    dev = proj.settings.dev
+    chosen_host = host or dev.host
+    chosen_port = dev.port if port is None else port
+    api_token = _guard(lambda: resolve_token(proj, token, console))
+    try:
+        _run(lambda: serve_local(proj, chosen_host, chosen_port, api_token, console))
+    except OSError as exc:
+        fail(str(exc))
+
+
 def main() -> None:
     """Console-script entry point."""
     app()

@@ -29,6 +29,20 @@ class LocalSettings(BaseModel):
     )
 
 
+class DevSettings(BaseModel):
+    """The development server (``flareflow serve``)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = Field("127.0.0.1", description="Interface to listen on.")
+    port: int = Field(8787, ge=1, le=65535, description="Port to listen on.")
+    token: str | None = Field(
+        None, min_length=16,
+        description="API bearer token; prefer the FLAREFLOW_TOKEN environment variable. Generated if unset.",
+    )
+    max_body: int = Field(1024 * 1024, ge=1024, description="Largest request body in bytes (413 beyond).")
+
+
 class Settings(BaseModel):
     """Everything under ``[tool.flareflow]``."""
 
@@ -40,6 +54,7 @@ class Settings(BaseModel):
         description="Folders or dotted modules to import workflows from, relative to the project.",
     )
     local: LocalSettings = Field(default_factory=lambda: LocalSettings.model_validate({}))
+    dev: DevSettings = Field(default_factory=lambda: DevSettings.model_validate({}))
 
     @field_validator("workflows")
     @classmethod

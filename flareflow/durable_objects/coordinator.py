@@ -65,6 +65,8 @@ class RunObject:
         self.store = RunStore(sql, run_id)
         self.listeners: list[Listener] = []
         self.evicted = False
+        #: True on the object that created the run in this process (idempotent starts tell apart).
+        self.created = False
         self._info: dict[str, Any] | None = None
         self._lock = asyncio.Lock()
         self._wake = False
@@ -149,6 +151,7 @@ class RunObject:
         wire = self.sql.transaction(write)
         self._after_commit(wire)
         self._info = self.store.load()
+        self.created = True
         self._status_changed()
 
     # -- the Journal port ------------------------------------------------------------------

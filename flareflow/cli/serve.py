@@ -1,0 +1,87 @@
+"""``flareflow serve --local``: the embedded runtime behind the HTTP / WebSocket / SSE API."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import socket
+from pathlib import Path
+
+from rich.console import Console
+
+from .. import __version__
+from .project import Project
+
+TOKEN_ENV = "FLAREFLOW_TOKEN"
+URL_ENV = "FLAREFLOW_URL"
+
+
+def token_path(project: Project) -> Path:
+    """Where a generated token is kept (inside the state directory, owner-readable only)."""
+    return project.state_dir / "token"
+
+
+def resolve_token(project: Project, explicit: str | None, console: Console) -> str:
+    """--token, then $FLAREFLOW_TOKEN, then settings, then the saved one; else generate, save, print once."""
+    for candidate in (explicit, os.environ.get(TOKEN_ENV), project.settings.dev.token):
+        if candidate:
+            return candidate
+    path = token_path(project)
+    if path.exists():
+        saved = path.read_text(encoding="utf-8").strip()
+        if saved:
+            console.print(f"token: saved in {path} (or set {TOKEN_ENV})")
+            return saved
+    token = secrets.token_urlsafe(32)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        handle.write(token + "\n")
+    console.print(f"[bold]generated API token[/bold] (shown once, saved in {path}):\n  {token}")
+    return token
+
+
+def bind(host: str, port: int) -> socket.socket:
+    """Bind before starting uvicorn, so a busy port is one clear error instead of a log line."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock
+
+
+async def serve_local(project: Project, host: str, port: int, token: str, console: Console) -> None:
+    """Run the local server until interrupted."""
+    import uvicorn
+
+    from ..local.backend import LocalBackend
+    from ..local.runtime import LocalRuntime
+    from ..local.server import create_app
+    from ..worker.router import Router
+
+    sock = bind(host, port)
+    runtime = LocalRuntime(project.state_dir, project.registry, sync=project.settings.local.sync)
+    backend = LocalBackend(runtime)
+    router = Router(backend, token=token, max_body=project.settings.dev.max_body, version=__version__)
+
+    async def startup() -> None:
+        runtime.start()
+        resumed = await runtime.resume()
+        if resumed:
+            console.print(f"resumed {len(resumed)} unfinished run(s)")
+
+    app = create_app(router, backend, on_startup=startup, on_shutdown=runtime.close)
+    real_port = sock.getsockname()[1]
+    console.print(f"[bold]flareflow[/bold] local server on [cyan]http://{host}:{real_port}[/cyan]  "
+                  f"({len(project.registry)} workflows, state in {project.state_dir})")
+    console.print("  API: /health /workflows /runs /runs/{id}/events (SSE) /runs/{id}/ws  ·  "
+                  "OpenAPI: /openapi.json  ·  Ctrl-C stops")
+    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=3)
+    server = uvicorn.Server(config)
+    await server.serve(sockets=[sock])

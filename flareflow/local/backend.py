@@ -1,0 +1,116 @@
+"""The router's `Backend` on the embedded runtime: what ``flareflow serve --local`` answers with.
+
+Streams are gapless: a subscriber registers for live events *before* reading the stored backlog,
+then skips what it already sent. Each event is serialised once and the same text goes to every
+client. Runs executed by another process are followed by polling their database instead.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+from typing import Any
+
+from ..durable_objects.coordinator import TERMINAL
+from ..engine.errors import RunNotFound
+from ..engine.events import TERMINAL_EVENTS, iso
+from .runtime import LocalRuntime
+
+POLL_SECONDS = 0.2
+TEXT_CACHE = 20_000
+
+
+class LocalBackend:
+    """Implements `flareflow.worker.backend.Backend` over a `LocalRuntime`."""
+
+    def __init__(self, runtime: LocalRuntime) -> None:
+        self.runtime = runtime
+        self._texts: OrderedDict[tuple[str, int], str] = OrderedDict()
+
+    def _exact(self, run_id: str) -> str:
+        if not self.runtime.db_path(run_id).exists():
+            raise RunNotFound(f"no run '{run_id}'")
+        return run_id
+
+    def text(self, event: dict[str, Any]) -> str:
+        """The event's JSON, serialised once however many clients receive it."""
+        key = (event["run_id"], event["seq"])
+        found = self._texts.get(key)
+        if found is None:
+            found = json.dumps(event, separators=(",", ":"))
+            self._texts[key] = found
+            if len(self._texts) > TEXT_CACHE:
+                self._texts.popitem(last=False)
+        return found
+
+    def workflows(self) -> list[dict[str, Any]]:
+        return self.runtime.registry.manifest()
+
+    async def start(self, workflow: str, input: Any, idempotency_key: str | None) -> tuple[dict[str, Any], bool]:
+        obj = await self.runtime.start_run(workflow, input, idempotency_key=idempotency_key)
+        return obj.describe(), obj.created
+
+    async def get(self, run_id: str) -> dict[str, Any]:
+        return self.runtime.get(self._exact(run_id)).describe()
+
+    async def list_runs(self, workflow: str | None, status: str | None, limit: int,
+                        cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        rows = self.runtime.index.list(workflow=workflow, status=status, limit=limit + 1, before=cursor)
+        more = len(rows) > limit
+        rows = [{**row, "created_at": iso(row["created_at"]), "updated_at": iso(row["updated_at"])}
+                for row in rows[:limit]]
+        return rows, (rows[-1]["id"] if more and rows else None)
+
+    async def events(self, run_id: str, after: int, limit: int | None) -> list[dict[str, Any]]:
+        return self.runtime.get(self._exact(run_id)).events(after, limit)
+
+    async def stream(self, run_id: str, after: int, follow: bool) -> AsyncIterator[tuple[int, str, str]]:
+        run_id = self._exact(run_id)
+        queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
+        unsubscribe = self.runtime.subscribe(run_id, queue.put_nowait)
+        last = after
+        try:
+            obj = self.runtime.get(run_id)
+            for event in obj.events(after=last):
+                last = event["seq"]
+                yield last, event["type"], self.text(event)
+                if event["type"] in TERMINAL_EVENTS:
+                    return
+            if not follow or obj.status in TERMINAL:
+                return
+            while True:
+                if self.runtime.owns(run_id):
+                    event = await queue.get()
+                    batch = [event] if event["seq"] == last + 1 else self.runtime.get(run_id).events(after=last)
+                else:  # executed by another process: follow its database
+                    await asyncio.sleep(POLL_SECONDS)
+                    batch = self.runtime.get(run_id).events(after=last)
+                for event in batch:
+                    if event["seq"] <= last:
+                        continue
+                    last = event["seq"]
+                    yield last, event["type"], self.text(event)
+                    if event["type"] in TERMINAL_EVENTS:
+                        return
+        finally:
+            unsubscribe()
+
+    async def send_event(self, run_id: str, event_type: str, payload: Any) -> None:
+        await self.runtime.send_event(self._exact(run_id), event_type, payload)
+
+    async def answer(self, run_id: str, value: Any, step: str | None) -> str:
+        return await self.runtime.answer(self._exact(run_id), value, step)
+
+    async def cancel(self, run_id: str, reason: str) -> dict[str, Any]:
+        await self.runtime.cancel(self._exact(run_id), reason)
+        return self.runtime.get(run_id).describe()
+
+    async def pause(self, run_id: str, reason: str) -> dict[str, Any]:
+        await self.runtime.pause(self._exact(run_id), reason)
+        return self.runtime.get(run_id).describe()
+
+    async def resume(self, run_id: str) -> dict[str, Any]:
+        await self.runtime.unpause(self._exact(run_id))
+        return self.runtime.get(run_id).describe()

@@ -1,0 +1,168 @@
+"""``flareflow serve --local``: the host-agnostic router on Starlette + uvicorn, over the embedded runtime.
+
+The ASGI layer only translates: HTTP requests become `flareflow.worker.http.Request`, JSON responses
+go back as they are, and the two streaming endpoints (SSE and WebSocket) pump the backend's gapless
+event stream. Unfinished runs resume when the server starts.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request as StarletteRequest
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.routing import Route, WebSocketRoute
+from starlette.websockets import WebSocket, WebSocketDisconnect
+
+from ..engine.errors import FlareflowError
+from ..worker.http import ApiError, Request, StreamRequest
+from ..worker.router import Router, parse_client_frame
+from .backend import LocalBackend
+
+KEEPALIVE_SECONDS = 15.0
+POLICY_VIOLATION = 1008
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+    return JSONResponse(body, status_code=status, headers=headers)
+
+
+async def _read_body(request: StarletteRequest, limit: int) -> bytes | None:
+    """The body, or None once it grows past ``limit`` (so a huge upload is not buffered whole)."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def create_app(router: Router, backend: LocalBackend, *, on_startup: Any = None, on_shutdown: Any = None) -> Starlette:
+    """The ASGI application: one catch-all HTTP route and the WebSocket route."""
+
+    async def http_endpoint(request: StarletteRequest) -> Response:
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > router.max_body:
+            error = ApiError(413, "payload_too_large", f"request body is larger than {router.max_body} bytes", "body")
+            return _json(413, error.response().body)
+        body = await _read_body(request, router.max_body)
+        if body is None:
+            error = ApiError(413, "payload_too_large", f"request body is larger than {router.max_body} bytes", "body")
+            return _json(413, error.response().body)
+        result = await router.handle(Request(request.method, request.url.path, dict(request.query_params),
+                                             headers, body))
+        if isinstance(result, StreamRequest):
+            return StreamingResponse(
+                _sse(backend, result),
+                media_type="text/event-stream",
+                headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
+            )
+        return _json(result.status, result.body, result.headers)
+
+    async def ws_endpoint(websocket: WebSocket) -> None:
+        headers = {k.lower(): v for k, v in websocket.headers.items()}
+        result = await router.handle(Request("GET", websocket.url.path, dict(websocket.query_params), headers))
+        if not isinstance(result, StreamRequest):
+            await websocket.send_denial_response(_json(result.status, result.body, result.headers))
+            return
+        await websocket.accept()
+        await _serve_socket(websocket, backend, result)
+
+    routes = [
+        WebSocketRoute("/runs/{run_id}/ws", ws_endpoint),
+        Route("/{path:path}", http_endpoint, methods=METHODS),
+    ]
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        if on_startup is not None:
+            await on_startup()
+        try:
+            yield
+        finally:
+            if on_shutdown is not None:
+                await on_shutdown()
+
+    return Starlette(routes=routes, lifespan=lifespan)
+
+
+async def _sse(backend: LocalBackend, stream: StreamRequest) -> AsyncIterator[str]:
+    """SSE frames (``id``, ``event``, ``data``) with keep-alive comments while the run is quiet."""
+    queue: asyncio.Queue[tuple[int, str, str] | None] = asyncio.Queue()
+
+    async def pump() -> None:
+        try:
+            async for item in backend.stream(stream.run_id, stream.after, stream.follow):
+                queue.put_nowait(item)
+        finally:
+            queue.put_nowait(None)
+
+    task = asyncio.ensure_future(pump())
+    try:
+        yield "retry: 1000\n\n"
+        while True:
+            try:
+                item = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
+            except TimeoutError:
+                yield ": keep-alive\n\n"
+                continue
+            if item is None:
+                break
+            seq, type_, text = item
+            yield f"id: {seq}\nevent: {type_}\ndata: {text}\n\n"
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+
+
+async def _serve_socket(websocket: WebSocket, backend: LocalBackend, stream: StreamRequest) -> None:
+    """Send the run's events; accept input/event frames; a malformed frame closes this socket only."""
+
+    async def send_events() -> None:
+        async for _, _, text in backend.stream(stream.run_id, stream.after, True):
+            await websocket.send_text(text)
+        await websocket.close(1000, "run finished")
+
+    sender = asyncio.ensure_future(send_events())
+    try:
+        while True:
+            receive = asyncio.ensure_future(websocket.receive())
+            done, _ = await asyncio.wait({receive, sender}, return_when=asyncio.FIRST_COMPLETED)
+            if sender in done:
+                receive.cancel()
+                return
+            message = receive.result()
+            if message["type"] == "websocket.disconnect":
+                return
+            raw = message.get("text")
+            if raw is None:
+                raw = message.get("bytes") or b""
+            try:
+                frame = parse_client_frame(raw)
+            except ApiError as exc:
+                await websocket.close(POLICY_VIOLATION, exc.message[:120])
+                return
+            try:
+                if frame["type"] == "input":
+                    await backend.answer(stream.run_id, frame["value"], frame["step"])
+                else:
+                    await backend.send_event(stream.run_id, frame["event_type"], frame["payload"])
+            except FlareflowError as exc:
+                await websocket.send_text(json.dumps({"type": "error", "error": {
+                    "code": type(exc).__name__, "message": str(exc), "field": getattr(exc, "field", None)}}))
+    except (WebSocketDisconnect, RuntimeError):
+        return
+    finally:
+        sender.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await sender

@@ -1,0 +1,44 @@
+"""What the router needs from a host: the local runtime or the Worker's Durable Object stubs."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from typing import Any, Protocol
+
+
+class Backend(Protocol):
+    """Run operations behind the API. Errors are the engine's (RunNotFound, InvalidInput, ...)."""
+
+    def workflows(self) -> list[dict[str, Any]]:
+        """The manifest: one entry per workflow."""
+
+    async def start(self, workflow: str, input: Any, idempotency_key: str | None) -> tuple[dict[str, Any], bool]:
+        """Start a run; returns (run, created). An existing idempotency key returns its run, False."""
+
+    async def get(self, run_id: str) -> dict[str, Any]:
+        """Everything about one run."""
+
+    async def list_runs(self, workflow: str | None, status: str | None, limit: int,
+                   cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of runs, newest first, and the cursor of the next page (None at the end)."""
+
+    async def events(self, run_id: str, after: int, limit: int | None) -> list[dict[str, Any]]:
+        """Stored events with ``seq > after``."""
+
+    def stream(self, run_id: str, after: int, follow: bool) -> AsyncIterator[tuple[int, str, str]]:
+        """(seq, type, JSON text) of every event after ``after``, then live ones until the run ends."""
+
+    async def send_event(self, run_id: str, event_type: str, payload: Any) -> None:
+        """Deliver an event."""
+
+    async def answer(self, run_id: str, value: Any, step: str | None) -> str:
+        """Answer an open question; returns its step key."""
+
+    async def cancel(self, run_id: str, reason: str) -> dict[str, Any]:
+        """Cancel; returns the run."""
+
+    async def pause(self, run_id: str, reason: str) -> dict[str, Any]:
+        """Pause; returns the run."""
+
+    async def resume(self, run_id: str) -> dict[str, Any]:
+        """Resume a paused run; returns the run."""

@@ -1,0 +1,276 @@
+"""The one HTTP API, host-agnostic: the local server and the Worker both hand requests to `Router`.
+
+Everything a client can get wrong ends as a 4xx with ``{"error": {"code", "message", "field"}}``;
+nothing here touches a host API, so it runs unchanged inside a Python Worker.
+"""
+
+from __future__ import annotations
+
+import hmac
+import json
+import re
+from collections.abc import Awaitable, Callable
+from importlib import resources
+from typing import Any
+
+from ..engine.errors import (
+    InvalidInput,
+    RunFinished,
+    RunNotFound,
+    StorageError,
+    WorkflowNotFound,
+)
+from .backend import Backend
+from .http import ApiError, Request, Response, StreamRequest
+
+DEFAULT_MAX_BODY = 1024 * 1024
+RUN_ID = re.compile(r"^[0-9a-f]{8,64}$")
+STATUSES = ("running", "waiting", "paused", "completed", "failed", "cancelled")
+PUBLIC = {"/health", "/openapi.json"}
+
+Handler = Callable[[Request, str], Awaitable[Response | StreamRequest]]
+_openapi_cache: dict[str, Any] = {}
+
+
+def openapi_document() -> dict[str, Any]:
+    """The OpenAPI 3.1 document kept in the package (``flareflow/worker/openapi.json``)."""
+    if not _openapi_cache:
+        text = resources.files("flareflow.worker").joinpath("openapi.json").read_text(encoding="utf-8")
+        _openapi_cache.update(json.loads(text))
+    return _openapi_cache
+
+
+def _json_body(request: Request) -> dict[str, Any]:
+    if not request.body.strip():
+        return {}
+    try:
+        value = json.loads(request.body)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise ApiError(400, "invalid_json", f"request body is not valid JSON: {exc}", "body") from None
+    if not isinstance(value, dict):
+        raise ApiError(400, "invalid_body", "request body must be a JSON object", "body")
+    return value
+
+
+def _string(body: dict[str, Any], name: str, *, required: bool, max_len: int = 256) -> str | None:
+    value = body.get(name)
+    if value is None:
+        if required:
+            raise ApiError(400, "missing_field", f"'{name}' is required", name)
+        return None
+    if not isinstance(value, str) or not value.strip():
+        raise ApiError(400, "invalid_field", f"'{name}' must be a non-empty string", name)
+    if len(value) > max_len:
+        raise ApiError(400, "invalid_field", f"'{name}' is longer than {max_len} characters", name)
+    return value
+
+
+def _int_param(query: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, "invalid_parameter", f"'{name}' must be an integer", name) from None
+    if not low <= value <= high:
+        raise ApiError(400, "invalid_parameter", f"'{name}' must be between {low} and {high}", name)
+    return value
+
+
+def _bool_param(query: dict[str, str], name: str, default: bool) -> bool:
+    raw = query.get(name)
+    if raw is None or raw == "":
+        return default
+    lowered = raw.lower()
+    if lowered in ("1", "true", "yes"):
+        return True
+    if lowered in ("0", "false", "no"):
+        return False
+    raise ApiError(400, "invalid_parameter", f"'{name}' must be true or false", name)
+
+
+class Router:
+    """Routes, authorises and validates; the `Backend` does the work."""
+
+    def __init__(self, backend: Backend, *, token: str | None, max_body: int = DEFAULT_MAX_BODY,
+                 version: str = "0") -> None:
+        self.backend = backend
+        self.token = token
+        self.max_body = max_body
+        self.version = version
+        self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
+            ("GET", re.compile(r"^/health$"), self._health),
+            ("GET", re.compile(r"^/openapi\.json$"), self._openapi),
+            ("GET", re.compile(r"^/workflows$"), self._workflows),
+            ("POST", re.compile(r"^/runs$"), self._start),
+            ("GET", re.compile(r"^/runs$"), self._list),
+            ("GET", re.compile(r"^/runs/([^/]+)$"), self._get),
+            ("GET", re.compile(r"^/runs/([^/]+)/events$"), self._events),
+            ("GET", re.compile(r"^/runs/([^/]+)/ws$"), self._ws),
+            ("POST", re.compile(r"^/runs/([^/]+)/events$"), self._send_event),
+            ("POST", re.compile(r"^/runs/([^/]+)/input$"), self._input),
+            ("POST", re.compile(r"^/runs/([^/]+)/cancel$"), self._cancel),
+            ("POST", re.compile(r"^/runs/([^/]+)/pause$"), self._pause),
+            ("POST", re.compile(r"^/runs/([^/]+)/resume$"), self._resume),
+        ]
+
+    # -- entry -----------------------------------------------------------------------------
+    async def handle(self, request: Request) -> Response | StreamRequest:
+        """Answer one request. Never raises for anything a client sends."""
+        try:
+            return await self._dispatch(request)
+        except ApiError as exc:
+            return exc.response()
+        except RunNotFound as exc:
+            return ApiError(404, "run_not_found", str(exc), "run_id").response()
+        except WorkflowNotFound as exc:
+            return ApiError(404, "workflow_not_found", str(exc), "workflow").response()
+        except RunFinished as exc:
+            return ApiError(409, "run_finished", str(exc)).response()
+        except InvalidInput as exc:
+            return ApiError(400, "invalid_input", str(exc), exc.field).response()
+        except StorageError as exc:
+            return ApiError(500, "storage_error", str(exc)).response()
+
+    def authorized(self, headers: dict[str, str], query: dict[str, str]) -> bool:
+        """Bearer token in ``Authorization`` (or ``?token=`` for browser WebSockets), constant time."""
+        if self.token is None:
+            return True
+        supplied = ""
+        auth = headers.get("authorization", "")
+        if auth[:7].lower() == "bearer ":
+            supplied = auth[7:].strip()
+        elif "token" in query:
+            supplied = query["token"]
+        return hmac.compare_digest(supplied.encode("utf-8", "replace"), self.token.encode("utf-8"))
+
+    async def _dispatch(self, request: Request) -> Response | StreamRequest:
+        path = request.path.rstrip("/") or "/"
+        if path not in PUBLIC and not self.authorized(request.headers, request.query):
+            raise ApiError(401, "unauthorized", "missing or wrong bearer token")
+        length = request.headers.get("content-length")
+        if len(request.body) > self.max_body or (length is not None and length.isdigit()
+                                                 and int(length) > self.max_body):
+            raise ApiError(413, "payload_too_large", f"request body is larger than {self.max_body} bytes", "body")
+        allowed = []
+        for method, pattern, handler in self._routes:
+            match = pattern.match(path)
+            if match is None:
+                continue
+            if method != request.method:
+                allowed.append(method)
+                continue
+            run_id = match.group(1) if match.groups() else ""
+            if run_id and not RUN_ID.match(run_id):
+                raise ApiError(404, "run_not_found", f"no run '{run_id[:80]}'", "run_id")
+            return await handler(request, run_id)
+        if allowed:
+            raise ApiError(405, "method_not_allowed", f"{request.method} is not allowed here; use "
+                           + ", ".join(sorted(set(allowed))))
+        raise ApiError(404, "not_found", f"no route {request.path[:200]}")
+
+    # -- handlers --------------------------------------------------------------------------
+    async def _health(self, request: Request, _: str) -> Response:
+        return Response(200, {"status": "ok", "version": self.version})
+
+    async def _openapi(self, request: Request, _: str) -> Response:
+        return Response(200, openapi_document())
+
+    async def _workflows(self, request: Request, _: str) -> Response:
+        return Response(200, {"workflows": self.backend.workflows()})
+
+    async def _start(self, request: Request, _: str) -> Response:
+        body = _json_body(request)
+        unknown = sorted(set(body) - {"workflow", "input", "idempotency_key"})
+        if unknown:
+            raise ApiError(400, "unknown_field", f"unknown field '{unknown[0]}'", unknown[0])
+        workflow = _string(body, "workflow", required=True)
+        key = _string(body, "idempotency_key", required=False)
+        header_key = request.headers.get("idempotency-key")
+        if key is None and header_key:
+            key = header_key[:256]
+        run, created = await self.backend.start(str(workflow), body.get("input"), key)
+        return Response(201 if created else 200, run, {"location": f"/runs/{run['id']}"})
+
+    async def _list(self, request: Request, _: str) -> Response:
+        status = request.query.get("status") or None
+        if status is not None and status not in STATUSES:
+            raise ApiError(400, "invalid_parameter", "'status' must be one of " + ", ".join(STATUSES), "status")
+        cursor = request.query.get("cursor") or None
+        if cursor is not None and not RUN_ID.match(cursor):
+            raise ApiError(400, "invalid_parameter", "'cursor' is not a cursor this API returned", "cursor")
+        limit = _int_param(request.query, "limit", 50, 1, 500)
+        workflow = request.query.get("workflow") or None
+        runs, next_cursor = await self.backend.list_runs(workflow, status, limit, cursor)
+        return Response(200, {"runs": runs, "next_cursor": next_cursor})
+
+    async def _get(self, request: Request, run_id: str) -> Response:
+        return Response(200, await self.backend.get(run_id))
+
+    async def _events(self, request: Request, run_id: str) -> Response | StreamRequest:
+        after = _int_param(request.query, "after", 0, 0, 2**53)
+        last = request.headers.get("last-event-id", "")
+        if last.isdigit():
+            after = max(after, int(last))
+        follow = _bool_param(request.query, "follow", True)
+        accept = request.headers.get("accept", "")
+        await self.backend.get(run_id)  # 404 before a stream starts
+        if "application/json" in accept and "text/event-stream" not in accept:
+            limit = _int_param(request.query, "limit", 1000, 1, 10_000)
+            return Response(200, {"events": await self.backend.events(run_id, after, limit)})
+        return StreamRequest("sse", run_id, after, follow)
+
+    async def _ws(self, request: Request, run_id: str) -> StreamRequest:
+        after = _int_param(request.query, "after", 0, 0, 2**53)
+        await self.backend.get(run_id)
+        return StreamRequest("ws", run_id, after, True)
+
+    async def _send_event(self, request: Request, run_id: str) -> Response:
+        body = _json_body(request)
+        event_type = _string(body, "type", required=True)
+        await self.backend.send_event(run_id, str(event_type), body.get("payload"))
+        return Response(202, {"delivered": True, "run_id": run_id, "type": event_type})
+
+    async def _input(self, request: Request, run_id: str) -> Response:
+        body = _json_body(request)
+        if "value" not in body:
+            raise ApiError(400, "missing_field", "'value' is required", "value")
+        step = _string(body, "step", required=False)
+        key = await self.backend.answer(run_id, body["value"], step)
+        return Response(202, {"delivered": True, "run_id": run_id, "step": key})
+
+    async def _cancel(self, request: Request, run_id: str) -> Response:
+        reason = _string(_json_body(request), "reason", required=False, max_len=1000) or "cancelled via API"
+        return Response(200, await self.backend.cancel(run_id, reason))
+
+    async def _pause(self, request: Request, run_id: str) -> Response:
+        reason = _string(_json_body(request), "reason", required=False, max_len=1000) or "paused via API"
+        return Response(200, await self.backend.pause(run_id, reason))
+
+    async def _resume(self, request: Request, run_id: str) -> Response:
+        return Response(200, await self.backend.resume(run_id))
+
+
+def parse_client_frame(text: str | bytes) -> dict[str, Any]:
+    """Validate a frame a WebSocket client sent: an answer or an event. Raises ApiError(400)."""
+    try:
+        frame = json.loads(text)
+    except (ValueError, UnicodeDecodeError):
+        raise ApiError(400, "invalid_frame", "frame is not JSON") from None
+    if not isinstance(frame, dict):
+        raise ApiError(400, "invalid_frame", "frame must be a JSON object")
+    kind = frame.get("type")
+    if kind == "input":
+        if "value" not in frame:
+            raise ApiError(400, "invalid_frame", "an input frame needs 'value'", "value")
+        step = frame.get("step")
+        if step is not None and not isinstance(step, str):
+            raise ApiError(400, "invalid_frame", "'step' must be a string", "step")
+        return {"type": "input", "value": frame["value"], "step": step}
+    if kind == "event":
+        event_type = frame.get("event_type")
+        if not isinstance(event_type, str) or not event_type.strip():
+            raise ApiError(400, "invalid_frame", "an event frame needs 'event_type'", "event_type")
+        return {"type": "event", "event_type": event_type, "payload": frame.get("payload")}
+    raise ApiError(400, "invalid_frame", "frame 'type' must be 'input' or 'event'", "type")
