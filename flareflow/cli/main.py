@@ -15,7 +15,7 @@ import sys
 from collections.abc import Callable, Coroutine
 from importlib import resources
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
 
 import typer
 from rich.console import Console
@@ -29,6 +29,9 @@ from ..local.runtime import LocalRuntime
 from .project import Project, ProjectError, load_project
 from .settings import SettingsError
 from .watch import Watcher
+
+if TYPE_CHECKING:
+    from ..client import Client
 
 T = TypeVar("T")
 
@@ -52,6 +55,47 @@ ProjectOpt = Annotated[
     typer.Option("--project", "-C", help="Project folder (default: the current one or the nearest parent "
                  "with a [tool.flareflow] pyproject or a workflows/ folder).", show_default=False),
 ]
+
+
+UrlOpt = Annotated[
+    str | None,
+    typer.Option("--url", envvar="FLAREFLOW_URL", help="Talk to a flareflow server instead of the local state "
+                 "($FLAREFLOW_URL).", show_default=False),
+]
+TokenOpt = Annotated[
+    str | None,
+    typer.Option("--token", envvar="FLAREFLOW_TOKEN", help="API bearer token for --url ($FLAREFLOW_TOKEN).",
+                 show_default=False),
+]
+
+
+def _client(url: str, token: str | None) -> Client:
+    from ..client import Client
+
+    return Client(url, token)
+
+
+def _remote(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    """Run a coroutine that talks to a server; API and connection errors become one line."""
+    import httpx
+
+    from ..client import ApiError
+
+    async def guarded() -> T:
+        try:
+            return await coro_fn()
+        except ApiError as exc:
+            where = f" ({exc.field})" if exc.field else ""
+            raise CliError(f"server said {exc.status} {exc.code}{where}: {exc.message}") from None
+        except (httpx.TransportError, OSError) as exc:
+            raise CliError(f"cannot reach the server: {exc}") from None
+
+    try:
+        return _run(guarded)
+    except typer.Exit as exc:
+        if exc.exit_code == 2:
+            raise typer.Exit(1) from None
+        raise
 
 
 class CliError(Exception):
@@ -209,10 +253,21 @@ def run(
     detach: Annotated[bool, typer.Option("--detach", help="Start it in the background, print its id.")] = False,
     idempotency_key: Annotated[str | None, typer.Option("--idempotency-key",
                                                         help="Same key, same run.")] = None,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
     project: ProjectOpt = None,
 ) -> None:
-    """Start a run on the embedded runtime and stream it live; answer its questions here."""
+    """Start a run (on the embedded runtime, or a server with --url) and stream it live."""
     value = _guard(lambda: build_input(input, item))
+    if url:
+        from .remote import remote_run
+
+        async def remote() -> int:
+            async with _client(url, token) as client:
+                return await remote_run(client, name, value, console=console, json_mode=as_json,
+                                        idempotency_key=idempotency_key, detach=detach)
+
+        raise typer.Exit(_remote(remote))
     proj = _project(project)
     _guard(lambda: proj.registry.get(name))
 
@@ -321,10 +376,20 @@ def send_event(
     event_type: Annotated[str, typer.Argument(metavar="TYPE", help="Event type the run waits for.")],
     payload: Annotated[str | None, typer.Argument(metavar="[PAYLOAD_JSON]", help="Event payload.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="Deliver only; do not follow the run.")] = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
     project: ProjectOpt = None,
 ) -> None:
     """Deliver an external event to a run."""
     value = _guard(lambda: parse_json(payload, "PAYLOAD_JSON") if payload is not None else None)
+    if url:
+        async def remote() -> None:
+            async with _client(url, token) as client:
+                await client.send_event(run_id, event_type, value)
+
+        _remote(remote)
+        console.print(f"[green]✓[/green] event [bold]{escape(event_type)}[/bold] delivered to {run_id}")
+        return
     proj = _project(project)
 
     async def go() -> None:
@@ -342,10 +407,19 @@ def answer(
     value: Annotated[str, typer.Argument(metavar="VALUE_JSON", help="The answer, as JSON.")],
     step: Annotated[str | None, typer.Option(help="Which question, when several are open.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", help="Deliver only; do not follow the run.")] = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
     project: ProjectOpt = None,
 ) -> None:
     """Answer a run's open question (validated against its schema)."""
     parsed = _guard(lambda: parse_json(value, "VALUE_JSON"))
+    if url:
+        async def remote() -> str:
+            async with _client(url, token) as client:
+                return await client.answer(run_id, parsed, step)
+
+        console.print(f"[green]✓[/green] answer to {_remote(remote)} delivered to {run_id}")
+        return
     proj = _project(project)
 
     async def go() -> None:
@@ -364,17 +438,28 @@ def runs_list(
     status: Annotated[str | None, typer.Option(help="Only this status.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=10_000, help="How many, newest first.")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
     project: ProjectOpt = None,
 ) -> None:
     """List runs, newest first."""
-    proj = _project(project, discover=False)
+    if url:
+        async def remote() -> list[dict[str, Any]]:
+            async with _client(url, token) as client:
+                page = await client.list(workflow=workflow, status=status, limit=min(limit, 500))
+                return list(page["runs"])
 
-    async def go() -> list[dict[str, Any]]:
-        async with _runtime(proj) as rt:
-            rt.reconcile()
-            return rt.index.list(workflow=workflow, status=status, limit=limit)
+        rows = _remote(remote)
+    else:
+        proj = _project(project, discover=False)
 
-    rows = _run(go)
+        async def go() -> list[dict[str, Any]]:
+            async with _runtime(proj) as rt:
+                rt.reconcile()
+                return [{**r, "created_at": iso(r["created_at"]), "updated_at": iso(r["updated_at"])}
+                        for r in rt.index.list(workflow=workflow, status=status, limit=limit)]
+
+        rows = _run(go)
     if as_json:
         console.print_json(json.dumps(rows))
         return
@@ -386,7 +471,7 @@ def runs_list(
     for row in rows:
         color = colors.get(row["status"], "white")
         table.add_row(row["id"], row["workflow"], f"[{color}]{row['status']}[/{color}]",
-                      iso(row["created_at"])[:19].replace("T", " "), iso(row["updated_at"])[:19].replace("T", " "))
+                      row["created_at"][:19].replace("T", " "), row["updated_at"][:19].replace("T", " "))
     console.print(table)
 
 
@@ -394,17 +479,26 @@ def runs_list(
 def runs_show(
     run_id: Annotated[str, typer.Argument(help="Run id (or unique prefix).")],
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
     project: ProjectOpt = None,
 ) -> None:
     """Status, steps, state and events of one run."""
-    proj = _project(project, discover=False)
+    if url:
+        async def remote() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+            async with _client(url, token) as client:
+                return await client.get(run_id), [e async for e in client.events(run_id, follow=False)]
 
-    async def go() -> tuple[dict[str, Any], list[dict[str, Any]]]:
-        async with _runtime(proj) as rt:
-            obj = rt.get(run_id)
-            return obj.describe(), obj.events()
+        info, events = _remote(remote)
+    else:
+        proj = _project(project, discover=False)
 
-    info, events = _run(go)
+        async def go() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+            async with _runtime(proj) as rt:
+                obj = rt.get(run_id)
+                return obj.describe(), obj.events()
+
+        info, events = _run(go)
     if as_json:
         console.print_json(json.dumps({**info, "events": events}))
         return
@@ -437,9 +531,22 @@ def runs_show(
 def runs_events(
     run_id: Annotated[str, typer.Argument(help="Run id (or unique prefix).")],
     after: Annotated[int, typer.Option(min=0, help="Only events with a larger seq.")] = 0,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="With --url: keep streaming until the run ends.")]
+    = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
     project: ProjectOpt = None,
 ) -> None:
-    """Print a run's stored events as NDJSON."""
+    """Print a run's events as NDJSON (live with --url --follow)."""
+    if url:
+        async def remote() -> None:
+            async with _client(url, token) as client:
+                async for event in client.events(run_id, after=after, follow=follow):
+                    sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
+                    sys.stdout.flush()
+
+        _remote(remote)
+        return
     proj = _project(project, discover=False)
 
     async def go() -> list[dict[str, Any]]:
@@ -454,9 +561,18 @@ def runs_events(
 def runs_cancel(
     run_id: Annotated[str, typer.Argument(help="Run id (or unique prefix).")],
     reason: Annotated[str, typer.Option(help="Recorded in the run.cancelled event.")] = "cancelled by user",
+    url: UrlOpt = None,
+    token: TokenOpt = None,
     project: ProjectOpt = None,
 ) -> None:
     """Cancel an unfinished run."""
+    if url:
+        async def remote() -> str:
+            async with _client(url, token) as client:
+                return str((await client.cancel(run_id, reason))["id"])
+
+        console.print(f"[yellow]■[/yellow] cancelled {_remote(remote)}")
+        return
     proj = _project(project, discover=False)
 
     async def go() -> str:

@@ -37,7 +37,7 @@ def parse_answer(text: str, schema: dict[str, Any] | None) -> Any:
         return text
 
 
-def _hint_for(schema: dict[str, Any] | None) -> str:
+def hint_for(schema: dict[str, Any] | None) -> str:
     kind = (schema or {}).get("type")
     if "enum" in (schema or {}):
         return " [" + "/".join(str(v) for v in (schema or {})["enum"]) + "]"
@@ -120,7 +120,7 @@ class Watcher:
             schema = event.get("schema")
             while self.stdin_open and step in self._prompting and self.final is None:
                 self.view.pause()
-                label = f"{event['prompt']}{_hint_for(schema)} "
+                label = f"{event['prompt']}{hint_for(schema)} "
                 err = Console(stderr=True) if self.json_mode else self.console
                 try:
                     text = await asyncio.to_thread(err.input, f"[magenta]?[/magenta] {label}")

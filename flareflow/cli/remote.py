@@ -1,0 +1,72 @@
+"""CLI commands against a server (``--url`` / ``$FLAREFLOW_URL``): the same views as locally."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+
+from ..client import ApiError, Client
+from ..engine.events import TERMINAL_EVENTS
+from .render import LiveView
+from .watch import hint_for, parse_answer
+
+
+async def remote_run(client: Client, name: str, value: Any, *, console: Console, json_mode: bool,
+                     idempotency_key: str | None, detach: bool) -> int:
+    """Start a run on the server and stream it; answer its questions at this terminal."""
+    run = await client.start(name, value, idempotency_key=idempotency_key)
+    if detach:
+        console.print(run["id"])
+        return 0
+    return await follow(client, run["id"], console=console, json_mode=json_mode)
+
+
+async def follow(client: Client, run_id: str, *, console: Console, json_mode: bool, prompt: bool = True) -> int:
+    """Print the run's events live (reconnecting as needed); exit code 0 when it completes."""
+    view = LiveView(console, run_id)
+    asking: dict[str, asyncio.Task[None]] = {}
+    stdin_open = [True]
+    final: dict[str, Any] | None = None
+
+    async def ask(event: dict[str, Any]) -> None:
+        schema = event.get("schema")
+        out = Console(stderr=True) if json_mode else console
+        while stdin_open[0]:
+            view.pause()
+            try:
+                text = await asyncio.to_thread(out.input, f"[magenta]?[/magenta] {event['prompt']}{hint_for(schema)} ")
+            except (EOFError, OSError):
+                stdin_open[0] = False
+                out.print(f"\n    [dim]no terminal input; answer with: flareflow answer {run_id} '<json>' "
+                          f"--url ...[/dim]")
+                return
+            try:
+                await client.answer(run_id, parse_answer(text, schema), event["step"])
+                return
+            except ApiError as exc:
+                if exc.status == 409:
+                    return
+                out.print(f"    [red]{exc.message}[/red]")
+
+    try:
+        async for event in client.events(run_id):
+            if json_mode:
+                sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
+                sys.stdout.flush()
+            else:
+                view.handle(event)
+            if event["type"] == "input.requested" and prompt:
+                asking[event["step"]] = asyncio.ensure_future(ask(event))
+            elif event["type"] == "input.received" and event["step"] in asking:
+                asking.pop(event["step"]).cancel()
+            if event["type"] in TERMINAL_EVENTS:
+                final = event
+    finally:
+        view.close()
+        for task in asking.values():
+            task.cancel()
+    return 0 if final is not None and final["type"] == "run.completed" else 1
