@@ -17,9 +17,13 @@ from .ports import Row, Sql
 _STEP_COLUMNS = "key, pos, kind, name, status, attempts, failures, result, error, wake_at, started_at, meta"
 
 
+_ENCODE = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
+_DECODE = json.JSONDecoder().decode
+
+
 def dumps(value: Any) -> str:
-    """Compact JSON text; ``allow_nan=False`` keeps it valid for every client."""
-    return json.dumps(value, allow_nan=False, separators=(",", ":"))
+    """Compact JSON text; ``allow_nan=False`` keeps it valid for every client. One encoder, reused."""
+    return _ENCODE(value)
 
 
 def _loads(text: str | None) -> Any:
@@ -102,17 +106,24 @@ class RunStore:
                 "ON CONFLICT(key) DO UPDATE SET fire_at = excluded.fire_at",
                 rec.key, rec.kind, rec.wake_at,
             )
-        elif rec.wake_at is None and rec.status != "running":
+        elif rec.wake_at is None and rec.status != "running" and not (rec.kind == "step" and rec.failures == 0):
+            # a step only ever has a timer while it backs off after a failure: nothing to delete otherwise
             self.sql.exec("DELETE FROM timers WHERE key = ?", rec.key)
 
     def history(self) -> dict[str, StepRecord]:
-        """Every recorded step, keyed by step key."""
+        """Every recorded step, keyed by step key. On the resume path, so decoding is kept lean."""
         out: dict[str, StepRecord] = {}
+        metas: dict[str, dict[str, Any]] = {}  # meta texts repeat (same retry policy): decode each once
+        decode = _DECODE
         for row in self.sql.exec(f"SELECT {_STEP_COLUMNS} FROM steps"):
+            result, error, meta_text = row[7], row[8], row[11]
+            cached = metas.get(meta_text)
+            if cached is None:
+                cached = metas[meta_text] = decode(meta_text) or {}
             rec = StepRecord(
-                key=row[0], pos=row[1], kind=row[2], name=row[3], status=row[4],
-                attempts=int(row[5]), failures=int(row[6]), result=_loads(row[7]),
-                error=_loads(row[8]), wake_at=row[9], started_at=row[10], meta=_loads(row[11]) or {},
+                row[0], row[1], row[2], row[3], row[4], int(row[5]), int(row[6]),
+                None if result is None or result == "null" else decode(result),
+                None if error is None else decode(error), row[9], row[10], dict(cached),
             )
             out[rec.key] = rec
         return out

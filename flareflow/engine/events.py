@@ -48,8 +48,7 @@ TERMINAL_EVENTS: Final = frozenset({RUN_COMPLETED, RUN_FAILED, RUN_CANCELLED})
 
 def iso(ts: float) -> str:
     """Epoch seconds as ISO 8601 UTC with milliseconds and a ``Z``."""
-    moment = _dt.datetime.fromtimestamp(ts, tz=_dt.UTC)
-    return moment.strftime("%Y-%m-%dT%H:%M:%S.") + f"{moment.microsecond // 1000:03d}Z"
+    return _dt.datetime.fromtimestamp(ts, tz=_dt.UTC).isoformat(timespec="milliseconds")[:-6] + "Z"
 
 
 def wire_event(seq: int, type_: str, run_id: str, at: float, body: dict[str, Any]) -> dict[str, Any]:

@@ -71,13 +71,16 @@ class _Scope:
 _scope: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar("flareflow_scope", default=None)
 
 
+_ENCODE = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
+
+
 def to_json(value: Any, what: str) -> tuple[Any, str]:
     """Normalise ``value`` to plain JSON (tuples become lists) and return it with its text.
 
     Returning the decoded copy means a live run and its replay see identical values.
     """
     try:
-        text = json.dumps(value, allow_nan=False, separators=(",", ":"))
+        text = _ENCODE(value)
     except (TypeError, ValueError) as exc:
         raise InvalidInput(f"{what} is not JSON ({type(value).__name__}): {exc}") from None
     return json.loads(text), text
@@ -194,6 +197,7 @@ class Execution:
         self.root = _Scope("")
         self.run = Run(self, run_id, defn.name, input)
         self._snapshot: Any = stored_state if stored_state is not None else {}
+        self._snapshot_text: str | None = None
 
     # -- key reservation -------------------------------------------------------------------
     def reserve(self, kind: str, name: str) -> tuple[str, str, StepRecord | None]:
@@ -436,9 +440,16 @@ class Execution:
     # -- state and the whole run -----------------------------------------------------------
     def state_patch(self) -> tuple[Any, list[dict[str, Any]]]:
         """The tracked state as JSON and the patch since the last recorded snapshot."""
-        current, _ = to_json(self.run.state, "run.state")
+        try:
+            text = _ENCODE(self.run.state)
+        except (TypeError, ValueError) as exc:
+            raise InvalidInput(f"run.state is not JSON ({type(self.run.state).__name__}): {exc}") from None
+        if text == self._snapshot_text:
+            return self._snapshot, []
+        current = json.loads(text)
         patch = diff(self._snapshot, current)
         self._snapshot = current
+        self._snapshot_text = text
         return current, patch
 
     async def execute(self) -> Outcome:

@@ -4,8 +4,8 @@ Layout of the state directory (default ``.flareflow/state/``)::
 
     index.db          one row per run (the local stand-in for the D1 index)
     runs/<id>.db      the run's own database: run row, steps, events, timers, inbox
-    runs/<id>.lock    held (flock) by the process that executes the run; released by the kernel
-                      when that process dies, however it dies
+    runs.lock         one byte-range lock per run, held by the process that executes it; the kernel
+                      releases it when that process dies, however it dies
 
 A process executes only the runs whose lock it holds. Others may read any run and leave events
 and answers in its inbox; the owner notices (``PRAGMA data_version``) and picks them up.
@@ -16,12 +16,13 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import fcntl
+import hashlib
 import logging
 import os
 import secrets
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 from ..durable_objects.coordinator import TERMINAL, RunObject
 from ..durable_objects.ports import Clock, SystemClock
@@ -35,7 +36,63 @@ log = logging.getLogger("flareflow.local")
 Listener = Callable[[dict[str, Any]], None]
 UNFINISHED = ("running", "waiting", "paused")
 POLL_SECONDS = 0.25
+#: Open run objects kept in memory; beyond this, finished runs are closed (bounded fds and memory).
+MAX_OPEN = 256
 OWN_TABLES = frozenset({"_flareflow_migrations", "run", "steps", "events", "timers", "inbox", "sqlite_sequence"})
+
+
+class _RunLocks:
+    """Per-run ownership: POSIX byte-range locks on one file per state directory.
+
+    One lock file (instead of one per run) keeps run creation cheap. POSIX locks belong to the
+    process and vanish when *any* descriptor of the file closes, so every runtime of this process
+    on the same directory shares one descriptor, and ownership inside the process is tracked here.
+    """
+
+    _shared: ClassVar[dict[str, _RunLocks]] = {}
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        self.users = 0
+        self.owners: dict[str, int] = {}
+
+    @classmethod
+    def acquire(cls, state_dir: Path) -> _RunLocks:
+        key = str(state_dir.resolve())
+        locks = cls._shared.get(key)
+        if locks is None:
+            locks = cls._shared[key] = _RunLocks(state_dir / "runs.lock")
+        locks.users += 1
+        return locks
+
+    def release_all(self, owner: int) -> None:
+        for run_id in [r for r, o in self.owners.items() if o == owner]:
+            self.unlock(run_id, owner)
+        self.users -= 1
+        if self.users == 0:
+            os.close(self.fd)
+            self._shared.pop(str(self.path.parent.resolve()), None)
+
+    @staticmethod
+    def _offset(run_id: str) -> int:
+        return int(hashlib.sha256(run_id.encode()).hexdigest()[:15], 16) + 1
+
+    def lock(self, run_id: str, owner: int) -> bool:
+        holder = self.owners.get(run_id)
+        if holder is not None:
+            return holder == owner
+        try:
+            fcntl.lockf(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, self._offset(run_id), os.SEEK_SET)
+        except OSError:
+            return False
+        self.owners[run_id] = owner
+        return True
+
+    def unlock(self, run_id: str, owner: int) -> None:
+        if self.owners.get(run_id) == owner:
+            del self.owners[run_id]
+            fcntl.lockf(self.fd, fcntl.LOCK_UN, 1, self._offset(run_id), os.SEEK_SET)
 
 
 def new_run_id(now: float) -> str:
@@ -76,7 +133,8 @@ class LocalRuntime:
         self.index = RunIndex(self.state_dir / "index.db")
         self.objects: dict[str, RunObject] = {}
         self._sql: dict[str, SqliteSql] = {}
-        self._locks: dict[str, int] = {}
+        self._locks: set[str] = set()
+        self._run_locks = _RunLocks.acquire(self.state_dir)
         self._alarms: dict[str, float] = {}
         self._alarm_changed = asyncio.Event()
         self._subscribers: dict[str, list[Listener]] = {}
@@ -113,8 +171,7 @@ class LocalRuntime:
                 await task
         for sql in self._sql.values():
             sql.close()
-        for fd in self._locks.values():
-            os.close(fd)
+        self._run_locks.release_all(id(self))
         self._sql.clear()
         self._locks.clear()
         self.objects.clear()
@@ -128,19 +185,15 @@ class LocalRuntime:
         """Take the run's lock. False when another live process holds it."""
         if run_id in self._locks:
             return True
-        fd = os.open(self.runs_dir / f"{run_id}.lock", os.O_RDWR | os.O_CREAT, 0o644)
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError:
-            os.close(fd)
+        if not self._run_locks.lock(run_id, id(self)):
             return False
-        self._locks[run_id] = fd
+        self._locks.add(run_id)
         return True
 
     def _release(self, run_id: str) -> None:
-        fd = self._locks.pop(run_id, None)
-        if fd is not None:
-            os.close(fd)
+        if run_id in self._locks:
+            self._locks.discard(run_id)
+            self._run_locks.unlock(run_id, id(self))
 
     def owns(self, run_id: str) -> bool:
         return run_id in self._locks
@@ -190,14 +243,18 @@ class LocalRuntime:
             self.objects[run_id] = obj
         return obj
 
-    def evict(self, run_id: str) -> None:
-        """Drop the in-memory object and its connection; the next access rebuilds from SQL."""
+    def evict(self, run_id: str, *, counted: bool = True) -> None:
+        """Drop the in-memory object and its connection; the next access rebuilds from SQL.
+
+        ``counted`` evictions are the ones tests care about (evict-after-every-step, explicit calls).
+        """
         self.objects.pop(run_id, None)
         sql = self._sql.pop(run_id, None)
         if sql is not None:
             sql.close()
         self._versions.pop(run_id, None)
-        self.evictions += 1
+        if counted:
+            self.evictions += 1
 
     # -- starting and driving runs ---------------------------------------------------------
     async def start_run(self, workflow: str, input: Any = None, *, idempotency_key: str | None = None,
@@ -222,9 +279,8 @@ class LocalRuntime:
             obj.create(defn.name, input, idempotency_key)
         except BaseException:
             self.index.delete(run_id)
-            self.evict(run_id)
-            self.evictions -= 1
-            for suffix in (".db", ".db-wal", ".db-shm", ".lock"):
+            self.evict(run_id, counted=False)
+            for suffix in (".db", ".db-wal", ".db-shm"):
                 (self.runs_dir / f"{run_id}{suffix}").unlink(missing_ok=True)
             self._release(run_id)
             raise
@@ -254,6 +310,18 @@ class LocalRuntime:
                 break  # only the driver that ran the activation may drop the object
             self.evict(run_id)
         self._notify_settled(run_id)
+        if len(self.objects) > MAX_OPEN:
+            self._trim()
+
+    def _trim(self) -> None:
+        """Close finished runs nobody watches, oldest first, until at most MAX_OPEN/2 stay open."""
+        for run_id in list(self.objects):
+            if len(self.objects) <= MAX_OPEN // 2:
+                return
+            obj = self.objects[run_id]
+            if obj.exists and obj.status in TERMINAL and not self._subscribers.get(run_id):
+                self.evict(run_id, counted=False)
+                self._release(run_id)
 
     async def activate(self, run_id: str) -> None:
         """Activate now and wait for this activation to finish (used by tests and the CLI)."""
@@ -315,8 +383,7 @@ class LocalRuntime:
             return False
         if not empty:
             return False
-        self.evict(run_id)
-        self.evictions -= 1
+        self.evict(run_id, counted=False)
         for suffix in (".db", ".db-wal", ".db-shm"):
             (self.runs_dir / f"{run_id}{suffix}").unlink(missing_ok=True)
         self.index.delete(run_id)

@@ -26,6 +26,7 @@ from .backend import LocalBackend
 
 KEEPALIVE_SECONDS = 15.0
 POLICY_VIOLATION = 1008
+MESSAGE_TOO_BIG = 1009
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
@@ -61,6 +62,9 @@ def create_app(router: Router, backend: LocalBackend, *, on_startup: Any = None,
         result = await router.handle(Request(request.method, request.url.path, dict(request.query_params),
                                              headers, body))
         if isinstance(result, StreamRequest):
+            if result.kind != "sse":  # GET /runs/{id}/ws without an Upgrade: not a stream to hang on
+                error = ApiError(400, "websocket_required", "this endpoint needs a WebSocket upgrade")
+                return _json(400, error.response().body)
             return StreamingResponse(
                 _sse(backend, result),
                 media_type="text/event-stream",
@@ -75,7 +79,7 @@ def create_app(router: Router, backend: LocalBackend, *, on_startup: Any = None,
             await websocket.send_denial_response(_json(result.status, result.body, result.headers))
             return
         await websocket.accept()
-        await _serve_socket(websocket, backend, result)
+        await _serve_socket(websocket, backend, result, router.max_body)
 
     routes = [
         WebSocketRoute("/runs/{run_id}/ws", ws_endpoint),
@@ -125,7 +129,8 @@ async def _sse(backend: LocalBackend, stream: StreamRequest) -> AsyncIterator[st
             await task
 
 
-async def _serve_socket(websocket: WebSocket, backend: LocalBackend, stream: StreamRequest) -> None:
+async def _serve_socket(websocket: WebSocket, backend: LocalBackend, stream: StreamRequest,
+                        max_frame: int) -> None:
     """Send the run's events; accept input/event frames; a malformed frame closes this socket only."""
 
     async def send_events() -> None:
@@ -147,6 +152,9 @@ async def _serve_socket(websocket: WebSocket, backend: LocalBackend, stream: Str
             raw = message.get("text")
             if raw is None:
                 raw = message.get("bytes") or b""
+            if len(raw.encode() if isinstance(raw, str) else raw) > max_frame:  # as an HTTP body (413 there)
+                await websocket.close(MESSAGE_TOO_BIG, f"frame is larger than {max_frame} bytes")
+                return
             try:
                 frame = parse_client_frame(raw)
             except ApiError as exc:

@@ -29,10 +29,13 @@ class SqliteSql:
         self.path = str(path)
         self.sync = sync
         self._in_tx = False
+        fresh = not Path(self.path).exists()
         try:
             self.conn = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False,
                                         timeout=10.0)
             self.conn.execute("PRAGMA busy_timeout = 10000")
+            if fresh:  # an empty file has nothing to lose: switch to WAL without the rollback-journal fsyncs
+                self.conn.execute("PRAGMA synchronous = OFF")
             mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()
             if mode is None or str(mode[0]).lower() != "wal":
                 raise StorageError(f"{self.path}: cannot switch SQLite to WAL mode (got {mode})")

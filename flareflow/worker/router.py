@@ -24,6 +24,7 @@ from .backend import Backend
 from .http import ApiError, Request, Response, StreamRequest
 
 DEFAULT_MAX_BODY = 1024 * 1024
+MAX_JSON_DEPTH = 256  # deeper bodies would overflow Python's recursion limit in json.loads / json.dumps
 RUN_ID = re.compile(r"^[0-9a-f]{8,64}$")
 STATUSES = ("running", "waiting", "paused", "completed", "failed", "cancelled")
 PUBLIC = {"/health", "/openapi.json"}
@@ -40,11 +41,34 @@ def openapi_document() -> dict[str, Any]:
     return _openapi_cache
 
 
+def _too_deep(value: dict[str, Any] | list[Any], limit: int = MAX_JSON_DEPTH) -> bool:
+    """Whether a parsed JSON container nests deeper than ``limit`` (iterative: no recursion of its own)."""
+    stack: list[tuple[Any, int]] = [(value, 1)]
+    while stack:
+        item, depth = stack.pop()
+        if depth > limit:
+            return True
+        children = item.values() if isinstance(item, dict) else item
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def _loads_bounded(text: str | bytes) -> Any:
+    """``json.loads`` that raises ValueError (not RecursionError) for absurdly nested documents."""
+    try:
+        value = json.loads(text)
+    except RecursionError:
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
+    if isinstance(value, (dict, list)) and _too_deep(value):
+        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
+    return value
+
+
 def _json_body(request: Request) -> dict[str, Any]:
     if not request.body.strip():
         return {}
     try:
-        value = json.loads(request.body)
+        value = _loads_bounded(request.body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "invalid_json", f"request body is not valid JSON: {exc}", "body") from None
     if not isinstance(value, dict):
@@ -255,9 +279,9 @@ class Router:
 def parse_client_frame(text: str | bytes) -> dict[str, Any]:
     """Validate a frame a WebSocket client sent: an answer or an event. Raises ApiError(400)."""
     try:
-        frame = json.loads(text)
+        frame = _loads_bounded(text)
     except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_frame", "frame is not JSON") from None
+        raise ApiError(400, "invalid_frame", "frame is not JSON (or is nested too deeply)") from None
     if not isinstance(frame, dict):
         raise ApiError(400, "invalid_frame", "frame must be a JSON object")
     kind = frame.get("type")
