@@ -148,12 +148,17 @@ class Client:
 
         With ``follow`` it ends after the run's terminal event; without, after the stored ones.
         """
-        if not follow:
-            body = await self._call("GET", f"/runs/{run_id}/events", params={"after": after, "follow": "false"},
-                                    headers={"accept": "application/json"})
-            for event in body["events"]:
-                yield event
-            return
+        if not follow:  # the JSON form is paged (at most `limit` events per call): read until a page is empty
+            last = after
+            while True:
+                body = await self._call("GET", f"/runs/{run_id}/events",
+                                        params={"after": last, "follow": "false", "limit": 1000},
+                                        headers={"accept": "application/json"})
+                if not body["events"]:
+                    return
+                for event in body["events"]:
+                    yield event
+                last = body["events"][-1]["seq"]
         last = after
         failures = 0
         while True:

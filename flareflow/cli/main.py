@@ -98,6 +98,9 @@ def _remote(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
         raise
 
 
+RUN_STATUSES = ("running", "waiting", "paused", "completed", "failed", "cancelled")
+
+
 class CliError(Exception):
     """A usage error: printed as one line, exit code 2."""
 
@@ -443,6 +446,8 @@ def runs_list(
     project: ProjectOpt = None,
 ) -> None:
     """List runs, newest first."""
+    if status is not None and status not in RUN_STATUSES:
+        fail(f"--status must be one of {', '.join(RUN_STATUSES)}, got '{status}'", 2)
     if url:
         async def remote() -> list[dict[str, Any]]:
             async with _client(url, token) as client:
@@ -464,7 +469,10 @@ def runs_list(
         console.print_json(json.dumps(rows))
         return
     if not rows:
-        console.print("no runs yet; start one with: flareflow run NAME")
+        if workflow or status:
+            console.print("no runs match")
+        else:
+            console.print("no runs yet; start one with: flareflow run NAME")
         return
     table = Table("run", "workflow", "status", "created", "updated", box=None)
     colors = {"completed": "green", "failed": "red", "cancelled": "yellow", "waiting": "blue"}
@@ -612,5 +620,20 @@ def serve(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: usage mistakes end as one ``error:`` line too (exit 2)."""
+    try:
+        code = app(standalone_mode=False)  # a raised Exit comes back as its exit code here
+        sys.exit(code if isinstance(code, int) else 0)
+    except typer.Exit as exc:
+        sys.exit(exc.exit_code)
+    except typer.Abort:
+        sys.exit(130)
+    except typer.TyperException as exc:  # typer's bundled click: usage errors and friends
+        ctx = getattr(exc, "ctx", None)
+        if type(exc).__name__ == "NoArgsIsHelpError" and ctx is not None:
+            console.print(ctx.get_help())
+            sys.exit(0)
+        message = exc.format_message() if hasattr(exc, "format_message") else str(exc)
+        hint = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+        err_console.print(f"[bold red]error:[/bold red] {escape(message)}{hint}")
+        sys.exit(int(getattr(exc, "exit_code", 2)))

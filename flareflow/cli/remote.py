@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from ..client import ApiError, Client
 from ..engine.events import TERMINAL_EVENTS
@@ -34,11 +35,12 @@ async def follow(client: Client, run_id: str, *, console: Console, json_mode: bo
 
     async def ask(event: dict[str, Any]) -> None:
         schema = event.get("schema")
-        out = Console(stderr=True) if json_mode else console
+        out = Console(stderr=True, soft_wrap=True, highlight=False) if json_mode else console
         while stdin_open[0]:
             view.pause()
             try:
-                text = await asyncio.to_thread(out.input, f"[magenta]?[/magenta] {event['prompt']}{hint_for(schema)} ")
+                label = escape(f"{event['prompt'] if json_mode else 'answer'}{hint_for(schema)}: ")
+                text = await asyncio.to_thread(out.input, f"    [magenta]↳[/magenta] {label}")
             except (EOFError, OSError):
                 stdin_open[0] = False
                 out.print(f"\n    [dim]no terminal input; answer with: flareflow answer {run_id} '<json>' "

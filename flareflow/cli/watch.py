@@ -8,6 +8,7 @@ import sys
 from typing import Any
 
 from rich.console import Console
+from rich.markup import escape
 
 from ..engine.errors import InvalidInput, RunFinished
 from ..engine.events import TERMINAL_EVENTS
@@ -120,10 +121,11 @@ class Watcher:
             schema = event.get("schema")
             while self.stdin_open and step in self._prompting and self.final is None:
                 self.view.pause()
-                label = f"{event['prompt']}{hint_for(schema)} "
-                err = Console(stderr=True) if self.json_mode else self.console
+                # the live view already printed the question; NDJSON mode shows it only here, on stderr
+                label = f"{event['prompt'] if self.json_mode else 'answer'}{hint_for(schema)}: "
+                err = Console(stderr=True, soft_wrap=True, highlight=False) if self.json_mode else self.console
                 try:
-                    text = await asyncio.to_thread(err.input, f"[magenta]?[/magenta] {label}")
+                    text = await asyncio.to_thread(err.input, f"    [magenta]↳[/magenta] {escape(label)}")
                 except (EOFError, OSError):
                     self.stdin_open = False
                     err.print(f"\n    [dim]no terminal input; answer with: flareflow answer {self.run_id} "

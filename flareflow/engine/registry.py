@@ -94,10 +94,8 @@ class Registry:
         if not isinstance(wf_name, str) or not wf_name.strip():
             raise WorkflowDefinitionError("a workflow name must be a non-empty string")
         if not inspect.iscoroutinefunction(fn):
-            raise WorkflowDefinitionError(
-                f"workflow '{wf_name}' ({getattr(fn, '__qualname__', fn)!s}) must be declared with "
-                "'async def'"
-            )
+            where = WorkflowDef(wf_name, fn).location
+            raise WorkflowDefinitionError(f"workflow '{wf_name}' at {where} must be declared with 'async def'")
         takes_input, input_required = _inspect_signature(wf_name, fn)
         defn = WorkflowDef(
             name=wf_name,
