@@ -15,19 +15,22 @@ import sys
 from collections.abc import Callable, Coroutine
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, NoReturn, TypeVar
+from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 
 import typer
-from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
 from .. import __version__
-from ..engine.errors import FlareflowError, InvalidInput
+from ..engine.errors import InvalidInput
 from ..engine.events import iso
 from ..local.runtime import LocalRuntime
-from .project import Project, ProjectError, load_project
-from .settings import SettingsError
+from . import cloud
+from .common import CliError, ProjectOpt, console, err_console, fail
+from .common import guard as _guard
+from .common import load as _project
+from .common import run_async as _run
+from .project import Project
 from .watch import Watcher
 
 if TYPE_CHECKING:
@@ -44,18 +47,6 @@ app = typer.Typer(
 )
 runs_app = typer.Typer(help="Inspect and control runs in the local state directory.", no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
-
-console = Console(highlight=False, soft_wrap=True)
-err_console = Console(stderr=True, highlight=False, soft_wrap=True)
-if not console.is_terminal:  # piped: no wrapping at 80 columns, so lines stay greppable
-    console.width = 160
-
-ProjectOpt = Annotated[
-    Path | None,
-    typer.Option("--project", "-C", help="Project folder (default: the current one or the nearest parent "
-                 "with a [tool.flareflow] pyproject or a workflows/ folder).", show_default=False),
-]
-
 
 UrlOpt = Annotated[
     str | None,
@@ -99,36 +90,6 @@ def _remote(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
 
 
 RUN_STATUSES = ("running", "waiting", "paused", "completed", "failed", "cancelled")
-
-
-class CliError(Exception):
-    """A usage error: printed as one line, exit code 2."""
-
-
-def fail(message: str, code: int = 1) -> NoReturn:
-    err_console.print(f"[bold red]error:[/bold red] {escape(message)}")
-    raise typer.Exit(code)
-
-
-def _guard(fn: Callable[[], T]) -> T:
-    try:
-        return fn()
-    except typer.Exit:
-        raise
-    except CliError as exc:
-        fail(str(exc), 2)
-    except (SettingsError, ProjectError, FlareflowError) as exc:
-        fail(str(exc))
-    except KeyboardInterrupt:
-        raise typer.Exit(130) from None
-
-
-def _run(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    return _guard(lambda: asyncio.run(coro_fn()))
-
-
-def _project(path: Path | None, discover: bool = True) -> Project:
-    return _guard(lambda: load_project(path, discover=discover))
 
 
 def _runtime(project: Project) -> LocalRuntime:
@@ -198,7 +159,8 @@ def new(
         for child in node.iterdir():
             if child.name in ("__pycache__",):
                 continue
-            dest_rel = rel / (".gitignore" if child.name == "gitignore" else child.name)
+            # dot-names are stored without the dot so packaging tools never skip them
+            dest_rel = rel / ({"gitignore": ".gitignore", "github": ".github"}.get(child.name, child.name))
             if child.is_dir():
                 copy(child, dest_rel)
                 continue
@@ -602,12 +564,15 @@ def serve(
                                                    "or a generated one).")] = None,
     project: ProjectOpt = None,
 ) -> None:
-    """Serve the HTTP / WebSocket / SSE API for development."""
+    """Serve the API: `wrangler dev` on the Cloudflare build, or the embedded runtime with --local."""
     from .serve import resolve_token, serve_local
 
     if not local:
-        fail("the wrangler-backed `flareflow serve` needs the Cloudflare build, which has not landed yet; "
-             "use `flareflow serve --local` for the embedded runtime behind the same API", 2)
+        from .cloud import serve_wrangler
+
+        proj = _project(project, discover=False)
+        serve_wrangler(proj, proj.settings.dev.port if port is None else port)
+        return
     proj = _project(project)
     dev = proj.settings.dev
     chosen_host = host or dev.host
@@ -617,6 +582,9 @@ def serve(
         _run(lambda: serve_local(proj, chosen_host, chosen_port, api_token, console))
     except OSError as exc:
         fail(str(exc))
+
+
+cloud.register(app)
 
 
 def main() -> None:

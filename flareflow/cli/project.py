@@ -11,10 +11,11 @@ from typing import Any
 
 from ..engine.errors import FlareflowError, WorkflowDefinitionError
 from ..engine.registry import Registry, default_registry
+from .errors import UserError
 from .settings import Settings, load_settings
 
 
-class ProjectError(Exception):
+class ProjectError(UserError):
     """The project cannot be loaded (no workflows, an import failed); one readable line."""
 
 

@@ -6,14 +6,18 @@ the key as the user wrote it (``tool.flareflow.local.sync: ...``).
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from .errors import UserError
 
-class SettingsError(Exception):
+
+class SettingsError(UserError):
     """pyproject.toml or its ``[tool.flareflow]`` table is wrong; the message names the key."""
 
 
@@ -43,6 +47,65 @@ class DevSettings(BaseModel):
     max_body: int = Field(1024 * 1024, ge=1024, description="Largest request body in bytes (413 beyond).")
 
 
+WORKER_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")
+#: Python Workers run Pyodide 0.28.2 (CPython 3.13) from this compatibility date on.
+MIN_COMPATIBILITY_DATE = "2025-09-29"
+DEFAULT_COMPATIBILITY_DATE = "2025-10-01"
+
+
+class WorkerSettings(BaseModel):
+    """The Cloudflare Worker the build generates."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: str | None = Field(None, description="Worker name (default: the project name, slugified).")
+    compatibility_date: str = Field(DEFAULT_COMPATIBILITY_DATE, description="Workers compatibility date.")
+    routes: list[str] = Field(default_factory=list, description="Routes such as 'example.com/api/*'.")
+    vars: dict[str, str] = Field(default_factory=dict, description="Plain-text environment variables.")
+    secrets: list[str] = Field(default_factory=list, description="Names of secrets the Worker needs.")
+    dependencies: list[str] | None = Field(
+        None, description="Runtime packages to vendor (default: [project].dependencies without flareflow)."
+    )
+    payload_threshold: int = Field(10 * 1024, ge=256, description="JSON payloads above this many bytes go to R2.")
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, value: str | None) -> str | None:
+        if value is not None and not WORKER_NAME.match(value):
+            raise ValueError("use 1-63 lowercase letters, digits and dashes, not starting or ending with a dash")
+        return value
+
+    @field_validator("compatibility_date")
+    @classmethod
+    def _date(cls, value: str) -> str:
+        try:
+            dt.date.fromisoformat(value)
+        except ValueError:
+            raise ValueError("expected a date like 2025-10-01") from None
+        if value < MIN_COMPATIBILITY_DATE:
+            raise ValueError(f"must be {MIN_COMPATIBILITY_DATE} or later (Pyodide 0.28.2 / Python 3.13)")
+        return value
+
+    @field_validator("secrets")
+    @classmethod
+    def _secrets(cls, value: list[str]) -> list[str]:
+        for name in value:
+            if not re.match(r"^[A-Za-z_][A-Za-z0-9_]*$", name):
+                raise ValueError(f"'{name}' is not a valid secret name")
+        return value
+
+
+class ResourceSettings(BaseModel):
+    """Cloudflare resources: true for the default name, a string for your own, false for none."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    d1: bool | str = Field(True, description="D1 database holding the index of runs.")
+    r2: bool | str = Field(True, description="R2 bucket for large payloads.")
+    kv: bool | str = Field(True, description="KV namespace caching the manifest and config reads.")
+    queues: bool | str = Field(True, description="Queue for asynchronous starts (plus a dead-letter queue).")
+
+
 class Settings(BaseModel):
     """Everything under ``[tool.flareflow]``."""
 
@@ -55,6 +118,8 @@ class Settings(BaseModel):
     )
     local: LocalSettings = Field(default_factory=lambda: LocalSettings.model_validate({}))
     dev: DevSettings = Field(default_factory=lambda: DevSettings.model_validate({}))
+    worker: WorkerSettings = Field(default_factory=lambda: WorkerSettings.model_validate({}))
+    resources: ResourceSettings = Field(default_factory=lambda: ResourceSettings.model_validate({}))
 
     @field_validator("workflows")
     @classmethod

@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..engine.errors import FlareflowError
 from ..worker.http import ApiError, Request, StreamRequest
-from ..worker.router import Router, parse_client_frame
+from ..worker.router import Router, api_error, parse_client_frame
 from .backend import LocalBackend
 
 KEEPALIVE_SECONDS = 15.0
@@ -165,9 +165,9 @@ async def _serve_socket(websocket: WebSocket, backend: LocalBackend, stream: Str
                     await backend.answer(stream.run_id, frame["value"], frame["step"])
                 else:
                     await backend.send_event(stream.run_id, frame["event_type"], frame["payload"])
-            except FlareflowError as exc:
-                await websocket.send_text(json.dumps({"type": "error", "error": {
-                    "code": type(exc).__name__, "message": str(exc), "field": getattr(exc, "field", None)}}))
+            except FlareflowError as exc:  # same code/message/field as the HTTP endpoint would answer
+                error = api_error(exc).response().body["error"]
+                await websocket.send_text(json.dumps({"type": "error", "error": error}))
     except (WebSocketDisconnect, RuntimeError):
         return
     finally:

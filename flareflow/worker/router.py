@@ -64,6 +64,23 @@ def _loads_bounded(text: str | bytes) -> Any:
     return value
 
 
+def api_error(exc: Exception) -> ApiError:
+    """The API error for an engine error (the same codes over HTTP and in WebSocket error frames)."""
+    if isinstance(exc, ApiError):
+        return exc
+    if isinstance(exc, RunNotFound):
+        return ApiError(404, "run_not_found", str(exc), "run_id")
+    if isinstance(exc, WorkflowNotFound):
+        return ApiError(404, "workflow_not_found", str(exc), "workflow")
+    if isinstance(exc, RunFinished):
+        return ApiError(409, "run_finished", str(exc))
+    if isinstance(exc, InvalidInput):
+        return ApiError(400, "invalid_input", str(exc), exc.field)
+    if isinstance(exc, StorageError):
+        return ApiError(500, "storage_error", str(exc))
+    return ApiError(500, "internal_error", f"{type(exc).__name__}: {exc}")
+
+
 def _json_body(request: Request) -> dict[str, Any]:
     if not request.body.strip():
         return {}
@@ -144,18 +161,8 @@ class Router:
         """Answer one request. Never raises for anything a client sends."""
         try:
             return await self._dispatch(request)
-        except ApiError as exc:
-            return exc.response()
-        except RunNotFound as exc:
-            return ApiError(404, "run_not_found", str(exc), "run_id").response()
-        except WorkflowNotFound as exc:
-            return ApiError(404, "workflow_not_found", str(exc), "workflow").response()
-        except RunFinished as exc:
-            return ApiError(409, "run_finished", str(exc)).response()
-        except InvalidInput as exc:
-            return ApiError(400, "invalid_input", str(exc), exc.field).response()
-        except StorageError as exc:
-            return ApiError(500, "storage_error", str(exc)).response()
+        except (ApiError, RunNotFound, WorkflowNotFound, RunFinished, InvalidInput, StorageError) as exc:
+            return api_error(exc).response()
 
     def authorized(self, headers: dict[str, str], query: dict[str, str]) -> bool:
         """Bearer token in ``Authorization`` (or ``?token=`` for browser WebSockets), constant time."""
@@ -212,8 +219,8 @@ class Router:
         workflow = _string(body, "workflow", required=True)
         key = _string(body, "idempotency_key", required=False)
         header_key = request.headers.get("idempotency-key")
-        if key is None and header_key:
-            key = header_key[:256]
+        if key is None and header_key is not None:  # validated like the body key, never truncated
+            key = _string({"Idempotency-Key": header_key}, "Idempotency-Key", required=False)
         run, created = await self.backend.start(str(workflow), body.get("input"), key)
         return Response(201 if created else 200, run, {"location": f"/runs/{run['id']}"})
 

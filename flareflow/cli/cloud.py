@@ -1,0 +1,135 @@
+"""The commands around the Cloudflare build: ``build``, ``serve`` (wrangler dev), ``deploy``, ``eject``."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from .build import BUILD_DIR, build, copy_tree_files, eject_plan, resource_names, worker_name
+from .common import ProjectOpt, console, err_console, fail
+from .common import guard as _guard
+from .common import load as _project
+from .project import Project
+from .wrangler import WranglerError, ensure_resources, explain_dev_failure, run, wrangler_command
+
+
+def _say(message: str) -> None:
+    console.print(message)
+
+
+def do_build(project: Project, *, force: bool = False, quiet: bool = False) -> Path:
+    """Build and report; warnings always go to stderr."""
+    result = _guard(lambda: build(project, force=force))
+    for warning in result.warnings:
+        err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
+    if not quiet:
+        if result.changed:
+            console.print(f"[green]✓[/green] built {len(result.workflows)} workflow(s) into {result.path} "
+                          f"({len(result.written)} file(s) written, {len(result.removed)} removed, "
+                          f"{result.seconds * 1000:.0f} ms)")
+        else:
+            console.print(f"[green]✓[/green] build is up to date ({result.path}, {result.seconds * 1000:.0f} ms)")
+    return result.path
+
+
+def register(app: typer.Typer) -> None:
+    """Add the Cloudflare commands to ``app``."""
+
+    @app.command("build")
+    def build_cmd(
+        force: Annotated[bool, typer.Option("--force", help="Rebuild even if nothing changed.")] = False,
+        quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Print only warnings and errors.")] = False,
+        project: ProjectOpt = None,
+    ) -> None:
+        """Generate the Cloudflare Python Workers project in .flareflow/build/ (what wrangler's [build] runs)."""
+        do_build(_project(project, discover=False), force=force, quiet=quiet)
+
+    @app.command()
+    def deploy(
+        env: Annotated[str | None, typer.Option("--env", help="wrangler environment.")] = None,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and list what would be uploaded; "
+                                                                "create nothing.")] = False,
+        project: ProjectOpt = None,
+    ) -> None:
+        """Build, create missing resources (D1, R2, KV, Queues), apply D1 migrations, wrangler deploy."""
+        proj = _project(project, discover=False)
+        out = do_build(proj)
+        try:
+            wrangler = wrangler_command(out, say=_say)
+            env_args = ["--env", env] if env else []
+            if dry_run:
+                outdir = Path(tempfile.mkdtemp(prefix="flareflow-dry-run-"))
+                proc = run([*wrangler, "deploy", "--dry-run", "--outdir", str(outdir), *env_args], out)
+                if proc.returncode != 0:
+                    fail("wrangler deploy --dry-run failed: " + (proc.stderr or proc.stdout).strip()[-500:])
+                console.print(proc.stdout.strip())
+                files = sorted(p.relative_to(outdir).as_posix() for p in outdir.rglob("*") if p.is_file())
+                console.print(f"[green]✓[/green] dry run: {len(files)} file(s) would be uploaded (in {outdir}):")
+                for name in files:
+                    console.print(f"  {name}")
+                return
+            created = ensure_resources(proj, wrangler, out, say=_say)
+            if not created:
+                console.print("all resources exist; nothing created")
+            out = do_build(proj, quiet=True)
+            used = resource_names(proj)
+            if "d1" in used:
+                proc = run([*wrangler, "d1", "migrations", "apply", used["d1"]["name"], "--remote", *env_args], out)
+                if proc.returncode != 0:
+                    fail("applying the D1 migrations failed: " + (proc.stderr or proc.stdout).strip()[-500:])
+            proc = run([*wrangler, "deploy", *env_args], out, capture=False)
+            if proc.returncode != 0:
+                fail(f"wrangler deploy failed (exit {proc.returncode})")
+            console.print(f"[green]✓[/green] deployed {worker_name(proj)}; set the API token once with: "
+                          f"npx wrangler secret put FLAREFLOW_TOKEN (in {out})")
+        except WranglerError as exc:
+            fail(str(exc))
+
+    @app.command()
+    def eject(
+        force: Annotated[bool, typer.Option("--force", help="Overwrite files that already exist.")] = False,
+        project: ProjectOpt = None,
+    ) -> None:
+        """Write a standalone wrangler project into the project root (no flareflow CLI needed afterwards)."""
+        proj = _project(project, discover=False)
+        files = _guard(lambda: eject_plan(proj))
+        existing = sorted(rel for rel in files if (proj.root / rel).exists()
+                          and (proj.root / rel).read_bytes() != files[rel])
+        if existing and not force:
+            shown = ", ".join(existing[:8]) + (f" and {len(existing) - 8} more" if len(existing) > 8 else "")
+            fail(f"eject would overwrite {len(existing)} existing file(s): {shown}; nothing was written "
+                 "(pass --force to overwrite)")
+        copy_tree_files(files, proj.root)
+        console.print(f"[green]✓[/green] ejected into {proj.root}: wrangler.toml, src/entry.py, src/ "
+                      f"({len(files)} files in all); see DEPLOY.md. Next: npm install && npm run dev")
+
+
+def serve_wrangler(project: Project, port: int) -> None:
+    """``flareflow serve``: build, then ``wrangler dev`` in the build directory."""
+    out = do_build(project)
+    try:
+        wrangler = wrangler_command(out, say=_say)
+    except WranglerError as exc:
+        fail(str(exc))
+    console.print(f"starting wrangler dev in {BUILD_DIR} on port {port} (Ctrl-C stops)")
+    proc = subprocess.Popen([*wrangler, "dev", "--port", str(port)], cwd=out,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    seen: list[str] = []
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            seen.append(line)
+            del seen[:-200]
+        code = proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        raise typer.Exit(130) from None
+    if code != 0:
+        fail(explain_dev_failure("".join(seen)))

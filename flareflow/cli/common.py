@@ -1,0 +1,61 @@
+"""What every command shares: the consoles, the one-line error path, project loading."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Annotated, Any, NoReturn, TypeVar
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from ..engine.errors import FlareflowError
+from .errors import UserError
+from .project import Project, load_project
+
+T = TypeVar("T")
+
+console = Console(highlight=False, soft_wrap=True)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+if not console.is_terminal:  # piped: no wrapping at 80 columns, so lines stay greppable
+    console.width = 160
+
+ProjectOpt = Annotated[
+    Path | None,
+    typer.Option("--project", "-C", help="Project folder (default: the current one or the nearest parent "
+                 "with a [tool.flareflow] pyproject or a workflows/ folder).", show_default=False),
+]
+
+
+class CliError(Exception):
+    """A usage error: printed as one line, exit code 2."""
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    err_console.print(f"[bold red]error:[/bold red] {escape(message)}")
+    raise typer.Exit(code)
+
+
+def guard(fn: Callable[[], T]) -> T:
+    try:
+        return fn()
+    except typer.Exit:
+        raise
+    except CliError as exc:
+        fail(str(exc), 2)
+    except (UserError, FlareflowError) as exc:
+        fail(str(exc))
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+def run_async(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
+    return guard(lambda: asyncio.run(coro_fn()))
+
+
+def load(path: Path | None, discover: bool = True) -> Project:
+    return guard(lambda: load_project(path, discover=discover))
+
+
