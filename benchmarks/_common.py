@@ -295,3 +295,13 @@ def summarize_collapsed(path: str | Path, top: int = 25) -> list[tuple[str, floa
     rows = [(n, 100 * self_count.get(n, 0) / samples, 100 * total_count.get(n, 0) / samples) for n in names]
     rows.sort(key=lambda r: (r[1], r[2]), reverse=True)
     return rows[:top]
+
+
+def busy_cores(seconds: float = 1.0) -> float:
+    """Cores the whole machine kept busy over the next ``seconds`` (call while the benchmark idles)."""
+    import time
+
+    busy0, _ = system_cpu_seconds()
+    time.sleep(seconds)
+    busy1, _ = system_cpu_seconds()
+    return (busy1 - busy0) / seconds
