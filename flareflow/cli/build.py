@@ -110,11 +110,7 @@ def _source_files(project: Project) -> list[tuple[Path, str]]:
     for entry in project.settings.workflows:
         path = (project.root / entry).resolve()
         if not path.exists() and not entry.endswith(".py") and "/" not in entry:
-            spec = find_spec(entry.split(".")[0]) if entry else None
-            origin = Path(spec.origin).resolve() if spec and spec.origin else None
-            if origin is None or project.root.resolve() not in origin.parents:
-                raise BuildError(f"tool.flareflow.workflows: module '{entry}' is not inside the project")
-            path = origin.parent if origin.name == "__init__.py" else origin
+            path = _module_path(project, entry)
         if path.is_dir():
             candidates = sorted(p for p in path.rglob("*.py") if "__pycache__" not in p.parts)
         elif path.is_file():
@@ -126,6 +122,27 @@ def _source_files(project: Project) -> list[tuple[Path, str]]:
                 seen.add(file)
                 files.append((file, file.relative_to(project.root.resolve()).as_posix()))
     return files
+
+
+def _module_path(project: Project, entry: str) -> Path:
+    """The file or package folder of a dotted workflow module, looked up in the project root first.
+
+    The root is on ``sys.path`` only once the workflows are imported (not yet when the fingerprint
+    is taken, and never for the ``flareflow`` console script), so ``find_spec`` alone misses it.
+    """
+    top = entry.split(".")[0]
+    root = project.root.resolve()
+    if (root / top).is_dir():
+        return root / top
+    if (root / f"{top}.py").is_file():
+        return root / f"{top}.py"
+    spec = find_spec(top) if top else None
+    origin = Path(spec.origin).resolve() if spec and spec.origin else None
+    if origin is None:
+        raise BuildError(f"tool.flareflow.workflows: module '{entry}' was not found in {project.root}")
+    if root not in origin.parents:
+        raise BuildError(f"tool.flareflow.workflows: module '{entry}' is not inside the project ({origin})")
+    return origin.parent if origin.name == "__init__.py" else origin
 
 
 def _override(project: Project) -> Path | None:
@@ -269,6 +286,7 @@ def _write_if_changed(path: Path, data: bytes) -> bool:
 
 def plan(project: Project, *, eject: bool = False) -> tuple[dict[str, bytes], list[str]]:
     """Every file of the build (relative path -> content) and the warnings, without writing."""
+    project.modules.clear()  # discover_workflows appends; a second plan in one process must not double them
     discover_workflows(project)
     crons = collect_crons(project)
     used = resource_names(project)

@@ -48,7 +48,8 @@ class LocalBackend:
     def workflows(self) -> list[dict[str, Any]]:
         return self.runtime.registry.manifest()
 
-    async def start(self, workflow: str, input: Any, idempotency_key: str | None) -> tuple[dict[str, Any], bool]:
+    async def start(self, workflow: str, input: Any, idempotency_key: str | None,
+                    respond_async: bool = False) -> tuple[dict[str, Any], bool]:
         # `obj.created` stays True on the cached object that created the run, so a repeat of the key
         # in this process would report 201 again: look the key up first (no await in between).
         known = self.runtime.index.by_key(idempotency_key) if idempotency_key is not None else None

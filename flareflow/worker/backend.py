@@ -12,8 +12,13 @@ class Backend(Protocol):
     def workflows(self) -> list[dict[str, Any]]:
         """The manifest: one entry per workflow."""
 
-    async def start(self, workflow: str, input: Any, idempotency_key: str | None) -> tuple[dict[str, Any], bool]:
-        """Start a run; returns (run, created). An existing idempotency key returns its run, False."""
+    async def start(self, workflow: str, input: Any, idempotency_key: str | None,
+                    respond_async: bool = False) -> tuple[dict[str, Any], bool]:
+        """Start a run; returns (run, created). An existing idempotency key returns its run, False.
+
+        ``respond_async`` (``Prefer: respond-async``) lets a host queue the start and answer at once
+        with the run's id and status ``queued``; hosts without a queue start it right away.
+        """
 
     async def get(self, run_id: str) -> dict[str, Any]:
         """Everything about one run."""

@@ -221,8 +221,10 @@ class Router:
         header_key = request.headers.get("idempotency-key")
         if key is None and header_key is not None:  # validated like the body key, never truncated
             key = _string({"Idempotency-Key": header_key}, "Idempotency-Key", required=False)
-        run, created = await self.backend.start(str(workflow), body.get("input"), key)
-        return Response(201 if created else 200, run, {"location": f"/runs/{run['id']}"})
+        respond_async = "respond-async" in request.headers.get("prefer", "").lower()
+        run, created = await self.backend.start(str(workflow), body.get("input"), key, respond_async)
+        status = 202 if run.get("status") == "queued" else 201 if created else 200
+        return Response(status, run, {"location": f"/runs/{run['id']}"})
 
     async def _list(self, request: Request, _: str) -> Response:
         status = request.query.get("status") or None

@@ -1,0 +1,382 @@
+"""The thin Cloudflare shell around `RunObject`: one Python Durable Object per run.
+
+It adapts the host to the coordinator's ports and nothing more:
+
+- **Sql** over ``ctx.storage.sql`` with ``transactionSync`` for atomic multi-statement writes;
+  migrations run once per object under ``blockConcurrencyWhile``.
+- **Alarm**: the object's single alarm is the earliest of the run's timers (sleeps, retry backoffs,
+  wait timeouts) and an *inactivity* deadline; when the latter fires, every in-memory cache is
+  dropped on purpose, so the next activation proves it rebuilds from SQL (hibernation).
+- **Sockets**: hibernatable WebSockets accepted with ``acceptWebSocket``; each socket's last
+  delivered seq lives in its attachment, so a woken object resumes every client without gaps.
+- Activations run in ``alarm()`` (scheduled "now" after a start or a delivery), so a failure is
+  retried by the platform and a request never waits for a workflow step.
+
+Only the standard library, the ``workers`` SDK and Pyodide's FFI are used here (Worker-side code).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import time
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import js
+from pyodide.ffi import create_once_callable, to_js
+from workers import DurableObject, Response
+
+from ..engine.errors import (
+    FlareflowError,
+    InvalidInput,
+    RunFinished,
+    RunNotFound,
+    WorkflowNotFound,
+)
+from ..engine.events import TERMINAL_EVENTS
+from ..engine.registry import Registry
+from .coordinator import TERMINAL, RunObject
+from .ports import Row
+
+try:
+    from pyodide.ffi import jsnull
+except ImportError:  # pragma: no cover - older Pyodide
+    jsnull = None
+
+#: Drop in-memory state after this long without activity (the object may hibernate meanwhile).
+INACTIVITY_SECONDS = 30.0
+JSON_HEADERS = {"content-type": "application/json"}
+
+
+def js_param(value: Any) -> Any:
+    """A Python value as a SQL parameter: None must become JS null, not undefined."""
+    if value is None:
+        return jsnull
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+def py_value(value: Any) -> Any:
+    return None if value is jsnull else value
+
+
+class DoSql:
+    """The `Sql` port over ``ctx.storage.sql``."""
+
+    def __init__(self, storage: Any) -> None:
+        self._storage = storage
+        self._sql = storage.sql
+        self._in_tx = False
+
+    def exec(self, sql: str, *params: Any) -> list[Row]:
+        cursor = self._sql.exec(sql, *[js_param(p) for p in params])
+        return [tuple(py_value(v) for v in row) for row in cursor.raw().toArray()]
+
+    def transaction(self, fn: Any, *, durable: bool = True) -> Any:
+        if self._in_tx:
+            return fn()
+        box: list[Any] = []
+
+        def body() -> None:
+            self._in_tx = True
+            try:
+                box.append(fn())
+            finally:
+                self._in_tx = False
+
+        self._storage.transactionSync(create_once_callable(body))
+        return box[0] if box else None
+
+
+class DoClock:
+    """Wall time (Workers advance it on I/O) and sleeping through a JS timer."""
+
+    def now(self) -> float:
+        return time.time()
+
+    async def sleep(self, seconds: float) -> None:
+        import asyncio
+
+        await asyncio.sleep(max(0.0, seconds))
+
+
+class DoAlarm:
+    """Remembers the coordinator's wish; the shell applies it (async) before the handler returns."""
+
+    def __init__(self) -> None:
+        self.wanted: float | None = None
+        self.dirty = False
+
+    def set(self, at: float | None) -> None:
+        self.wanted = at
+        self.dirty = True
+
+
+def error_response(exc: BaseException) -> Any:
+    """Engine errors as the API's JSON error bodies (the Worker maps them back)."""
+    if isinstance(exc, RunNotFound):
+        status, code, field = 404, "run_not_found", "run_id"
+    elif isinstance(exc, WorkflowNotFound):
+        status, code, field = 404, "workflow_not_found", "workflow"
+    elif isinstance(exc, RunFinished):
+        status, code, field = 409, "run_finished", None
+    elif isinstance(exc, InvalidInput):
+        status, code, field = 400, "invalid_input", exc.field
+    else:
+        status, code, field = 500, type(exc).__name__, None
+    body = {"error": {"code": code, "message": str(exc), "field": field}}
+    return Response(json.dumps(body), status=status, headers=JSON_HEADERS)
+
+
+def json_response(body: Any, status: int = 200) -> Any:
+    return Response(json.dumps(body, separators=(",", ":")), status=status, headers=JSON_HEADERS)
+
+
+class RunObjectBase(DurableObject):  # type: ignore[misc]
+    """Base of the generated ``RunObject``: set ``registry`` in the subclass."""
+
+    registry: Registry
+
+    def __init__(self, ctx: Any, env: Any) -> None:
+        super().__init__(ctx, env)
+        self.js_ctx = getattr(ctx, "_ctx", ctx)
+        self.storage = self.js_ctx.storage
+        self.sql = DoSql(self.storage)
+        self.alarm_port = DoAlarm()
+        self.clock = DoClock()
+        self.obj: RunObject | None = None
+        self.streams: list[Any] = []
+        self.pending: list[Any] = []
+        self.threshold = int(getattr(env, "FLAREFLOW_PAYLOAD_THRESHOLD", 10240) or 10240)
+        self.js_ctx.blockConcurrencyWhile(create_once_callable(self._migrate))
+
+    async def _migrate(self) -> None:
+        from .migrate import migrate
+
+        migrate(self.sql, "run")
+
+    # -- the coordinator, built lazily and dropped on inactivity ------------------------------
+    def coordinator(self, run_id: str | None = None) -> RunObject:
+        if self.obj is None:
+            if run_id is None:
+                rows = self.sql.exec("SELECT id FROM run")
+                if not rows:
+                    raise RunNotFound("no run in this object")
+                run_id = str(rows[0][0])
+            obj = RunObject(run_id, self.sql, self.alarm_port, self.clock, self.registry,
+                            on_status=self._index_status)
+            obj.listeners.append(self._broadcast)
+            self.obj = obj
+        return self.obj
+
+    def _index_status(self, summary: dict[str, Any]) -> None:
+        """Keep the D1 index in step with every status change (awaited before the handler returns)."""
+        index = getattr(self.env, "INDEX", None)
+        if index is None:
+            return
+        statement = index.prepare(
+            "INSERT INTO runs (id, workflow, status, idempotency_key, created_at, updated_at) "
+            "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(id) DO UPDATE SET status = excluded.status, "
+            "updated_at = excluded.updated_at"
+        ).bind(summary["id"], summary["workflow"], summary["status"], js_param(summary["idempotency_key"]),
+               summary["created_at"], summary["updated_at"])
+        self.pending.append(statement.run())
+
+    async def _settle(self) -> None:
+        """Await index writes and apply the alarm wish (multiplexed with the inactivity deadline)."""
+        while self.pending:
+            batch, self.pending = self.pending, []
+            for promise in batch:
+                await promise
+        wanted = self.alarm_port.wanted if self.alarm_port.dirty else None
+        if self.obj is not None:
+            idle = self.clock.now() + INACTIVITY_SECONDS
+            wanted = idle if wanted is None else min(wanted, idle)
+        if wanted is None:
+            await self.storage.deleteAlarm()
+        else:
+            await self.storage.setAlarm(int(wanted * 1000))
+
+    # -- events to clients -----------------------------------------------------------------------
+    def _broadcast(self, event: dict[str, Any]) -> None:
+        text = json.dumps(event, separators=(",", ":"))
+        for ws in self.js_ctx.getWebSockets():
+            self._send_gapless(ws, event["seq"], text)
+        for writer in list(self.streams):
+            self.pending.append(writer.write(_sse_bytes(event["seq"], event["type"], text)))
+            if event["type"] in TERMINAL_EVENTS:
+                self.pending.append(writer.close())
+                self.streams.remove(writer)
+
+    def _send_gapless(self, ws: Any, seq: int, text: str) -> None:
+        last = _attachment(ws)
+        if seq <= last:
+            return
+        if seq > last + 1:  # woken after hibernation or a missed send: fill the gap from SQL
+            for missed in self.coordinator().events(after=last):
+                if missed["seq"] >= seq:
+                    break
+                ws.send(json.dumps(missed, separators=(",", ":")))
+        ws.send(text)
+        ws.serializeAttachment(to_js({"last": seq}, dict_converter=js.Object.fromEntries))
+
+    # -- HTTP from the Worker --------------------------------------------------------------------
+    async def fetch(self, request: Any) -> Any:
+        raw = getattr(request, "js_object", request)
+        url = urlsplit(str(raw.url))
+        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+        try:
+            if url.path.endswith("/ws"):
+                return self._accept_socket(raw, query)
+            if url.path.endswith("/events") and str(raw.method) == "GET":
+                return self._sse(query)
+            body = json.loads(await raw.text() or "{}") if str(raw.method) == "POST" else {}
+            return await self._command(url.path.rsplit("/", 1)[-1], body, query)
+        except FlareflowError as exc:
+            return error_response(exc)
+        finally:
+            await self._settle()
+
+    async def _command(self, op: str, body: dict[str, Any], query: dict[str, str]) -> Any:
+        if op == "start":
+            obj = self.coordinator(body["run_id"]) if self.obj is None else self.obj
+            if not obj.exists:
+                obj.create(body["workflow"], body.get("input"), body.get("idempotency_key"))
+                self.wake()  # activate in alarm(), right away
+                return json_response(obj.describe(), 201)
+            return json_response(obj.describe(), 200)
+        obj = self.coordinator()
+        if op == "describe":
+            return json_response(obj.describe())
+        if op == "events":
+            after = int(query.get("after", "0") or 0)
+            limit = int(query["limit"]) if query.get("limit") else None
+            return json_response({"events": obj.events(after, limit)})
+        if op == "event":
+            obj.deliver_event(body.get("type", ""), body.get("payload"))
+        elif op == "input":
+            step = obj.answer(body.get("value"), body.get("step"))
+            self.wake()
+            return json_response({"step": step}, 202)
+        elif op == "cancel":
+            obj.cancel(body.get("reason") or "cancelled via API")
+            return json_response(obj.describe())
+        elif op == "pause":
+            obj.pause(body.get("reason") or "paused via API")
+            return json_response(obj.describe())
+        elif op == "resume":
+            obj.resume()
+        else:
+            raise InvalidInput(f"unknown operation '{op}'")
+        self.wake()
+        return json_response(obj.describe(), 202 if op == "event" else 200)
+
+    def _accept_socket(self, raw: Any, query: dict[str, str]) -> Any:
+        obj = self.coordinator()
+        pair = js.WebSocketPair.new()
+        client, server = pair[0], pair[1]
+        self.js_ctx.acceptWebSocket(server)
+        after = int(query.get("after", "0") or 0)
+        server.serializeAttachment(to_js({"last": after}, dict_converter=js.Object.fromEntries))
+        last = after
+        for event in obj.events(after=after):
+            server.send(json.dumps(event, separators=(",", ":")))
+            last = event["seq"]
+        server.serializeAttachment(to_js({"last": last}, dict_converter=js.Object.fromEntries))
+        if obj.status in TERMINAL:
+            server.close(1000, "run finished")
+        return Response(None, status=101, web_socket=client)
+
+    def _sse(self, query: dict[str, str]) -> Any:
+        obj = self.coordinator()
+        after = int(query.get("after", "0") or 0)
+        follow = query.get("follow", "true").lower() not in ("0", "false", "no")
+        stream = js.TransformStream.new()
+        writer = stream.writable.getWriter()
+        self.pending.append(writer.write(_encode("retry: 1000\n\n")))
+        finished = False
+        for event in obj.events(after=after):
+            text = json.dumps(event, separators=(",", ":"))
+            self.pending.append(writer.write(_sse_bytes(event["seq"], event["type"], text)))
+            finished = finished or event["type"] in TERMINAL_EVENTS
+        if finished or not follow or obj.status in TERMINAL:
+            self.pending.append(writer.close())
+        else:
+            self.streams.append(writer)
+        headers = {"content-type": "text/event-stream", "cache-control": "no-cache"}
+        return Response(stream.readable, headers=headers)
+
+    # -- hibernatable WebSocket handlers (JS names, as the runtime calls them) -------------------
+    async def webSocketMessage(self, ws: Any, message: Any) -> None:
+        from ..worker.router import parse_client_frame
+
+        try:
+            obj = self.coordinator()
+            try:
+                frame = parse_client_frame(str(message))
+            except Exception as exc:  # ApiError: malformed frame closes this socket only
+                ws.close(1008, str(getattr(exc, "message", exc))[:120])
+                return
+            try:
+                if frame["type"] == "input":
+                    obj.answer(frame["value"], frame["step"])
+                else:
+                    obj.deliver_event(frame["event_type"], frame["payload"])
+                self.wake()
+            except FlareflowError as exc:
+                ws.send(json.dumps({"type": "error", "error": {"code": type(exc).__name__, "message": str(exc),
+                                                               "field": getattr(exc, "field", None)}}))
+        finally:
+            await self._settle()
+
+    async def webSocketClose(self, ws: Any, code: int, reason: str, was_clean: bool) -> None:
+        with contextlib.suppress(Exception):  # already closed
+            ws.close(code, reason)
+
+    async def webSocketError(self, ws: Any, error: Any) -> None:
+        return None
+
+    # -- the alarm: due timers, activation, inactivity ----------------------------------------------
+    def wake(self) -> None:
+        """Ask for an activation now, durably: a ``wake`` row in the timers table, then the alarm."""
+        now = self.clock.now()
+        self.sql.exec("INSERT INTO timers (key, kind, fire_at) VALUES ('__wake__', 'wake', ?) "
+                      "ON CONFLICT(key) DO UPDATE SET fire_at = excluded.fire_at", now)
+        self.alarm_port.set(now)
+
+    async def alarm(self, alarm_info: Any = None) -> None:
+        try:
+            rows = self.sql.exec("SELECT MIN(fire_at) FROM timers")
+            due = None if not rows or rows[0][0] is None else float(rows[0][0])
+            if due is not None and due <= self.clock.now():
+                self.sql.exec("DELETE FROM timers WHERE key = '__wake__'")
+                obj = self.coordinator()
+                await obj.activate()
+                self.alarm_port.set(obj.store.next_timer())
+            else:
+                # only the inactivity deadline: drop every in-memory cache; SQL holds everything
+                if not self.streams:
+                    self.obj = None
+                self.alarm_port.set(due)
+        finally:
+            await self._settle()
+
+
+def _attachment(ws: Any) -> int:
+    data = ws.deserializeAttachment()
+    if data is None or data is jsnull:
+        return 0
+    try:
+        return int(data.last)
+    except Exception:
+        return 0
+
+
+def _encode(text: str) -> Any:
+    return js.TextEncoder.new().encode(text)
+
+
+def _sse_bytes(seq: int, type_: str, text: str) -> Any:
+    return _encode(f"id: {seq}\nevent: {type_}\ndata: {text}\n\n")

@@ -1,0 +1,242 @@
+"""The thin Cloudflare shell of the API: a Python ``WorkerEntrypoint`` hosting the shared `Router`.
+
+- ``fetch``: the router answers; run operations go to the run's Durable Object (one per run, found
+  by name), live streams (SSE, WebSocket) are forwarded to it as they are.
+- ``GET /runs`` pages the D1 index (``INDEX``), which every object updates on each status change.
+- Finished runs are immutable, so their descriptions are cached in KV (``CACHE``) and served
+  without waking the object; the manifest is cached there too.
+- ``scheduled``: starts the workflows whose cron matches, through the queue when there is one.
+- ``queue``: the consumer of asynchronous starts (cron, ``Prefer: respond-async`` bursts), with
+  ack/retry per message; the generated config adds a dead-letter queue.
+
+Standard library, the ``workers`` SDK and Pyodide's FFI only.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+import time
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+import js
+from pyodide.ffi import to_js
+from workers import Response, WorkerEntrypoint
+
+from ..engine.cron import CronError, parse_cron
+from ..engine.errors import InvalidInput, RunFinished, RunNotFound, StorageError, WorkflowNotFound
+from ..engine.events import iso
+from ..engine.registry import Registry
+from .http import ApiError, Request, StreamRequest
+from .router import Router
+
+try:
+    from pyodide.ffi import jsnull
+except ImportError:  # pragma: no cover
+    jsnull = None
+
+TERMINAL = ("completed", "failed", "cancelled")
+VERSION = "0.1.0"
+
+
+def new_run_id(idempotency_key: str | None = None) -> str:
+    """Time-ordered random ids; a keyed start gets an id derived from its key, so retries meet one object."""
+    if idempotency_key is not None:
+        return hashlib.sha256(idempotency_key.encode()).hexdigest()[:21]
+    return f"{int(time.time() * 1000):011x}{secrets.token_hex(5)}"
+
+
+def _js_obj(value: dict[str, Any]) -> Any:
+    return to_js(value, dict_converter=js.Object.fromEntries)
+
+
+def _py(value: Any) -> Any:
+    if value is jsnull:
+        return None
+    if hasattr(value, "to_py"):
+        return value.to_py()
+    return value
+
+
+class DoBackend:
+    """`flareflow.worker.backend.Backend` over Durable Object stubs, D1, KV and the dispatch queue."""
+
+    def __init__(self, env: Any, registry: Registry) -> None:
+        self.env = env
+        self.registry = registry
+        self.index = getattr(env, "INDEX", None)
+        self.cache = getattr(env, "CACHE", None)
+        self.queue = getattr(env, "DISPATCH", None)
+
+    def stub(self, run_id: str) -> Any:
+        namespace = self.env.RUNS
+        if hasattr(namespace, "getByName"):
+            return namespace.getByName(run_id)
+        return namespace.get(namespace.idFromName(run_id))
+
+    async def call(self, run_id: str, op: str, body: dict[str, Any] | None = None,
+                   query: str = "") -> tuple[int, Any]:
+        init: dict[str, Any] = {"method": "POST" if body is not None else "GET"}
+        if body is not None:
+            init["body"] = json.dumps(body)
+            init["headers"] = _js_obj({"content-type": "application/json"})
+        request = js.Request.new(f"https://run.internal/runs/{run_id}/_ff/{op}{query}", _js_obj(init))
+        response = await self.stub(run_id).fetch(request)
+        status = int(response.status)
+        data = json.loads(str(await response.text()) or "null")
+        if status >= 400:
+            error = (data or {}).get("error", {})
+            message = str(error.get("message", f"HTTP {status}"))
+            code = error.get("code")
+            if code == "run_not_found":
+                raise RunNotFound(message)
+            if code == "workflow_not_found":
+                raise WorkflowNotFound(message)
+            if code == "run_finished":
+                raise RunFinished(message)
+            if status < 500:
+                raise InvalidInput(message, error.get("field"))
+            raise StorageError(message)
+        return status, data
+
+    # -- Backend ---------------------------------------------------------------------------------
+    def workflows(self) -> list[dict[str, Any]]:
+        return self.registry.manifest()
+
+    async def start(self, workflow: str, input: Any, idempotency_key: str | None,
+                    respond_async: bool = False) -> tuple[dict[str, Any], bool]:
+        self.registry.get(workflow)
+        run_id = new_run_id(idempotency_key)
+        message = {"run_id": run_id, "workflow": workflow, "input": input, "idempotency_key": idempotency_key}
+        if respond_async and self.queue is not None:
+            await self.queue.send(_js_obj(message))
+            return {"id": run_id, "workflow": workflow, "status": "queued"}, True
+        status, data = await self.call(run_id, "start", message)
+        return data, status == 201
+
+    async def get(self, run_id: str) -> dict[str, Any]:
+        key = f"run:{run_id}"
+        if self.cache is not None:
+            cached = await self.cache.get(key)
+            if cached is not None and cached is not jsnull:
+                return dict(json.loads(str(cached)))
+        _, data = await self.call(run_id, "describe")
+        if self.cache is not None and data.get("status") in TERMINAL:
+            await self.cache.put(key, json.dumps(data), _js_obj({"expirationTtl": 7 * 24 * 3600}))
+        return dict(data)
+
+    async def list_runs(self, workflow: str | None, status: str | None, limit: int,
+                        cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+        if self.index is None:
+            raise InvalidInput("listing runs needs the D1 index (tool.flareflow.resources.d1)")
+        where, params = ["1 = 1"], []
+        if workflow is not None:
+            where.append("workflow = ?")
+            params.append(workflow)
+        if status is not None:
+            where.append("status = ?")
+            params.append(status)
+        if cursor is not None:
+            where.append("(created_at, id) < (SELECT created_at, id FROM runs WHERE id = ?)")
+            params.append(cursor)
+        sql = ("SELECT id, workflow, status, idempotency_key, created_at, updated_at FROM runs WHERE "
+               + " AND ".join(where) + " ORDER BY created_at DESC, id DESC LIMIT ?")
+        result = await self.index.prepare(sql).bind(*params, limit + 1).all()
+        rows = [_py(row) for row in result.results]
+        more = len(rows) > limit
+        out = [{**row, "idempotency_key": None if row.get("idempotency_key") is jsnull else row.get("idempotency_key"),
+                "created_at": iso(float(row["created_at"])), "updated_at": iso(float(row["updated_at"]))}
+               for row in rows[:limit]]
+        return out, (out[-1]["id"] if more and out else None)
+
+    async def events(self, run_id: str, after: int, limit: int | None) -> list[dict[str, Any]]:
+        query = f"?after={after}" + (f"&limit={limit}" if limit else "")
+        _, data = await self.call(run_id, "events", query=query)
+        return list(data["events"])
+
+    def stream(self, run_id: str, after: int, follow: bool) -> Any:  # pragma: no cover - forwarded instead
+        raise NotImplementedError("streams are forwarded to the run's Durable Object")
+
+    async def send_event(self, run_id: str, event_type: str, payload: Any) -> None:
+        await self.call(run_id, "event", {"type": event_type, "payload": payload})
+
+    async def answer(self, run_id: str, value: Any, step: str | None) -> str:
+        _, data = await self.call(run_id, "input", {"value": value, "step": step})
+        return str(data["step"])
+
+    async def cancel(self, run_id: str, reason: str) -> dict[str, Any]:
+        return dict((await self.call(run_id, "cancel", {"reason": reason}))[1])
+
+    async def pause(self, run_id: str, reason: str) -> dict[str, Any]:
+        return dict((await self.call(run_id, "pause", {"reason": reason}))[1])
+
+    async def resume(self, run_id: str) -> dict[str, Any]:
+        return dict((await self.call(run_id, "resume", {}))[1])
+
+
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Any:
+    return Response(json.dumps(body, separators=(",", ":")), status=status,
+                    headers={"content-type": "application/json", **(headers or {})})
+
+
+class WorkerBase(WorkerEntrypoint):  # type: ignore[misc]
+    """Base of the generated ``Default`` entrypoint: set ``registry`` and ``manifest`` in the subclass."""
+
+    registry: Registry
+    manifest: dict[str, Any]
+
+    def backend(self) -> DoBackend:
+        return DoBackend(self.env, self.registry)
+
+    async def fetch(self, request: Any) -> Any:
+        raw = getattr(request, "js_object", request)
+        url = urlsplit(str(raw.url))
+        query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+        headers = {str(k).lower(): str(v) for k, v in _py(js.Array["from"](raw.headers.entries()))}
+        token = getattr(self.env, "FLAREFLOW_TOKEN", None)
+        if (token is None or token is jsnull or not str(token)) and url.path != "/health":
+            message = "the FLAREFLOW_TOKEN secret is not set: wrangler secret put FLAREFLOW_TOKEN"
+            return _json(503, {"error": {"code": "not_configured", "field": None, "message": message}})
+        body = b""
+        if str(raw.method) in ("POST", "PUT", "PATCH"):
+            body = str(await raw.text()).encode()
+        router = Router(self.backend(), token=str(token or ""), version=VERSION,
+                        max_body=int(getattr(self.env, "FLAREFLOW_MAX_BODY", 1024 * 1024) or 1024 * 1024))
+        result = await router.handle(Request(str(raw.method), url.path, query, headers, body))
+        if isinstance(result, StreamRequest):
+            return await self.backend().stub(result.run_id).fetch(raw)
+        return _json(result.status, result.body, result.headers)
+
+    async def scheduled(self, controller: Any, *rest: Any) -> None:
+        """Start every workflow whose schedule fires now (via the queue when one is bound)."""
+        cron = str(getattr(controller, "cron", "") or "")
+        when_ms = float(getattr(controller, "scheduledTime", time.time() * 1000))
+        backend = self.backend()
+        for defn in self.registry:
+            if defn.schedule is None:
+                continue
+            try:
+                if defn.schedule.split() != cron.split():
+                    continue
+                parse_cron(defn.schedule)
+            except CronError:
+                continue
+            key = f"cron:{defn.name}:{int(when_ms)}"
+            await backend.start(defn.name, None, key, respond_async=True)
+
+    async def queue(self, batch: Any, *rest: Any) -> None:
+        """Asynchronous starts: ack each message once its run exists; retry it on failure."""
+        backend = self.backend()
+        for message in batch.messages:
+            body = _py(message.body)
+            try:
+                if not isinstance(body, dict) or "workflow" not in body:
+                    message.ack()  # malformed: retrying cannot help
+                    continue
+                run_id = body.get("run_id") or new_run_id(body.get("idempotency_key"))
+                await backend.call(run_id, "start", {**body, "run_id": run_id})
+                message.ack()
+            except (ApiError, Exception):
+                message.retry()
