@@ -27,15 +27,10 @@ import js
 from pyodide.ffi import create_once_callable, to_js
 from workers import DurableObject, Response
 
-from ..engine.errors import (
-    FlareflowError,
-    InvalidInput,
-    RunFinished,
-    RunNotFound,
-    WorkflowNotFound,
-)
+from ..engine.errors import FlareflowError, InvalidInput, RunNotFound
 from ..engine.events import TERMINAL_EVENTS
 from ..engine.registry import Registry
+from ..worker.router import api_error, parse_client_frame
 from .coordinator import TERMINAL, RunObject
 from .ports import Row
 
@@ -114,20 +109,10 @@ class DoAlarm:
         self.dirty = True
 
 
-def error_response(exc: BaseException) -> Any:
-    """Engine errors as the API's JSON error bodies (the Worker maps them back)."""
-    if isinstance(exc, RunNotFound):
-        status, code, field = 404, "run_not_found", "run_id"
-    elif isinstance(exc, WorkflowNotFound):
-        status, code, field = 404, "workflow_not_found", "workflow"
-    elif isinstance(exc, RunFinished):
-        status, code, field = 409, "run_finished", None
-    elif isinstance(exc, InvalidInput):
-        status, code, field = 400, "invalid_input", exc.field
-    else:
-        status, code, field = 500, type(exc).__name__, None
-    body = {"error": {"code": code, "message": str(exc), "field": field}}
-    return Response(json.dumps(body), status=status, headers=JSON_HEADERS)
+def error_response(exc: Exception) -> Any:
+    """Engine errors as the API's JSON error bodies (the same mapping as the router's)."""
+    error = api_error(exc).response()
+    return Response(json.dumps(error.body), status=error.status, headers=JSON_HEADERS)
 
 
 def json_response(body: Any, status: int = 200) -> Any:
@@ -310,8 +295,6 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
 
     # -- hibernatable WebSocket handlers (JS names, as the runtime calls them) -------------------
     async def webSocketMessage(self, ws: Any, message: Any) -> None:
-        from ..worker.router import parse_client_frame
-
         try:
             obj = self.coordinator()
             try:
@@ -325,9 +308,8 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
                 else:
                     obj.deliver_event(frame["event_type"], frame["payload"])
                 self.wake()
-            except FlareflowError as exc:
-                ws.send(json.dumps({"type": "error", "error": {"code": type(exc).__name__, "message": str(exc),
-                                                               "field": getattr(exc, "field", None)}}))
+            except FlareflowError as exc:  # same code/message/field as the HTTP endpoint would answer
+                ws.send(json.dumps({"type": "error", "error": api_error(exc).response().body["error"]}))
         finally:
             await self._settle()
 
