@@ -304,8 +304,10 @@ def plan(project: Project, *, eject: bool = False) -> tuple[dict[str, bytes], li
         if not eject:
             build_command = f"{shlex.quote(sys.executable)} -m flareflow build --project ../.. --quiet"
             watch = sorted({"../../" + rel.split("/")[0] for _, rel in _source_files(project)})
+        # every kind present (None when disabled): the StrictUndefined template tests each one
+        kinds = {kind: used.get(kind) for kind in ("d1", "r2", "kv", "queues")}
         files["wrangler.toml"] = render(
-            "wrangler.toml.j2", worker=worker, resources=used, crons=crons, build_command=build_command,
+            "wrangler.toml.j2", worker=worker, resources=kinds, crons=crons, build_command=build_command,
             watch_dirs=watch, pyproject_path="pyproject.toml",
         ).encode()
     modules = sorted(project.modules)

@@ -44,7 +44,7 @@ def resolve_token(project: Project, explicit: str | None, console: Console) -> s
 def bind(host: str, port: int) -> socket.socket:
     """Bind before starting uvicorn, so a busy port is one clear error instead of a log line."""
     family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock = socket.socket(family, socket.SOCK_STREAM, socket.IPPROTO_TCP)  # so asyncio sets TCP_NODELAY
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     try:
         sock.bind((host, port))

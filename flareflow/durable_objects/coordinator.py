@@ -137,7 +137,7 @@ class RunObject:
         if self._info is not None:
             raise InvalidInput(f"run '{self.run_id}' already exists", "run_id")
         defn = self.registry.get(workflow)
-        value, text = to_json(input, "the run input")
+        value, text = to_json(input, "the run input", "input")
         if defn.input_required and value is None:
             raise InvalidInput(f"workflow '{workflow}' requires an input", "input")
         if not defn.takes_input and value is not None:
@@ -329,13 +329,13 @@ class RunObject:
         self._require_open("events")
         if not isinstance(event_type, str) or not event_type.strip():
             raise InvalidInput("the event type must be a non-empty string", "type")
-        value, _ = to_json(payload, "the event payload")
+        value, _ = to_json(payload, "the event payload", "payload")
         return self._enqueue(EVENT, event_type, value, owner)
 
     def answer(self, value: Any, step: str | None = None, *, owner: bool = True) -> str:
         """Answer the open question (or the one at ``step``), validated against its schema."""
         self._require_open("answers")
-        value, _ = to_json(value, "the answer")
+        value, _ = to_json(value, "the answer", "value")
         questions = [w for w in self.open_waits() if w["kind"] == INPUT]
         answered = {m for kind, m in self._pending_inbox() if kind == INPUT}
         questions = [q for q in questions if q["step"] not in answered]

@@ -74,15 +74,16 @@ _scope: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar("flareflo
 _ENCODE = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
 
 
-def to_json(value: Any, what: str) -> tuple[Any, str]:
+def to_json(value: Any, what: str, field: str | None = None) -> tuple[Any, str]:
     """Normalise ``value`` to plain JSON (tuples become lists) and return it with its text.
 
-    Returning the decoded copy means a live run and its replay see identical values.
+    Returning the decoded copy means a live run and its replay see identical values. ``field``
+    names the API field at fault when the value came from a client.
     """
     try:
         text = _ENCODE(value)
-    except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"{what} is not JSON ({type(value).__name__}): {exc}") from None
+    except (TypeError, ValueError, RecursionError) as exc:
+        raise InvalidInput(f"{what} is not JSON ({type(value).__name__}): {exc}", field) from None
     return json.loads(text), text
 
 
