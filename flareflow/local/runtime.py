@@ -269,11 +269,13 @@ class LocalRuntime:
         run_id = new_run_id(now)
         row = {"id": run_id, "workflow": defn.name, "status": "running",
                "idempotency_key": idempotency_key, "created_at": now, "updated_at": now}
-        holder = self.index.reserve(row)
-        if holder is not None:
-            return self.get(holder)
         if not self._own(run_id):  # pragma: no cover - a fresh random id cannot be locked by others
             raise StorageError(f"run '{run_id}' is locked by another process")
+        # locked before it is indexed, so another process's reconcile never drops the fresh row
+        holder = self.index.reserve(row)
+        if holder is not None:
+            self._release(run_id)
+            return self.get(holder)
         obj = self._build(run_id)
         try:
             obj.create(defn.name, input, idempotency_key)
@@ -367,7 +369,9 @@ class LocalRuntime:
                 continue
             self.index.upsert(summary)
         for run_id in sorted(indexed - on_disk):
-            self.index.delete(run_id)
+            if self._own(run_id):  # not being created by a live process right now
+                self.index.delete(run_id)
+                self._release(run_id)
 
     def _discard_if_empty(self, run_id: str) -> bool:
         """Remove a run file that never got its run row (and that no live process is creating)."""

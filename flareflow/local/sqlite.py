@@ -9,6 +9,7 @@ in a power cut is harmless: WAL frames are ordered, so a later fsync covers them
 from __future__ import annotations
 
 import sqlite3
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -36,13 +37,25 @@ class SqliteSql:
             self.conn.execute("PRAGMA busy_timeout = 10000")
             if fresh:  # an empty file has nothing to lose: switch to WAL without the rollback-journal fsyncs
                 self.conn.execute("PRAGMA synchronous = OFF")
-            mode = self.conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            mode = self._switch_to_wal()
             if mode is None or str(mode[0]).lower() != "wal":
                 raise StorageError(f"{self.path}: cannot switch SQLite to WAL mode (got {mode})")
             self._current = ""
             self._set_sync(sync)
         except sqlite3.DatabaseError as exc:
             raise StorageError(f"{self.path}: not a readable SQLite database ({exc})") from None
+
+    def _switch_to_wal(self) -> Any:
+        """``PRAGMA journal_mode = WAL``, retried: SQLite answers "locked" at once, ignoring the busy
+        timeout, when another process switches the same new file at the same moment."""
+        deadline = time.monotonic() + 10.0
+        while True:
+            try:
+                return self.conn.execute("PRAGMA journal_mode = WAL").fetchone()
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.005)
 
     def _set_sync(self, level: str) -> None:
         if level != self._current:
