@@ -194,7 +194,7 @@ class WorkerBase(WorkerEntrypoint):  # type: ignore[misc]
         raw = getattr(request, "js_object", request)
         url = urlsplit(str(raw.url))
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
-        headers = {str(k).lower(): str(v) for k, v in _py(js.Array["from"](raw.headers.entries()))}
+        headers = {str(pair[0]).lower(): str(pair[1]) for pair in raw.headers.entries()}
         token = getattr(self.env, "FLAREFLOW_TOKEN", None)
         if (token is None or token is jsnull or not str(token)) and url.path != "/health":
             message = "the FLAREFLOW_TOKEN secret is not set: wrangler secret put FLAREFLOW_TOKEN"

@@ -1,0 +1,346 @@
+#!/usr/bin/env node
+// flareflow test harness launcher: runs a flareflow build directory's Python Worker + Durable Object
+// on real workerd through Miniflare's Node API. Test-only, never shipped. See harness/README.md.
+//
+//   node harness/host/launch.mjs BUILD_DIR [--port N] [--token T] [--persist DIR] [--admin-port N]
+//
+// Prints, in this order, once ready (after a warm-up request has booted Pyodide):
+//   flareflow-harness admin on http://127.0.0.1:APORT
+//   flareflow-harness listening on http://127.0.0.1:PORT
+// Admin endpoints (POST, JSON bodies):
+//   /scheduled {"cron": "* * * * *", "time": <ms since epoch, optional>}  -> runs scheduled()
+//   /evict {"name": "<DO name>"}   -> ctx.abort() on that Durable Object (storage kept)
+//   /restart                        -> restarts workerd (every isolate and object gone; storage kept)
+//   /queue {"binding": "DISPATCH", "body": <json>} -> sends a message through the producer
+// Also reads the same commands as lines on stdin: `scheduled CRON [TIME]`, `evict NAME`, `restart`.
+import { Miniflare, Log, LogLevel } from 'miniflare';
+import { parse as parseToml } from 'smol-toml';
+import fs from 'node:fs';
+import fsp from 'node:fs/promises';
+import http from 'node:http';
+import os from 'node:os';
+import path from 'node:path';
+import readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import crypto from 'node:crypto';
+
+const HOST_DIR = path.dirname(fileURLToPath(import.meta.url));
+const HARNESS_DIR = path.dirname(HOST_DIR);
+const PYODIDE_DIR = path.join(HARNESS_DIR, 'node_modules', 'pyodide');
+const SDK_WHEEL = path.join(HARNESS_DIR, 'vendor', 'workers_runtime_sdk-1.9.5-py3-none-any.whl');
+const UNSAFE_EVAL = '__FLAREFLOW_HARNESS_UNSAFE_EVAL';
+const CACHE_DIR = process.env.FLAREFLOW_HARNESS_CACHE ?? path.join(HARNESS_DIR, '.cache');
+
+// Pyodide memory snapshots are only valid for the exact Pyodide files, boot code and workerd.
+function snapshotPath() {
+  const h = crypto.createHash('sha256');
+  for (const f of ['pyodide.asm.wasm', 'pyodide.asm.js', 'pyodide.mjs', 'python_stdlib.zip'])
+    h.update(fs.readFileSync(path.join(PYODIDE_DIR, f)));
+  h.update(fs.readFileSync(path.join(HOST_DIR, 'worker.mjs')));
+  h.update(fs.readFileSync(path.join(HARNESS_DIR, 'node_modules', 'workerd', 'package.json')));
+  return path.join(CACHE_DIR, `pyodide-${h.digest('hex').slice(0, 16)}.snapshot`);
+}
+
+function usage(msg) {
+  if (msg) console.error(`launch.mjs: ${msg}`);
+  console.error(
+    'usage: node harness/host/launch.mjs BUILD_DIR [--port N] [--token T] [--persist DIR] [--admin-port N] [--verbose]'
+  );
+  process.exit(2);
+}
+
+function parseArgs(argv) {
+  const opts = { port: 0, adminPort: 0, token: null, persist: null, verbose: false, snapshot: true };
+  const rest = [];
+  for (let i = 0; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => (i + 1 < argv.length ? argv[++i] : usage(`${a} needs a value`));
+    if (a === '--port') opts.port = Number(next());
+    else if (a === '--admin-port') opts.adminPort = Number(next());
+    else if (a === '--token') opts.token = next();
+    else if (a === '--persist') opts.persist = next();
+    else if (a === '--verbose') opts.verbose = true;
+    else if (a === '--no-snapshot') opts.snapshot = false;
+    else if (a === '-h' || a === '--help') usage();
+    else if (a.startsWith('--')) usage(`unknown option ${a}`);
+    else rest.push(a);
+  }
+  if (rest.length !== 1) usage('exactly one BUILD_DIR is required');
+  opts.buildDir = path.resolve(rest[0]);
+  return opts;
+}
+
+function readWranglerConfig(buildDir) {
+  for (const name of ['wrangler.toml', 'wrangler.json', 'wrangler.jsonc']) {
+    const file = path.join(buildDir, name);
+    if (!fs.existsSync(file)) continue;
+    const text = fs.readFileSync(file, 'utf8');
+    if (name.endsWith('.toml')) return parseToml(text);
+    // JSONC: drop // and /* */ comments outside strings, and trailing commas.
+    const stripped = text
+      .replace(/("(?:[^"\\]|\\.)*")|\/\/[^\n]*|\/\*[\s\S]*?\*\//g, (m, str) => str ?? '')
+      .replace(/,(\s*[}\]])/g, '$1');
+    return JSON.parse(stripped);
+  }
+  throw new Error(`no wrangler.toml / wrangler.json(c) in ${buildDir}`);
+}
+
+// [u32 LE header length][JSON [{path, size}]][bytes] of src/** and python_modules/**.
+function bundleBuild(buildDir) {
+  const entries = [];
+  const walk = (rel) => {
+    const abs = path.join(buildDir, rel);
+    if (!fs.existsSync(abs)) return;
+    for (const d of fs.readdirSync(abs, { withFileTypes: true }).sort((a, b) => (a.name < b.name ? -1 : 1))) {
+      if (d.name === '__pycache__' || d.name === 'node_modules') continue;
+      const r = `${rel}/${d.name}`;
+      if (d.isDirectory()) walk(r);
+      else if (d.isFile()) entries.push({ path: r, data: fs.readFileSync(path.join(buildDir, r)) });
+    }
+  };
+  walk('src');
+  walk('python_modules');
+  if (!entries.some((e) => e.path === 'src/entry.py')) throw new Error(`${buildDir}/src/entry.py is missing`);
+  const header = Buffer.from(JSON.stringify(entries.map((e) => ({ path: e.path, size: e.data.length }))));
+  const len = Buffer.alloc(4);
+  len.writeUInt32LE(header.length);
+  return { bytes: Buffer.concat([len, header, ...entries.map((e) => e.data)]), count: entries.length };
+}
+
+function toArrayBufferView(buf) {
+  // Miniflare wants Uint8Array contents, not Node Buffers from a shared pool.
+  return new Uint8Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+}
+
+function buildOptions(opts, config, bundle, snapshot) {
+  const flags = (config.compatibility_flags ?? []).filter((f) => f !== 'python_workers');
+  const read = (p) => toArrayBufferView(fs.readFileSync(p));
+  const modules = [
+    { type: 'ESModule', path: path.join(HOST_DIR, 'worker.mjs'), contents: fs.readFileSync(path.join(HOST_DIR, 'worker.mjs'), 'utf8') },
+    { type: 'ESModule', path: path.join(HOST_DIR, 'pyodide/pyodide.asm.js'), contents: fs.readFileSync(path.join(PYODIDE_DIR, 'pyodide.asm.js'), 'utf8') },
+    { type: 'ESModule', path: path.join(HOST_DIR, 'pyodide/pyodide.mjs'), contents: fs.readFileSync(path.join(PYODIDE_DIR, 'pyodide.mjs'), 'utf8') },
+    { type: 'CompiledWasm', path: path.join(HOST_DIR, 'pyodide/pyodide.asm.wasm'), contents: read(path.join(PYODIDE_DIR, 'pyodide.asm.wasm')) },
+    { type: 'Data', path: path.join(HOST_DIR, 'pyodide/python_stdlib.zip'), contents: read(path.join(PYODIDE_DIR, 'python_stdlib.zip')) },
+    { type: 'Text', path: path.join(HOST_DIR, 'pyodide/pyodide-lock.json.txt'), contents: fs.readFileSync(path.join(PYODIDE_DIR, 'pyodide-lock.json'), 'utf8') },
+    { type: 'Data', path: path.join(HOST_DIR, 'vendor/workers_runtime_sdk.whl'), contents: read(SDK_WHEEL) },
+    { type: 'Data', path: path.join(HOST_DIR, 'app.bundle'), contents: toArrayBufferView(bundle.bytes) },
+    { type: 'Text', path: path.join(HOST_DIR, 'glue.py.txt'), contents: fs.readFileSync(path.join(HOST_DIR, 'glue.py'), 'utf8') },
+    { type: 'Data', path: path.join(HOST_DIR, 'pyodide.snapshot'), contents: snapshot ?? new Uint8Array(0) },
+    {
+      type: 'Text',
+      path: path.join(HOST_DIR, 'harness-config.json.txt'),
+      contents: JSON.stringify({ compatibilityFlags: flags, debug: opts.verbose, makeSnapshot: opts.snapshot && !snapshot }),
+    },
+  ];
+
+  const durableObjects = {};
+  const sqliteClasses = new Set((config.migrations ?? []).flatMap((m) => m.new_sqlite_classes ?? []));
+  for (const b of config.durable_objects?.bindings ?? []) {
+    if (b.class_name !== 'RunObject') throw new Error(`harness only hosts class RunObject, not ${b.class_name}`);
+    durableObjects[b.name] = { className: b.class_name, useSQLite: sqliteClasses.has(b.class_name) };
+  }
+  const d1Databases = {};
+  for (const d of config.d1_databases ?? []) d1Databases[d.binding] = d.database_id || d.database_name || d.binding;
+  const queueProducers = {};
+  for (const q of config.queues?.producers ?? []) queueProducers[q.binding] = { queueName: q.queue };
+  const queueConsumers = {};
+  for (const q of config.queues?.consumers ?? []) {
+    queueConsumers[q.queue] = {
+      maxBatchSize: q.max_batch_size,
+      // Deliver promptly in tests (production default is 5 s).
+      maxBatchTimeout: q.max_batch_timeout ?? 0.1,
+      maxRetries: q.max_retries,
+      deadLetterQueue: q.dead_letter_queue,
+    };
+  }
+  const vars = {};
+  for (const [k, v] of Object.entries(config.vars ?? {})) vars[k] = typeof v === 'string' ? v : JSON.stringify(v);
+
+  return {
+    host: '127.0.0.1',
+    port: opts.port,
+    modulesRoot: HOST_DIR,
+    modules,
+    compatibilityDate: config.compatibility_date ?? '2025-09-29',
+    compatibilityFlags: flags,
+    unsafeEvalBinding: UNSAFE_EVAL,
+    durableObjects,
+    d1Databases,
+    r2Buckets: (config.r2_buckets ?? []).map((b) => b.binding),
+    kvNamespaces: (config.kv_namespaces ?? []).map((k) => k.binding),
+    queueProducers,
+    queueConsumers,
+    bindings: { ...vars, ...(opts.token != null ? { FLAREFLOW_TOKEN: opts.token } : {}) },
+    defaultPersistRoot: opts.persist,
+    // Offline: a fixed Request.cf object instead of fetching Cloudflare's.
+    cf: { colo: 'HARNESS', country: 'XX' },
+    log: new Log(opts.verbose ? LogLevel.DEBUG : LogLevel.INFO),
+  };
+}
+
+// Same bookkeeping as `wrangler d1 migrations apply`: a d1_migrations table of applied file names.
+async function applyD1Migrations(mf, config, buildDir) {
+  for (const d of config.d1_databases ?? []) {
+    const dir = path.join(buildDir, d.migrations_dir ?? 'migrations');
+    if (!fs.existsSync(dir)) continue;
+    const db = await mf.getD1Database(d.binding);
+    await db
+      .prepare(
+        'CREATE TABLE IF NOT EXISTS d1_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL)'
+      )
+      .run();
+    const applied = new Set((await db.prepare('SELECT name FROM d1_migrations').all()).results.map((r) => r.name));
+    for (const name of fs.readdirSync(dir).filter((f) => f.endsWith('.sql')).sort()) {
+      if (applied.has(name)) continue;
+      const sql = fs.readFileSync(path.join(dir, name), 'utf8').replace(/--[^\n]*/g, '');
+      const statements = sql.split(';').map((s) => s.trim()).filter(Boolean);
+      await db.batch([
+        ...statements.map((s) => db.prepare(s)),
+        db.prepare('INSERT INTO d1_migrations (name) VALUES (?)').bind(name),
+      ]);
+    }
+  }
+}
+
+async function main() {
+  const opts = parseArgs(process.argv.slice(2));
+  const t0 = Date.now();
+  if (!fs.existsSync(SDK_WHEEL)) throw new Error(`${SDK_WHEEL} is missing: run harness/fetch_sdk.sh`);
+  if (!fs.existsSync(path.join(PYODIDE_DIR, 'pyodide.asm.wasm')))
+    throw new Error(`${PYODIDE_DIR} is missing: run npm install in harness/`);
+  let tempPersist = null;
+  if (!opts.persist) {
+    // Always persist (to a temp dir when not asked) so /restart keeps storage like an eviction.
+    tempPersist = await fsp.mkdtemp(path.join(os.tmpdir(), 'flareflow-harness-'));
+    opts.persist = tempPersist;
+  }
+  opts.persist = path.resolve(opts.persist);
+  const config = readWranglerConfig(opts.buildDir);
+  const bundle = bundleBuild(opts.buildDir);
+  const snapFile = opts.snapshot ? snapshotPath() : null;
+  const loadSnapshot = () => (snapFile && fs.existsSync(snapFile) ? toArrayBufferView(fs.readFileSync(snapFile)) : null);
+  let snapshot = loadSnapshot();
+  let mfOptions = buildOptions(opts, config, bundle, snapshot);
+  const mf = new Miniflare(mfOptions);
+  const url = await mf.ready;
+  // Keep the same port across restarts.
+  mfOptions = { ...mfOptions, port: Number(url.port) };
+  await applyD1Migrations(mf, config, opts.buildDir);
+  const tReady = Date.now();
+
+  const warm = async () => {
+    const t = Date.now();
+    const res = await mf.dispatchFetch(new URL('/__flareflow_harness/warm', url));
+    const body = await res.text();
+    if (!res.ok) throw new Error(`warm-up failed (${res.status}): ${body}`);
+    return { ms: Date.now() - t, ...JSON.parse(body) };
+  };
+  const warmInfo = await warm();
+  const saveSnapshot = async () => {
+    // First start without a cached snapshot: the worker made one right after booting Pyodide.
+    if (!snapFile || snapshot) return;
+    const res = await mf.dispatchFetch(new URL('/__flareflow_harness/snapshot', url));
+    if (res.status !== 200) return void (await res.arrayBuffer());
+    const bytes = Buffer.from(await res.arrayBuffer());
+    await fsp.mkdir(CACHE_DIR, { recursive: true });
+    const tmp = `${snapFile}.${process.pid}.tmp`;
+    await fsp.writeFile(tmp, bytes);
+    await fsp.rename(tmp, snapFile);
+    snapshot = loadSnapshot();
+    mfOptions = { ...buildOptions(opts, config, bundle, snapshot), port: Number(url.port) }; // restarts use it
+  };
+  await saveSnapshot().catch((e) => console.error(`flareflow-harness: could not cache the Pyodide snapshot: ${e}`));
+
+  const commands = {
+    async scheduled({ cron, time } = {}) {
+      const worker = await mf.getWorker();
+      const result = await worker.scheduled({ cron: cron ?? '* * * * *', scheduledTime: new Date(time ?? Date.now()) });
+      return { result };
+    },
+    async evict({ name, binding } = {}) {
+      if (!name) throw new Error('evict needs a name');
+      const ns = await mf.getDurableObjectNamespace(binding ?? Object.keys(mfOptions.durableObjects)[0]);
+      const stub = ns.get(ns.idFromName(name));
+      try {
+        await stub.__flareflowHarnessEvict('evicted by flareflow harness');
+      } catch (e) {
+        // ctx.abort() rejects the calling request by design.
+        return { evicted: name, note: String(e && e.message ? e.message : e) };
+      }
+      return { evicted: name };
+    },
+    async restart() {
+      const t = Date.now();
+      await mf.setOptions(mfOptions);
+      await mf.ready;
+      const w = await warm();
+      return { restartedMs: Date.now() - t, warm: w };
+    },
+    async queue({ binding, body } = {}) {
+      const q = await mf.getQueueProducer(binding ?? Object.keys(mfOptions.queueProducers)[0]);
+      await q.send(body);
+      return { sent: true };
+    },
+  };
+
+  const admin = http.createServer(async (req, res) => {
+    const name = (req.url ?? '/').replace(/^\//, '').split('?')[0];
+    let body = '';
+    for await (const chunk of req) body += chunk;
+    const reply = (status, obj) => {
+      res.writeHead(status, { 'content-type': 'application/json' });
+      res.end(JSON.stringify(obj));
+    };
+    if (name === 'health') return reply(200, { ok: true, url: url.href });
+    const cmd = commands[name];
+    if (!cmd || req.method !== 'POST') return reply(404, { error: `unknown admin command ${name}` });
+    try {
+      reply(200, await cmd(body ? JSON.parse(body) : {}));
+    } catch (e) {
+      reply(500, { error: String(e && e.stack ? e.stack : e) });
+    }
+  });
+  await new Promise((resolve) => admin.listen(opts.adminPort, '127.0.0.1', resolve));
+
+  const rl = readline.createInterface({ input: process.stdin });
+  rl.on('line', async (line) => {
+    const [cmd, ...args] = line.trim().split(/\s+/);
+    if (!cmd) return;
+    const argsFor = {
+      scheduled: () => ({ cron: args.slice(0, -1).join(' ') || args.join(' '), time: Number(args.at(-1)) || undefined }),
+      evict: () => ({ name: args[0] }),
+      restart: () => ({}),
+    };
+    if (!commands[cmd] || !argsFor[cmd]) return console.log(`flareflow-harness: unknown command ${cmd}`);
+    try {
+      console.log(`flareflow-harness: ${cmd} -> ${JSON.stringify(await commands[cmd](argsFor[cmd]()))}`);
+    } catch (e) {
+      console.log(`flareflow-harness: ${cmd} failed: ${e}`);
+    }
+  });
+
+  let stopping = false;
+  const stop = async () => {
+    if (stopping) return;
+    stopping = true;
+    admin.close();
+    rl.close();
+    await mf.dispose().catch(() => {});
+    if (tempPersist) await fsp.rm(tempPersist, { recursive: true, force: true }).catch(() => {});
+    process.exit(0);
+  };
+  process.on('SIGTERM', stop);
+  process.on('SIGINT', stop);
+
+  console.log(
+    `flareflow-harness: workerd up in ${tReady - t0} ms, Pyodide warm in ${warmInfo.ms} ms ` +
+      `(${warmInfo.fromSnapshot ? 'from snapshot' : 'no snapshot'}, ${bundle.count} build files)`
+  );
+  console.log(`flareflow-harness admin on http://127.0.0.1:${admin.address().port}`);
+  console.log(`flareflow-harness listening on http://127.0.0.1:${url.port}`);
+}
+
+main().catch((e) => {
+  console.error(`flareflow-harness: failed to start: ${e && e.stack ? e.stack : e}`);
+  process.exit(1);
+});
