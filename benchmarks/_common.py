@@ -6,6 +6,7 @@ import os
 import platform
 import sqlite3
 import statistics
+import subprocess
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -117,7 +118,7 @@ def write_project(root: str | Path, workflows_source: str, *, sync: str = "norma
 
 
 def start_server(project: str | Path, token: str, *, timeout: float = 30.0,
-                 env: dict[str, str] | None = None) -> tuple[object, str, list[str]]:
+                 env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str, list[str]]:
     """Start ``flareflow serve --local --port 0`` on loopback; return (Popen, base URL, output lines).
 
     The server's output keeps being drained into the returned list by a daemon thread (so a chatty
@@ -125,7 +126,6 @@ def start_server(project: str | Path, token: str, *, timeout: float = 30.0,
     """
     import re
     import shutil
-    import subprocess
     import threading
     import time
 
@@ -174,12 +174,10 @@ def start_server(project: str | Path, token: str, *, timeout: float = 30.0,
     return proc, base, lines
 
 
-def stop_server(proc: object, timeout: float = 10.0) -> int | None:
+def stop_server(proc: subprocess.Popen[str], timeout: float = 10.0) -> int | None:
     """SIGINT (graceful: uvicorn shutdown + runtime.close), then SIGKILL if it hangs; returns the exit code."""
     import signal
-    import subprocess
 
-    assert isinstance(proc, subprocess.Popen)
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
         try:
@@ -221,10 +219,9 @@ def load_average() -> str:
         return "?"
 
 
-def start_py_spy(pid: int, out: str | Path, rate: int = 250) -> object | None:
+def start_py_spy(pid: int, out: str | Path, rate: int = 250) -> subprocess.Popen[str] | None:
     """Sample ``pid`` with py-spy (collapsed stacks into ``out``); None when py-spy is missing."""
     import shutil
-    import subprocess
 
     exe = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
     if exe is None:
@@ -234,12 +231,10 @@ def start_py_spy(pid: int, out: str | Path, rate: int = 250) -> object | None:
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
 
 
-def stop_py_spy(proc: object, timeout: float = 20.0) -> str:
+def stop_py_spy(proc: subprocess.Popen[str], timeout: float = 20.0) -> str:
     """Stop a py-spy recorder (SIGINT makes it write its output); returns its stderr."""
     import signal
-    import subprocess
 
-    assert isinstance(proc, subprocess.Popen)
     if proc.poll() is None:
         proc.send_signal(signal.SIGINT)
     try:
@@ -305,3 +300,19 @@ def busy_cores(seconds: float = 1.0) -> float:
     time.sleep(seconds)
     busy1, _ = system_cpu_seconds()
     return (busy1 - busy0) / seconds
+
+
+def wait_for_quiet(max_wait: float, threshold: float = 0.3, sample: float = 0.5) -> tuple[float, float]:
+    """Wait (up to ``max_wait`` s) until the machine uses < ``threshold`` cores over a ``sample`` window.
+
+    For shared machines: starting each batch in a quiet moment makes figures far less noisy. Call
+    it while the benchmark itself is idle. Returns (seconds waited, busy cores of the last sample).
+    """
+    import time
+
+    start = time.monotonic()
+    while True:
+        busy = busy_cores(sample)
+        waited = time.monotonic() - start
+        if busy < threshold or waited >= max_wait:
+            return waited, busy

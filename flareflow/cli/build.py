@@ -201,8 +201,9 @@ def collect_crons(project: Project) -> list[str]:
             cron = parse_cron(defn.schedule)
         except CronError as exc:
             raise BuildError(f"workflow '{defn.name}': invalid schedule '{defn.schedule}': {exc}") from None
-        if cron.expression not in crons:
-            crons.append(cron.expression)
+        expression = " ".join(cron.expression.split())  # "0  9 * * 1" is the same trigger as "0 9 * * 1"
+        if expression not in crons:
+            crons.append(expression)
     return crons
 
 
