@@ -315,7 +315,7 @@ def plan(project: Project, *, eject: bool = False) -> tuple[dict[str, bytes], li
         kinds = {kind: used.get(kind) for kind in ("d1", "r2", "kv", "queues")}
         files["wrangler.toml"] = render(
             "wrangler.toml.j2", worker=worker, resources=kinds, crons=crons, build_command=build_command,
-            watch_dirs=watch, pyproject_path="pyproject.toml",
+            watch_dirs=watch, pyproject_path="pyproject.toml", max_body=project.settings.dev.max_body,
         ).encode()
     modules = sorted(project.modules)
     entries = manifest_of(project)

@@ -127,14 +127,16 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
     def __init__(self, ctx: Any, env: Any) -> None:
         super().__init__(ctx, env)
         self.js_ctx = getattr(ctx, "_ctx", ctx)
+        self.js_env = getattr(env, "_env", env)  # the raw bindings: exact JS semantics, no SDK conversions
         self.storage = self.js_ctx.storage
         self.sql = DoSql(self.storage)
         self.alarm_port = DoAlarm()
         self.clock = DoClock()
         self.obj: RunObject | None = None
         self.streams: list[Any] = []
+        self.stream_writes: list[Any] = []
         self.pending: list[Any] = []
-        self.threshold = int(getattr(env, "FLAREFLOW_PAYLOAD_THRESHOLD", 10240) or 10240)
+        self.threshold = int(getattr(self.js_env, "FLAREFLOW_PAYLOAD_THRESHOLD", 10240) or 10240)
         self.js_ctx.blockConcurrencyWhile(create_once_callable(self._migrate))
 
     async def _migrate(self) -> None:
@@ -158,7 +160,7 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
 
     def _index_status(self, summary: dict[str, Any]) -> None:
         """Keep the D1 index in step with every status change (awaited before the handler returns)."""
-        index = getattr(self.env, "INDEX", None)
+        index = getattr(self.js_env, "INDEX", None)
         if index is None:
             return
         statement = index.prepare(
@@ -190,10 +192,17 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
         for ws in self.js_ctx.getWebSockets():
             self._send_gapless(ws, event["seq"], text)
         for writer in list(self.streams):
-            self.pending.append(writer.write(_sse_bytes(event["seq"], event["type"], text)))
+            self._stream_write(writer, _sse_bytes(event["seq"], event["type"], text))
             if event["type"] in TERMINAL_EVENTS:
-                self.pending.append(writer.close())
+                self._stream_write(writer, None)
                 self.streams.remove(writer)
+
+    def _stream_write(self, writer: Any, chunk: Any) -> None:
+        """Queue an SSE write. Never awaited in the handler: a stream's write resolves only when the
+        client reads it, so awaiting before the response is returned would deadlock."""
+        promise = writer.write(chunk) if chunk is not None else writer.close()
+        self.stream_writes.append(promise)
+        del self.stream_writes[:-1000]
 
     def _send_gapless(self, ws: Any, seq: int, text: str) -> None:
         last = _attachment(ws)
@@ -260,8 +269,7 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
 
     def _accept_socket(self, raw: Any, query: dict[str, str]) -> Any:
         obj = self.coordinator()
-        pair = js.WebSocketPair.new()
-        client, server = pair[0], pair[1]
+        client, server = js.Object.values(js.WebSocketPair.new())
         self.js_ctx.acceptWebSocket(server)
         after = int(query.get("after", "0") or 0)
         server.serializeAttachment(to_js({"last": after}, dict_converter=js.Object.fromEntries))
@@ -280,14 +288,14 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
         follow = query.get("follow", "true").lower() not in ("0", "false", "no")
         stream = js.TransformStream.new()
         writer = stream.writable.getWriter()
-        self.pending.append(writer.write(_encode("retry: 1000\n\n")))
+        self._stream_write(writer, _encode("retry: 1000\n\n"))
         finished = False
         for event in obj.events(after=after):
             text = json.dumps(event, separators=(",", ":"))
-            self.pending.append(writer.write(_sse_bytes(event["seq"], event["type"], text)))
+            self._stream_write(writer, _sse_bytes(event["seq"], event["type"], text))
             finished = finished or event["type"] in TERMINAL_EVENTS
         if finished or not follow or obj.status in TERMINAL:
-            self.pending.append(writer.close())
+            self._stream_write(writer, None)
         else:
             self.streams.append(writer)
         headers = {"content-type": "text/event-stream", "cache-control": "no-cache"}

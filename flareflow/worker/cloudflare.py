@@ -52,6 +52,10 @@ def _js_obj(value: dict[str, Any]) -> Any:
     return to_js(value, dict_converter=js.Object.fromEntries)
 
 
+def _param(value: Any) -> Any:
+    return jsnull if value is None else value
+
+
 def _py(value: Any) -> Any:
     if value is jsnull:
         return None
@@ -64,7 +68,8 @@ class DoBackend:
     """`flareflow.worker.backend.Backend` over Durable Object stubs, D1, KV and the dispatch queue."""
 
     def __init__(self, env: Any, registry: Registry) -> None:
-        self.env = env
+        self.env = getattr(env, "_env", env)  # the raw bindings: exact JS semantics, no SDK conversions
+        env = self.env
         self.registry = registry
         self.index = getattr(env, "INDEX", None)
         self.cache = getattr(env, "CACHE", None)
@@ -143,7 +148,7 @@ class DoBackend:
             params.append(cursor)
         sql = ("SELECT id, workflow, status, idempotency_key, created_at, updated_at FROM runs WHERE "
                + " AND ".join(where) + " ORDER BY created_at DESC, id DESC LIMIT ?")
-        result = await self.index.prepare(sql).bind(*params, limit + 1).all()
+        result = await self.index.prepare(sql).bind(*[_param(p) for p in params], limit + 1).all()
         rows = [_py(row) for row in result.results]
         more = len(rows) > limit
         out = [{**row, "idempotency_key": None if row.get("idempotency_key") is jsnull else row.get("idempotency_key"),
@@ -195,7 +200,8 @@ class WorkerBase(WorkerEntrypoint):  # type: ignore[misc]
         url = urlsplit(str(raw.url))
         query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
         headers = {str(pair[0]).lower(): str(pair[1]) for pair in raw.headers.entries()}
-        token = getattr(self.env, "FLAREFLOW_TOKEN", None)
+        js_env = getattr(self.env, "_env", self.env)
+        token = getattr(js_env, "FLAREFLOW_TOKEN", None)
         if (token is None or token is jsnull or not str(token)) and url.path != "/health":
             message = "the FLAREFLOW_TOKEN secret is not set: wrangler secret put FLAREFLOW_TOKEN"
             return _json(503, {"error": {"code": "not_configured", "field": None, "message": message}})
@@ -203,7 +209,7 @@ class WorkerBase(WorkerEntrypoint):  # type: ignore[misc]
         if str(raw.method) in ("POST", "PUT", "PATCH"):
             body = str(await raw.text()).encode()
         router = Router(self.backend(), token=str(token or ""), version=VERSION,
-                        max_body=int(getattr(self.env, "FLAREFLOW_MAX_BODY", 1024 * 1024) or 1024 * 1024))
+                        max_body=int(getattr(js_env, "FLAREFLOW_MAX_BODY", 1024 * 1024) or 1024 * 1024))
         result = await router.handle(Request(str(raw.method), url.path, query, headers, body))
         if isinstance(result, StreamRequest):
             return await self.backend().stub(result.run_id).fetch(raw)
