@@ -93,7 +93,8 @@ RUN_STATUSES = ("running", "waiting", "paused", "completed", "failed", "cancelle
 
 
 def _runtime(project: Project) -> LocalRuntime:
-    return LocalRuntime(project.state_dir, project.registry, sync=project.settings.local.sync)
+    return LocalRuntime(project.state_dir, project.registry, sync=project.settings.local.sync,
+                        payload_threshold=project.settings.worker.payload_threshold)
 
 
 def parse_json(text: str, what: str) -> Any:

@@ -66,7 +66,8 @@ async def serve_local(project: Project, host: str, port: int, token: str, consol
     from ..worker.router import Router
 
     sock = bind(host, port)
-    runtime = LocalRuntime(project.state_dir, project.registry, sync=project.settings.local.sync)
+    runtime = LocalRuntime(project.state_dir, project.registry, sync=project.settings.local.sync,
+                           payload_threshold=project.settings.worker.payload_threshold)
     backend = LocalBackend(runtime)
     router = Router(backend, token=token, max_body=project.settings.dev.max_body, version=__version__)
 

@@ -27,7 +27,7 @@ import js
 from pyodide.ffi import create_once_callable, to_js
 from workers import DurableObject, Response
 
-from ..engine.errors import FlareflowError, InvalidInput, RunNotFound
+from ..engine.errors import FlareflowError, InvalidInput, RunNotFound, StorageError
 from ..engine.events import TERMINAL_EVENTS
 from ..engine.registry import Registry
 from ..worker.router import api_error, parse_client_frame
@@ -85,6 +85,50 @@ class DoSql:
         return box[0] if box else None
 
 
+class R2Blobs:
+    """The `Blobs` port on R2 (``PAYLOADS``). Writes keep the text in SQL (``blobs.pending``, same
+    transaction as the reference) until R2 confirms the upload; reads come from a per-object cache
+    that `prefetch` fills before the coordinator reads the run."""
+
+    def __init__(self, bucket: Any, sql: DoSql) -> None:
+        self.bucket = bucket
+        self.sql = sql
+        self.cache: dict[str, str] = {}
+        self.uploads: list[tuple[str, Any]] = []
+
+    def put(self, key: str, text: str) -> None:
+        self.cache[key] = text
+        self.sql.exec("UPDATE blobs SET pending = ? WHERE key = ?", text, key)
+        self.uploads.append((key, self.bucket.put(key, text)))
+
+    def get(self, key: str) -> str:
+        try:
+            return self.cache[key]
+        except KeyError:
+            raise StorageError(f"payload {key} was not fetched from R2") from None
+
+    async def confirm(self) -> None:
+        """Await the uploads; then drop their SQL copies."""
+        while self.uploads:
+            batch, self.uploads = self.uploads, []
+            for key, promise in batch:
+                await promise
+                self.sql.exec("UPDATE blobs SET pending = NULL WHERE key = ?", key)
+
+    async def prefetch(self) -> None:
+        """Fetch every payload the run references (re-uploading any a crash left unconfirmed)."""
+        for key, pending in self.sql.exec("SELECT key, pending FROM blobs"):
+            if pending is not None:
+                self.cache[str(key)] = str(pending)
+                self.uploads.append((str(key), self.bucket.put(key, pending)))
+            elif key not in self.cache:
+                found = await self.bucket.get(key)
+                if found is None or found is jsnull:
+                    raise StorageError(f"payload {key} is missing from R2")
+                self.cache[str(key)] = str(await found.text())
+        await self.confirm()
+
+
 class DoClock:
     """Wall time (Workers advance it on I/O) and sleeping through a JS timer."""
 
@@ -137,6 +181,8 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
         self.stream_writes: list[Any] = []
         self.pending: list[Any] = []
         self.threshold = int(getattr(self.js_env, "FLAREFLOW_PAYLOAD_THRESHOLD", 10240) or 10240)
+        bucket = getattr(self.js_env, "PAYLOADS", None)
+        self.blobs = R2Blobs(bucket, self.sql) if bucket is not None and bucket is not jsnull else None
         self.js_ctx.blockConcurrencyWhile(create_once_callable(self._migrate))
 
     async def _migrate(self) -> None:
@@ -153,7 +199,7 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
                     raise RunNotFound("no run in this object")
                 run_id = str(rows[0][0])
             obj = RunObject(run_id, self.sql, self.alarm_port, self.clock, self.registry,
-                            on_status=self._index_status)
+                            on_status=self._index_status, blobs=self.blobs, payload_threshold=self.threshold)
             obj.listeners.append(self._broadcast)
             self.obj = obj
         return self.obj
@@ -172,7 +218,9 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
         self.pending.append(statement.run())
 
     async def _settle(self) -> None:
-        """Await index writes and apply the alarm wish (multiplexed with the inactivity deadline)."""
+        """Confirm R2 uploads, await index writes, apply the alarm wish (multiplexed with inactivity)."""
+        if self.blobs is not None:
+            await self.blobs.confirm()
         while self.pending:
             batch, self.pending = self.pending, []
             for promise in batch:
@@ -222,12 +270,16 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
         url = urlsplit(str(raw.url))
         query = {k: v[-1] for k, v in parse_qs(url.query).items()}
         try:
+            if self.blobs is not None:
+                await self.blobs.prefetch()  # the coordinator reads synchronously: payloads first
+            if "/_ff/" in url.path:  # the Worker's internal operations
+                body = json.loads(await raw.text() or "{}") if str(raw.method) == "POST" else {}
+                return await self._command(url.path.rsplit("/", 1)[-1], body, query)
             if url.path.endswith("/ws"):
                 return self._accept_socket(raw, query)
             if url.path.endswith("/events") and str(raw.method) == "GET":
                 return self._sse(query)
-            body = json.loads(await raw.text() or "{}") if str(raw.method) == "POST" else {}
-            return await self._command(url.path.rsplit("/", 1)[-1], body, query)
+            raise InvalidInput(f"no such route in the run object: {url.path}")
         except FlareflowError as exc:
             return error_response(exc)
         finally:
@@ -304,6 +356,8 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
     # -- hibernatable WebSocket handlers (JS names, as the runtime calls them) -------------------
     async def webSocketMessage(self, ws: Any, message: Any) -> None:
         try:
+            if self.blobs is not None:
+                await self.blobs.prefetch()
             obj = self.coordinator()
             try:
                 frame = parse_client_frame(str(message))
@@ -342,6 +396,8 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
             due = None if not rows or rows[0][0] is None else float(rows[0][0])
             if due is not None and due <= self.clock.now():
                 self.sql.exec("DELETE FROM timers WHERE key = '__wake__'")
+                if self.blobs is not None:
+                    await self.blobs.prefetch()
                 obj = self.coordinator()
                 await obj.activate()
                 self.alarm_port.set(obj.store.next_timer())

@@ -25,8 +25,8 @@ from ..engine.registry import Registry
 from ..engine.run import Execution, to_json
 from ..engine.schema import SchemaError, validate
 from .migrate import migrate
-from .ports import Alarm, Clock, Sql
-from .store import RunStore, dumps
+from .ports import Alarm, Blobs, Clock, Sql
+from .store import DEFAULT_THRESHOLD, RunStore, dumps
 
 RUNNING = "running"
 WAITING_STATUS = "waiting"
@@ -54,6 +54,8 @@ class RunObject:
         *,
         on_status: StatusHook | None = None,
         evict_after_step: bool = False,
+        blobs: Blobs | None = None,
+        payload_threshold: int = DEFAULT_THRESHOLD,
     ) -> None:
         self.run_id = run_id
         self.sql = sql
@@ -62,7 +64,7 @@ class RunObject:
         self.registry = registry
         self.on_status = on_status
         self.evict_after_step = evict_after_step
-        self.store = RunStore(sql, run_id)
+        self.store = RunStore(sql, run_id, blobs, payload_threshold)
         self.listeners: list[Listener] = []
         self.evicted = False
         #: True on the object that created the run in this process (idempotent starts tell apart).

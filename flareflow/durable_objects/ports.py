@@ -32,6 +32,20 @@ class Alarm(Protocol):
         """Fire ``alarm()`` at epoch second ``at``; ``None`` clears it."""
 
 
+class Blobs(Protocol):
+    """Where JSON payloads above the threshold live (R2 on Cloudflare, files locally).
+
+    Reads are synchronous: a host whose store is asynchronous fetches what a run references before
+    it reads the run (the Durable Object shell does, from R2).
+    """
+
+    def put(self, key: str, text: str) -> None:
+        """Store ``text`` under ``key`` (content-addressed: the same key always holds the same text)."""
+
+    def get(self, key: str) -> str:
+        """The text under ``key``; `StorageError` if it is not available."""
+
+
 class Clock(Protocol):
     """Injectable time, so tests can skip it instead of sleeping."""
 

@@ -1,18 +1,21 @@
 """SQL of one run's object: the run row, steps, the event log, timers and the inbox.
 
 Every method is one or a few statements over the `Sql` port; the coordinator decides which of them
-share a transaction. Values are stored as JSON text.
+share a transaction. Values are stored as JSON text; a payload longer than the threshold is put
+in the `Blobs` store and SQL keeps a small reference (``{"$blob": KEY, "size": N}``), resolved
+again on every read, so clients never see the difference.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 from typing import Any
 
 from ..engine import events as ev
 from ..engine.errors import StorageError
 from ..engine.history import RETRYING, WAITING, StepRecord
-from .ports import Row, Sql
+from .ports import Blobs, Row, Sql
 
 _STEP_COLUMNS = "key, pos, kind, name, status, attempts, failures, result, error, wake_at, started_at, meta"
 
@@ -26,17 +29,49 @@ def dumps(value: Any) -> str:
     return _ENCODE(value)
 
 
-def _loads(text: str | None) -> Any:
-    return None if text is None else json.loads(text)
+BLOB_MARK = '{"$blob":'
+DEFAULT_THRESHOLD = 10 * 1024
 
 
 class RunStore:
     """Reads and writes of one run. ``next_seq`` is cached; it is rebuilt from SQL on load."""
 
-    def __init__(self, sql: Sql, run_id: str) -> None:
+    def __init__(self, sql: Sql, run_id: str, blobs: Blobs | None = None,
+                 threshold: int = DEFAULT_THRESHOLD) -> None:
         self.sql = sql
         self.run_id = run_id
         self.next_seq = 1
+        self.blobs = blobs
+        self.threshold = threshold
+
+    # -- payload offload ---------------------------------------------------------------------
+    def pack(self, text: str) -> str:
+        """The text to store in SQL: ``text`` itself, or a reference once it is over the threshold."""
+        if self.blobs is None or len(text) <= self.threshold:
+            return text
+        key = f"runs/{self.run_id}/{hashlib.sha256(text.encode()).hexdigest()[:40]}"
+        self.sql.exec("INSERT INTO blobs (key, size) VALUES (?, ?) ON CONFLICT(key) DO NOTHING", key, len(text))
+        self.blobs.put(key, text)
+        return _ENCODE({"$blob": key, "size": len(text)})
+
+    def unpack(self, text: str) -> str:
+        """The stored text with a blob reference resolved."""
+        if not text.startswith(BLOB_MARK):
+            return text
+        key = str(_DECODE(text)["$blob"])
+        if self.blobs is None:
+            raise StorageError(f"run '{self.run_id}' references payload {key} but no blob store is configured")
+        return self.blobs.get(key)
+
+    def blob_keys(self) -> list[str]:
+        """Every payload this run keeps in the blob store (hosts with async blob stores prefetch these)."""
+        return [str(r[0]) for r in self.sql.exec("SELECT key FROM blobs")]
+
+    def enc(self, value: Any) -> str:
+        return self.pack(_ENCODE(value))
+
+    def dec(self, text: str | None) -> Any:
+        return None if text is None else _DECODE(self.unpack(text))
 
     # -- run row ---------------------------------------------------------------------------
     def load(self) -> dict[str, Any] | None:
@@ -57,10 +92,10 @@ class RunStore:
                 "id": row[0],
                 "workflow": row[1],
                 "status": row[2],
-                "input": _loads(row[3]),
-                "output": _loads(row[4]),
-                "error": _loads(row[5]),
-                "state": _loads(row[6]),
+                "input": self.dec(row[3]),
+                "output": self.dec(row[4]),
+                "error": self.dec(row[5]),
+                "state": self.dec(row[6]),
                 "idempotency_key": row[7],
                 "created_at": row[8],
                 "updated_at": row[9],
@@ -72,24 +107,24 @@ class RunStore:
         self.sql.exec(
             "INSERT INTO run (id, workflow, status, input, state, idempotency_key, created_at, updated_at) "
             "VALUES (?, ?, 'running', ?, '{}', ?, ?, ?)",
-            self.run_id, workflow, input_text, key, now, now,
+            self.run_id, workflow, self.pack(input_text), key, now, now,
         )
 
     def set_status(self, status: str, now: float, *, output: Any = None, error: Any = None,
                    has_output: bool = False) -> None:
         if has_output:
-            self.sql.exec("UPDATE run SET status = ?, output = ?, updated_at = ?", status, dumps(output), now)
+            self.sql.exec("UPDATE run SET status = ?, output = ?, updated_at = ?", status, self.enc(output), now)
         elif error is not None:
             self.sql.exec("UPDATE run SET status = ?, error = ?, updated_at = ?", status, dumps(error), now)
         else:
             self.sql.exec("UPDATE run SET status = ?, updated_at = ?", status, now)
 
     def set_state(self, state: Any, now: float) -> None:
-        self.sql.exec("UPDATE run SET state = ?, updated_at = ?", dumps(state), now)
+        self.sql.exec("UPDATE run SET state = ?, updated_at = ?", self.enc(state), now)
 
     # -- steps and timers ------------------------------------------------------------------
     def save_step(self, rec: StepRecord, now: float) -> None:
-        result = rec.result_text if rec.result_text is not None else dumps(rec.result)
+        result = self.pack(rec.result_text if rec.result_text is not None else dumps(rec.result))
         self.sql.exec(
             f"INSERT INTO steps ({_STEP_COLUMNS}, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
             "ON CONFLICT(key) DO UPDATE SET status = excluded.status, attempts = excluded.attempts, "
@@ -122,7 +157,7 @@ class RunStore:
                 cached = metas[meta_text] = decode(meta_text) or {}
             rec = StepRecord(
                 row[0], row[1], row[2], row[3], row[4], int(row[5]), int(row[6]),
-                None if result is None or result == "null" else decode(result),
+                None if result is None or result == "null" else decode(self.unpack(result)),
                 None if error is None else decode(error), row[9], row[10], dict(cached),
             )
             out[rec.key] = rec
@@ -136,7 +171,7 @@ class RunStore:
         )
         return [
             {"step": r[0], "kind": r[1], "name": r[2], "status": r[3], "attempts": r[4],
-             "result": _loads(r[5]), "error": _loads(r[6]),
+             "result": self.dec(r[5]), "error": self.dec(r[6]),
              "wake_at": None if r[7] is None else ev.iso(r[7]),
              "started_at": None if r[8] is None else ev.iso(r[8]), "updated_at": ev.iso(r[9])}
             for r in rows
@@ -159,7 +194,7 @@ class RunStore:
         seq = self.next_seq
         for type_, body in events:
             self.sql.exec("INSERT INTO events (seq, type, at, body) VALUES (?, ?, ?, ?)",
-                          seq, type_, now, dumps(body))
+                          seq, type_, now, self.enc(body))
             wire.append(ev.wire_event(seq, type_, self.run_id, now, body))
             seq += 1
         return wire
@@ -173,20 +208,20 @@ class RunStore:
         if limit is not None:
             query += " LIMIT ?"
             params.append(limit)
-        return [ev.wire_event(int(r[0]), r[1], self.run_id, float(r[2]), json.loads(r[3]))
+        return [ev.wire_event(int(r[0]), r[1], self.run_id, float(r[2]), self.dec(r[3]))
                 for r in self.sql.exec(query, *params)]
 
     # -- inbox -----------------------------------------------------------------------------
     def enqueue(self, kind: str, match: str, payload: Any, now: float, *, acked: bool) -> int:
         self.sql.exec(
             "INSERT INTO inbox (kind, match, payload, received_at, acked) VALUES (?, ?, ?, ?, ?)",
-            kind, match, dumps(payload), now, 1 if acked else 0,
+            kind, match, self.enc(payload), now, 1 if acked else 0,
         )
         return int(self.sql.exec("SELECT MAX(id) FROM inbox")[0][0])
 
     def unacked(self) -> list[tuple[int, str, str, Any]]:
         rows = self.sql.exec("SELECT id, kind, match, payload FROM inbox WHERE acked = 0 ORDER BY id")
-        return [(int(r[0]), r[1], r[2], json.loads(r[3])) for r in rows]
+        return [(int(r[0]), r[1], r[2], self.dec(r[3])) for r in rows]
 
     def ack(self, delivery_id: int) -> None:
         self.sql.exec("UPDATE inbox SET acked = 1 WHERE id = ?", delivery_id)
@@ -197,7 +232,7 @@ class RunStore:
             "AND consumed_by IS NULL ORDER BY id LIMIT 1",
             kind, match,
         )
-        return None if not rows else (int(rows[0][0]), json.loads(rows[0][1]))
+        return None if not rows else (int(rows[0][0]), self.dec(rows[0][1]))
 
     def consume(self, delivery_id: int, key: str) -> None:
         self.sql.exec("UPDATE inbox SET consumed_by = ? WHERE id = ?", key, delivery_id)

@@ -28,8 +28,10 @@ from typing import Any, ClassVar
 from ..durable_objects.coordinator import TERMINAL, RunObject
 from ..durable_objects.migrate import migrate, migrations
 from ..durable_objects.ports import Clock, SystemClock
+from ..durable_objects.store import DEFAULT_THRESHOLD
 from ..engine.errors import InvalidInput, RunNotFound, StorageError
 from ..engine.registry import Registry, default_registry
+from .blobs import FileBlobs
 from .index import RunIndex
 from .sqlite import SqliteSql
 
@@ -40,7 +42,8 @@ UNFINISHED = ("running", "waiting", "paused")
 POLL_SECONDS = 0.25
 #: Open run objects kept in memory; beyond this, finished runs are closed (bounded fds and memory).
 MAX_OPEN = 256
-OWN_TABLES = frozenset({"_flareflow_migrations", "run", "steps", "events", "timers", "inbox", "sqlite_sequence"})
+OWN_TABLES = frozenset({"_flareflow_migrations", "run", "steps", "events", "timers", "inbox", "blobs",
+                        "sqlite_sequence"})
 
 
 class _RunLocks:
@@ -124,6 +127,7 @@ class LocalRuntime:
         clock: Clock | None = None,
         sync: str = "normal",
         evict_after_step: bool = False,
+        payload_threshold: int = DEFAULT_THRESHOLD,
     ) -> None:
         self.state_dir = Path(state_dir)
         self.runs_dir = self.state_dir / "runs"
@@ -131,6 +135,8 @@ class LocalRuntime:
         self.clock: Clock = clock if clock is not None else SystemClock()
         self.sync = sync
         self.evict_after_step = evict_after_step
+        self.payload_threshold = payload_threshold
+        self.blobs = FileBlobs(self.state_dir / "blobs", fsync=sync == "full")
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         self.index = RunIndex(self.state_dir / "index.db")
         self.objects: dict[str, RunObject] = {}
@@ -271,6 +277,8 @@ class LocalRuntime:
             self.registry,
             on_status=self.index.upsert,
             evict_after_step=self.evict_after_step,
+            blobs=self.blobs,
+            payload_threshold=self.payload_threshold,
         )
         obj.listeners.append(lambda event: self._publish(run_id, event))
         return obj
