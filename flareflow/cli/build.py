@@ -39,8 +39,9 @@ OVERRIDES = ("wrangler.toml", "wrangler.jsonc")
 KEEP = {"node_modules", ".wrangler", "package-lock.json"}
 PLACEHOLDER_D1 = "00000000-0000-0000-0000-000000000000"
 PLACEHOLDER_KV = "00000000000000000000000000000000"
-#: [vars] the generated wrangler.toml always sets.
-GENERATED_VARS = ("FLAREFLOW_PAYLOAD_THRESHOLD",)
+#: [vars] the generated wrangler.toml always sets, and the setting each comes from.
+GENERATED_VARS = {"FLAREFLOW_PAYLOAD_THRESHOLD": "tool.flareflow.worker.payload_threshold",
+                  "FLAREFLOW_MAX_BODY": "tool.flareflow.dev.max_body"}
 
 
 class BuildError(UserError):
@@ -298,10 +299,10 @@ def plan(project: Project, *, eject: bool = False) -> tuple[dict[str, bytes], li
     override = None if eject else _override(project)
     name = worker_name(project)
     worker = project.settings.worker.model_copy(update={"name": name})
-    for var in GENERATED_VARS:
+    for var, setting in GENERATED_VARS.items():
         if var in worker.vars:  # the template writes it too: a duplicate TOML key wrangler would reject
-            raise BuildError(f"tool.flareflow.worker.vars.{var}: set by flareflow itself "
-                             "(use tool.flareflow.worker.payload_threshold); remove it from vars")
+            raise BuildError(f"tool.flareflow.worker.vars.{var}: set by flareflow itself (use {setting}); "
+                             "remove it from vars")
     if override is not None:
         warnings.extend(check_override(override, used))
         files[override.name] = override.read_bytes()

@@ -84,6 +84,7 @@ def _module_names(project: Project) -> list[tuple[str, Path | None]]:
 def discover_workflows(project: Project) -> None:
     """Import the project's workflow modules; the ``@workflow`` decorators fill the registry."""
     project.registry.clear()
+    project.modules.clear()
     root = str(project.root)
     if root not in sys.path:
         sys.path.insert(0, root)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 from collections.abc import Callable
@@ -33,7 +34,7 @@ def wrangler_command(build_dir: Path, *, install: bool = True, say: Callable[[st
     """The wrangler to run: $FLAREFLOW_WRANGLER, else the build's pinned one (installed on first use)."""
     override = os.environ.get(WRANGLER_ENV)
     if override:
-        return override.split()
+        return shlex.split(override)
     local = build_dir / "node_modules" / ".bin" / "wrangler"
     if local.exists():
         return [str(local)]
