@@ -144,6 +144,7 @@ class LocalRuntime:
         self._locks: set[str] = set()
         self._run_locks = _RunLocks.acquire(self.state_dir)
         self._template_path: Path | None = None
+        self._finished: dict[str, None] = {}  # finished runs still open, oldest first
         self._alarms: dict[str, float] = {}
         self._alarm_changed = asyncio.Event()
         self._subscribers: dict[str, list[Listener]] = {}
@@ -364,16 +365,25 @@ class LocalRuntime:
                 break  # only the driver that ran the activation may drop the object
             self.evict(run_id)
         self._notify_settled(run_id)
+        current = self.objects.get(run_id)
+        if current is not None and current.exists and current.status in TERMINAL:
+            self._finished[run_id] = None
         if len(self.objects) > MAX_OPEN:
             self._trim()
 
     def _trim(self) -> None:
-        """Close finished runs nobody watches, oldest first, until at most MAX_OPEN/2 stay open."""
-        for run_id in list(self.objects):
+        """Close finished runs nobody watches, oldest first, until at most MAX_OPEN/2 stay open.
+
+        Only finished runs are candidates, kept in finishing order, so a busy server does not rescan
+        every open run each time one finishes.
+        """
+        for run_id in list(self._finished):
             if len(self.objects) <= MAX_OPEN // 2:
                 return
-            obj = self.objects[run_id]
-            if obj.exists and obj.status in TERMINAL and not self._subscribers.get(run_id):
+            if self._subscribers.get(run_id):
+                continue  # someone still streams it
+            del self._finished[run_id]
+            if run_id in self.objects:
                 self.evict(run_id, counted=False)
                 self._release(run_id)
 
