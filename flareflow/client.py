@@ -190,7 +190,7 @@ class Client:
         headers = {"authorization": f"Bearer {self.token}"} if self.token else {}
         try:
             async with ws_connect(self._ws_url(run_id, after), additional_headers=headers,
-                                  max_size=None, open_timeout=10) as socket:
+                                  max_size=None, open_timeout=10, close_timeout=2) as socket:
                 async for message in socket:
                     frame = json.loads(message)
                     if frame.get("type") == "error":

@@ -225,7 +225,11 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
             batch, self.pending = self.pending, []
             for promise in batch:
                 await promise
-        wanted = self.alarm_port.wanted if self.alarm_port.dirty else None
+        if self.alarm_port.dirty:
+            wanted = self.alarm_port.wanted
+        else:  # a fresh instance has no wish: keep the earliest stored timer, never push it out
+            rows = self.sql.exec("SELECT MIN(fire_at) FROM timers")
+            wanted = None if not rows or rows[0][0] is None else float(rows[0][0])
         if self.obj is not None:
             idle = self.clock.now() + INACTIVITY_SECONDS
             wanted = idle if wanted is None else min(wanted, idle)
@@ -237,8 +241,12 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
     # -- events to clients -----------------------------------------------------------------------
     def _broadcast(self, event: dict[str, Any]) -> None:
         text = json.dumps(event, separators=(",", ":"))
+        terminal = event["type"] in TERMINAL_EVENTS
         for ws in self.js_ctx.getWebSockets():
             self._send_gapless(ws, event["seq"], text)
+            if terminal:
+                with contextlib.suppress(Exception):  # already closing
+                    ws.close(1000, "run finished")
         for writer in list(self.streams):
             self._stream_write(writer, _sse_bytes(event["seq"], event["type"], text))
             if event["type"] in TERMINAL_EVENTS:
@@ -277,7 +285,7 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
                 return await self._command(url.path.rsplit("/", 1)[-1], body, query)
             if url.path.endswith("/ws"):
                 return self._accept_socket(raw, query)
-            if url.path.endswith("/events") and str(raw.method) == "GET":
+            if url.path.endswith(("/sse", "/events")) and str(raw.method) == "GET":
                 return self._sse(query)
             raise InvalidInput(f"no such route in the run object: {url.path}")
         except FlareflowError as exc:
@@ -355,6 +363,11 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
 
     # -- hibernatable WebSocket handlers (JS names, as the runtime calls them) -------------------
     async def webSocketMessage(self, ws: Any, message: Any) -> None:
+        limit = int(getattr(self.js_env, "FLAREFLOW_MAX_BODY", 1024 * 1024) or 1024 * 1024)
+        size = len(message.encode()) if isinstance(message, str) else int(getattr(message, "byteLength", 0))
+        if size > limit:  # as an HTTP body would get 413
+            ws.close(1009, f"frame is larger than {limit} bytes")
+            return
         try:
             if self.blobs is not None:
                 await self.blobs.prefetch()
@@ -392,20 +405,23 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
 
     async def alarm(self, alarm_info: Any = None) -> None:
         try:
-            rows = self.sql.exec("SELECT MIN(fire_at) FROM timers")
-            due = None if not rows or rows[0][0] is None else float(rows[0][0])
-            if due is not None and due <= self.clock.now():
-                self.sql.exec("DELETE FROM timers WHERE key = '__wake__'")
+            rows = self.sql.exec("SELECT (SELECT MIN(fire_at) FROM timers), "
+                                 "(SELECT fire_at FROM timers WHERE key = '__wake__'), (SELECT status FROM run)")
+            due, wake, status = rows[0] if rows else (None, None, None)
+            interrupted = status == "running"  # an activation died with the isolate: pick it up again
+            if (due is not None and float(due) <= self.clock.now()) or interrupted:
                 if self.blobs is not None:
                     await self.blobs.prefetch()
                 obj = self.coordinator()
                 await obj.activate()
+                if wake is not None:  # a delivery during the activation set a newer wake: keep that one
+                    self.sql.exec("DELETE FROM timers WHERE key = '__wake__' AND fire_at <= ?", wake)
                 self.alarm_port.set(obj.store.next_timer())
             else:
                 # only the inactivity deadline: drop every in-memory cache; SQL holds everything
                 if not self.streams:
                     self.obj = None
-                self.alarm_port.set(due)
+                self.alarm_port.set(None if due is None else float(due))
         finally:
             await self._settle()
 

@@ -47,7 +47,8 @@ class RunStore:
     # -- payload offload ---------------------------------------------------------------------
     def pack(self, text: str) -> str:
         """The text to store in SQL: ``text`` itself, or a reference once it is over the threshold."""
-        if self.blobs is None or len(text) <= self.threshold:
+        # the threshold is in bytes; a text of n characters has at most 4n bytes of UTF-8
+        if self.blobs is None or len(text) * 4 <= self.threshold or len(text.encode()) <= self.threshold:
             return text
         key = f"runs/{self.run_id}/{hashlib.sha256(text.encode()).hexdigest()[:40]}"
         self.sql.exec("INSERT INTO blobs (key, size) VALUES (?, ?) ON CONFLICT(key) DO NOTHING", key, len(text))

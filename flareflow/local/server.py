@@ -61,10 +61,7 @@ def create_app(router: Router, backend: LocalBackend, *, on_startup: Any = None,
             return _json(413, error.response().body)
         result = await router.handle(Request(request.method, request.url.path, dict(request.query_params),
                                              headers, body))
-        if isinstance(result, StreamRequest):
-            if result.kind != "sse":  # GET /runs/{id}/ws without an Upgrade: not a stream to hang on
-                error = ApiError(400, "websocket_required", "this endpoint needs a WebSocket upgrade")
-                return _json(400, error.response().body)
+        if isinstance(result, StreamRequest):  # only SSE here: the router refuses /ws without an upgrade
             return StreamingResponse(
                 _sse(backend, result),
                 media_type="text/event-stream",

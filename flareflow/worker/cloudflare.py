@@ -207,12 +207,15 @@ class WorkerBase(WorkerEntrypoint):  # type: ignore[misc]
             return _json(503, {"error": {"code": "not_configured", "field": None, "message": message}})
         body = b""
         if str(raw.method) in ("POST", "PUT", "PATCH"):
-            body = str(await raw.text()).encode()
+            body = bytes((await raw.arrayBuffer()).to_bytes())  # bytes as sent: invalid UTF-8 is a 400
         router = Router(self.backend(), token=str(token or ""), version=VERSION,
                         max_body=int(getattr(js_env, "FLAREFLOW_MAX_BODY", 1024 * 1024) or 1024 * 1024))
         result = await router.handle(Request(str(raw.method), url.path, query, headers, body))
         if isinstance(result, StreamRequest):
-            return await self.backend().stub(result.run_id).fetch(raw)
+            # the object streams; tell it where to start (after= or Last-Event-ID, as the router read it)
+            follow = "true" if result.follow else "false"
+            target = f"https://run.internal/runs/{result.run_id}/{result.kind}?after={result.after}&follow={follow}"
+            return await self.backend().stub(result.run_id).fetch(js.Request.new(target, raw))
         return _json(result.status, result.body, result.headers)
 
     async def scheduled(self, controller: Any, *rest: Any) -> None:

@@ -255,6 +255,8 @@ class Router:
         return StreamRequest("sse", run_id, after, follow)
 
     async def _ws(self, request: Request, run_id: str) -> StreamRequest:
+        if request.headers.get("upgrade", "").lower() != "websocket":
+            raise ApiError(400, "websocket_required", "this endpoint needs a WebSocket upgrade")
         after = _int_param(request.query, "after", 0, 0, 2**53)
         await self.backend.get(run_id)
         return StreamRequest("ws", run_id, after, True)

@@ -1,166 +1,29 @@
-"""Fixtures for the end-to-end API tests: real ``flareflow serve --local`` processes on loopback.
+"""Fixtures for the end-to-end API tests: real server processes on loopback, one kind per host.
 
-The tests only see a ``server`` object with ``.url``, ``.token``, ``.kill()``, ``.stop()`` and
-``.restart()``. Hosts are registered in `HOSTS`; a later host (say a ``wrangler dev`` Worker) adds an
-entry there and every test runs against it too, because the host-level fixtures are parametrised by
-the keys of `HOSTS`.
+The tests only see a ``server`` object with ``.url``, ``.token``, ``.headers``, ``.ws_base``,
+``.start(port)``, ``.kill()``, ``.stop()``, ``.restart(hard=)``, ``.alive``, ``.output()`` and
+``.down_at`` (wall-clock time the last process went down). Hosts are registered in `HOSTS`, and every
+test runs against each of them, because the host-level fixtures are parametrised by its keys:
+
+* ``local``   -- ``flareflow serve --local`` (`LocalServer`).
+* ``workerd`` -- the same project through ``flareflow build --project DIR``, served by the real-workerd
+  harness (`WorkerdHost` over `harness.pytest_plugin.WorkerdServer`). Starting one costs 5-10 s, so one
+  server is shared by the whole session, and ``own_server`` hands out that same server (a restart keeps
+  its port and persisted storage, so later tests see it as before). When the harness (node, its npm
+  packages, the SDK wheel) is missing, these tests skip -- and FAIL when ``CI`` is set.
 
 * ``server``     -- session-scoped and shared; tests must not kill or restart it.
-* ``own_server`` -- a fresh server on a fresh project for one test, free to be killed and restarted.
+* ``own_server`` -- a server for one test, free to be killed and restarted (a fresh one on a fresh
+  project for ``local``; the shared one for ``workerd``, brought back up afterwards if a test left it down).
 """
 
 from __future__ import annotations
 
-import atexit
-import contextlib
-import os
-import re
-import secrets
-import signal
-import subprocess
-import sys
-import time
 from pathlib import Path
-from typing import ClassVar
 
-import httpx
 import pytest
 
-from .project import write_project
-
-URL_LINE = re.compile(r"local server on (http://[0-9A-Za-z.\[\]:-]+)")
-START_TIMEOUT = 20.0
-_STARTED: list[LocalServer] = []
-
-
-@atexit.register
-def _kill_leftovers() -> None:
-    """Never leave a server behind, even when pytest dies without running finalizers."""
-    for srv in _STARTED:
-        srv.kill()
-
-
-def flareflow_executable() -> str:
-    """The console script installed next to the running interpreter."""
-    path = Path(sys.executable).with_name("flareflow")
-    if not path.exists():  # pragma: no cover - broken venv
-        raise RuntimeError(f"no flareflow console script next to {sys.executable}")
-    return str(path)
-
-
-class LocalServer:
-    """``flareflow serve --local --port 0 -C PROJECT --token TOKEN`` in a subprocess."""
-
-    kind: ClassVar[str] = "local"
-    supports_restart: ClassVar[bool] = True
-
-    def __init__(self, project: Path, token: str, logs: Path) -> None:
-        self.project = project
-        self.token = token
-        self.logs = logs
-        self.url = ""
-        self.port = 0
-        self.proc: subprocess.Popen[bytes] | None = None
-        self.starts = 0
-
-    # -- lifecycle -------------------------------------------------------------------------
-    def start(self, port: int = 0) -> LocalServer:
-        """Start the process (on ``port``, or a free one) and wait until /health answers."""
-        self.starts += 1
-        out = self.logs / f"server-{self.starts}.out"
-        err = self.logs / f"server-{self.starts}.err"
-        env = {k: v for k, v in os.environ.items() if not k.startswith("FLAREFLOW_")}
-        env.update(PYTHONUNBUFFERED="1", COLUMNS="400", NO_COLOR="1", TERM="dumb")
-        cmd = [flareflow_executable(), "serve", "--local", "--host", "127.0.0.1", "--port", str(port),
-               "-C", str(self.project), "--token", self.token]
-        with out.open("wb") as stdout, err.open("wb") as stderr:
-            self.proc = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
-                                         cwd=self.project, env=env, start_new_session=True)
-        if self not in _STARTED:
-            _STARTED.append(self)
-        deadline = time.monotonic() + START_TIMEOUT
-        url = None
-        while url is None:
-            if self.proc.poll() is not None:
-                raise RuntimeError(f"server exited with {self.proc.returncode}:\n{self.output()}")
-            if time.monotonic() > deadline:
-                self.kill()
-                raise RuntimeError(f"server printed no URL within {START_TIMEOUT}s:\n{self.output()}")
-            found = URL_LINE.search(out.read_text(encoding="utf-8", errors="replace"))
-            if found:
-                url = found.group(1)
-            else:
-                time.sleep(0.02)
-        self.url = url.rstrip("/")
-        self.port = int(self.url.rsplit(":", 1)[1])
-        while True:  # the socket is bound before the URL is printed; wait for startup (resume) too
-            with contextlib.suppress(httpx.TransportError):
-                if httpx.get(f"{self.url}/health", timeout=2).status_code == 200:
-                    return self
-            if self.proc.poll() is not None or time.monotonic() > deadline:
-                self.kill()
-                raise RuntimeError(f"server at {self.url} never became healthy:\n{self.output()}")
-            time.sleep(0.02)
-
-    def kill(self) -> None:
-        """SIGKILL: no shutdown code runs (the crash case)."""
-        self._signal(signal.SIGKILL, 5.0)
-
-    def stop(self, timeout: float = 8.0) -> None:
-        """SIGTERM: uvicorn's graceful shutdown; SIGKILL if it takes longer than ``timeout``."""
-        self._signal(signal.SIGTERM, timeout)
-
-    def restart(self, *, hard: bool = False) -> LocalServer:
-        """Stop (``hard``: SIGKILL) and start again on the same port and project, so URLs stay valid."""
-        port = self.port
-        if hard:
-            self.kill()
-        else:
-            self.stop()
-        return self.start(port=port)
-
-    def _signal(self, sig: int, timeout: float) -> None:
-        proc = self.proc
-        if proc is None or proc.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            proc.send_signal(sig)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                proc.kill()
-            proc.wait(5)
-
-    # -- helpers ---------------------------------------------------------------------------
-    @property
-    def alive(self) -> bool:
-        return self.proc is not None and self.proc.poll() is None
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"authorization": f"Bearer {self.token}"}
-
-    @property
-    def ws_base(self) -> str:
-        return "ws" + self.url[len("http"):]
-
-    def output(self) -> str:
-        """Everything every process of this server printed (for failure messages)."""
-        parts = []
-        for path in sorted(self.logs.glob("server-*.*")):
-            parts.append(f"--- {path.name}\n{path.read_text(encoding='utf-8', errors='replace')[-4000:]}")
-        return "\n".join(parts)
-
-
-HOSTS: dict[str, type[LocalServer]] = {"local": LocalServer}
-
-
-def _make(kind: str, root: Path) -> LocalServer:
-    project = write_project(root / "project")
-    logs = root / "logs"
-    logs.mkdir(parents=True, exist_ok=True)
-    return HOSTS[kind](project, "tok-" + secrets.token_hex(16), logs).start()
+from .hosts import HOSTS, make_server
 
 
 @pytest.fixture(scope="session", params=sorted(HOSTS))
@@ -171,17 +34,47 @@ def host_kind(request: pytest.FixtureRequest) -> str:
 @pytest.fixture(scope="session")
 def server(host_kind: str, tmp_path_factory: pytest.TempPathFactory):
     """One shared server for the session. Do not kill or restart it (use ``own_server``)."""
-    srv = _make(host_kind, tmp_path_factory.mktemp(f"api-{host_kind}"))
+    srv = make_server(host_kind, tmp_path_factory.mktemp(f"api-{host_kind}"))
     yield srv
     srv.stop()
 
 
 @pytest.fixture
-def own_server(host_kind: str, tmp_path: Path):
-    """A private server for one test, which may kill and restart it."""
-    srv = _make(host_kind, tmp_path)
+def own_server(host_kind: str, tmp_path: Path, request: pytest.FixtureRequest):
+    """A server for one test, which may kill and restart it (private, unless the host is `shared`)."""
+    if HOSTS[host_kind].shared:
+        srv = request.getfixturevalue("server")
+        if not srv.alive:  # a previous test failed while it was down
+            srv.start(srv.port)
+        yield srv
+        if not srv.alive:
+            srv.start(srv.port)
+        return
+    srv = make_server(host_kind, tmp_path)
     if not srv.supports_restart:  # pragma: no cover - for hosts that cannot be restarted
         srv.stop()
         pytest.skip(f"{host_kind} servers cannot be killed and restarted by the tests")
     yield srv
     srv.stop()
+
+
+#: Known gaps of one host, each with the reason; an xfail (not a skip) so a fix shows up as XPASS.
+HOST_GAPS = {
+    ("workerd", "test_hundred_sockets_on_one_run"): "H1",
+    ("workerd", "test_hundred_sockets_joining_mid_stream"): "H1",
+    ("workerd", "test_event_over_socket_after_cancel_is_an_error_frame"): "H1",
+}
+GAP_REASONS = {
+    "H1": "harness gap H1: a server-initiated WebSocket close (ws.close(1000) after the terminal event, or on "
+          "a socket opened on a finished run) never reaches the client through the harness's miniflare proxy; "
+          "every event does arrive. Tests that wait for the close time out.",
+}
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        host = None if callspec is None else next((v for v in callspec.params.values() if v in HOSTS), None)
+        gap = HOST_GAPS.get((str(host), item.originalname if hasattr(item, "originalname") else item.name))
+        if gap is not None:
+            item.add_marker(pytest.mark.xfail(reason=GAP_REASONS[gap], strict=False))

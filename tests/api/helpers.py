@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import datetime
 from typing import Any, TypeVar
 
 import httpx
@@ -73,8 +74,11 @@ def ws_url(server: Any, run_id: str, after: int = 0, **query: str) -> str:
 
 
 def ws_open(server: Any, run_id: str, after: int = 0, *, auth: bool = True, **query: str) -> Any:
+    # close_timeout: how long to wait for the server to drop TCP once the closing handshake is done (close
+    # codes and reasons come from the close frames, not from this). workerd served through the harness
+    # never drops it after a close it initiated, so the default (10 s) would be added to every such socket.
     return ws_connect(ws_url(server, run_id, after, **query), additional_headers=server.headers if auth else {},
-                      max_size=None, open_timeout=10)
+                      max_size=None, open_timeout=10, close_timeout=2)
 
 
 async def ws_read_until(socket: ClientConnection, stop: Callable[[dict[str, Any]], bool],
@@ -158,3 +162,20 @@ def seqs(events: list[dict[str, Any]]) -> list[int]:
 def assert_gapless(events: list[dict[str, Any]], first: int = 1) -> None:
     got = seqs(events)
     assert got == list(range(first, first + len(got))), f"not gapless / duplicated: {got}"
+
+
+def event_time(event: dict[str, Any]) -> float:
+    """An event's ``at`` (ISO 8601, UTC) as seconds since the epoch."""
+    return datetime.fromisoformat(str(event["at"]).replace("Z", "+00:00")).timestamp()
+
+
+def assert_resumed_after_restart(server: Any, events: list[dict[str, Any]]) -> None:
+    """The run was unfinished when the server's last process went down, and a later process finished it:
+    at least one step and the run's completion are stamped after ``server.down_at``. (The local server
+    also logs how many unfinished runs it resumed at start-up; a Worker has no start-up to log from.)"""
+    assert server.down_at is not None, "the server never went down"
+    later = [e for e in events if event_time(e) > server.down_at]
+    assert later and later[-1]["type"] == "run.completed", "the run finished before the restart"
+    assert any(e["type"] == "step.completed" for e in later), "no step ran after the restart"
+    if server.kind == "local":
+        assert "resumed 1 unfinished run" in server.output(), "the run finished before the restart"

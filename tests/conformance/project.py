@@ -1,0 +1,109 @@
+"""The project the conformance tests serve on every host (written into a temp dir, built for workerd).
+
+* ``nap``      -- a step, a durable ``run.sleep("nap", "2s")``, a step; returns ``{"sum": 3}``.
+* ``many``     -- ``n`` steps (default 20), each sleeping ``delay`` seconds; returns ``{"n", "total"}``.
+* ``gated``    -- waits for the event ``go``, then ``n`` steps (default 5); returns the payload and ``n``.
+* ``tiny``     -- one instant step (only the paging test starts it, so its listing is the test's own).
+* ``nightly``  -- ``schedule="*/10 * * * *"``: what a cron trigger starts.
+* ``big``      -- large JSON everywhere: input, a step result, an event payload and the output (~50 KiB each).
+
+No ``max_body`` setting: the default (1 MiB) lets the ~50 KiB payloads through; the payload threshold
+stays at its default (10 KiB), so the Worker offloads them to R2.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+PYPROJECT = """\
+[project]
+name = "flareflow-conformance"
+version = "0.1.0"
+
+[tool.flareflow]
+workflows = ["workflows"]
+"""
+
+WORKFLOWS = '''\
+"""Workflows for the conformance tests."""
+
+import asyncio
+
+from flareflow import Run, workflow
+
+
+def ident(value):
+    return value
+
+
+async def tick(i, delay):
+    if delay:
+        await asyncio.sleep(delay)
+    return i
+
+
+def shout(data):
+    """A large step result derived from the (large) input."""
+    return {"upper": data["text"].upper(), "items": list(reversed(data["items"]))}
+
+
+@workflow("nap")
+async def nap(run: Run, inp=None):
+    """A step, a durable two-second nap, a step."""
+    a = await run.step("before", ident, 1)
+    await run.sleep("nap", "2s")
+    b = await run.step("after", ident, 2)
+    return {"sum": a + b}
+
+
+@workflow("many")
+async def many(run: Run, inp=None):
+    """n steps, each sleeping `delay` seconds."""
+    inp = inp if isinstance(inp, dict) else {}
+    n = int(inp.get("n", 20))
+    delay = float(inp.get("delay", 0))
+    total = 0
+    for i in range(n):
+        total += await run.step(f"s{i}", tick, i, delay)
+    return {"n": n, "total": total}
+
+
+@workflow("gated")
+async def gated(run: Run, inp=None):
+    """Waits for `go`, then n steps."""
+    inp = inp if isinstance(inp, dict) else {}
+    got = await run.wait_for_event("go")
+    n = int(inp.get("n", 5))
+    for i in range(n):
+        await run.step(f"g{i}", tick, i, float(inp.get("delay", 0)))
+    return {"event": got, "n": n}
+
+
+@workflow("tiny")
+async def tiny(run: Run, inp=None):
+    """One instant step."""
+    return {"i": await run.step("only", ident, inp)}
+
+
+@workflow("nightly", schedule="*/10 * * * *")
+async def nightly(run: Run):
+    """Started by the cron trigger."""
+    return {"ticked": await run.step("tick", ident, True)}
+
+
+@workflow("big")
+async def big(run: Run, data):
+    """Large values through every path: input, step result, event payload, output."""
+    shouted = await run.step("shout", shout, data)
+    event = await run.wait_for_event("payload")
+    return {"text_len": len(data["text"]), "shouted_len": len(shouted["upper"]), "event": event,
+            "reversed": event["text"][::-1]}
+'''
+
+
+def write_project(root: Path) -> Path:
+    """Write the conformance project into ``root`` (created if needed) and return it."""
+    (root / "workflows").mkdir(parents=True, exist_ok=True)
+    (root / "pyproject.toml").write_text(PYPROJECT, encoding="utf-8")
+    (root / "workflows" / "conformance_flows.py").write_text(WORKFLOWS, encoding="utf-8")
+    return root
