@@ -232,6 +232,15 @@ class WorkerdServer:
         """Send a message through the queue producer binding from outside the Worker."""
         self.admin("queue", {"binding": binding, "body": body})
 
+    def r2_objects(self, prefix: str = "", binding: str = "PAYLOADS") -> list[dict[str, Any]]:
+        """Keys and sizes of what an R2 bucket holds (through Miniflare, from outside the Worker)."""
+        result: dict[str, Any] = self.admin("r2list", {"binding": binding, "prefix": prefix})
+        return list(result["objects"])
+
+    def r2_text(self, key: str, binding: str = "PAYLOADS") -> str | None:
+        result: dict[str, Any] = self.admin("r2get", {"binding": binding, "key": key})
+        return result["text"]
+
     def log(self) -> str:
         return "\n".join(self.lines)
 

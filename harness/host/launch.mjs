@@ -12,6 +12,8 @@
 //   /evict {"name": "<DO name>"}   -> ctx.abort() on that Durable Object (storage kept)
 //   /restart                        -> restarts workerd (every isolate and object gone; storage kept)
 //   /queue {"binding": "DISPATCH", "body": <json>} -> sends a message through the producer
+//   /r2list {"binding": "PAYLOADS", "prefix": "runs/ID/"} -> {"objects": [{"key", "size"}]}
+//   /r2get {"binding": "PAYLOADS", "key": KEY} -> {"text": ...}
 // Also reads the same commands as lines on stdin: `scheduled CRON [TIME]`, `evict NAME`, `restart`.
 import { Miniflare, Log, LogLevel } from 'miniflare';
 import { parse as parseToml } from 'smol-toml';
@@ -280,6 +282,23 @@ async function main() {
       const q = await mf.getQueueProducer(binding ?? Object.keys(mfOptions.queueProducers)[0]);
       await q.send(body);
       return { sent: true };
+    },
+    async r2list({ binding, prefix } = {}) {
+      // what an R2 bucket holds (keys and sizes), so tests can see payloads really went there
+      const bucket = await mf.getR2Bucket(binding ?? 'PAYLOADS');
+      const objects = [];
+      let cursor;
+      do {
+        const page = await bucket.list({ prefix, cursor });
+        for (const o of page.objects) objects.push({ key: o.key, size: o.size });
+        cursor = page.truncated ? page.cursor : undefined;
+      } while (cursor);
+      return { objects };
+    },
+    async r2get({ binding, key } = {}) {
+      const bucket = await mf.getR2Bucket(binding ?? 'PAYLOADS');
+      const found = await bucket.get(key);
+      return { text: found ? await found.text() : null };
     },
   };
 
