@@ -74,7 +74,9 @@ GAP_REASONS = {
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     for item in items:
         callspec = getattr(item, "callspec", None)
-        host = None if callspec is None else next((v for v in callspec.params.values() if v in HOSTS), None)
+        # this hook sees every collected item of the session, not only tests/api: match host names only
+        params = {} if callspec is None else callspec.params
+        host = next((v for v in params.values() if isinstance(v, str) and v in HOSTS), None)
         gap = HOST_GAPS.get((str(host), item.originalname if hasattr(item, "originalname") else item.name))
         if gap is not None:
             item.add_marker(pytest.mark.xfail(reason=GAP_REASONS[gap], strict=False))
