@@ -99,7 +99,10 @@ BODIES = {
 
 def _ask(router: Router, method: str, path: str, body: Any = None) -> Response | StreamRequest:
     raw = b"" if body is None else json.dumps(body).encode()
-    request = Request(method, path.replace("{run_id}", RUN_ID), {}, {"authorization": f"Bearer {TOKEN}"}, raw)
+    headers = {"authorization": f"Bearer {TOKEN}"}
+    if path.endswith("/ws"):  # the WebSocket route answers 400 without an upgrade (tested in test_errors)
+        headers["upgrade"] = "websocket"
+    request = Request(method, path.replace("{run_id}", RUN_ID), {}, headers, raw)
     return asyncio.run(router.handle(request))
 
 
