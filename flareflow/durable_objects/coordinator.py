@@ -67,8 +67,6 @@ class RunObject:
         self.store = RunStore(sql, run_id, blobs, payload_threshold)
         self.listeners: list[Listener] = []
         self.evicted = False
-        #: True on the object that created the run in this process (idempotent starts tell apart).
-        self.created = False
         self._info: dict[str, Any] | None = None
         self._lock = asyncio.Lock()
         self._wake = False
@@ -153,7 +151,6 @@ class RunObject:
         wire = self.sql.transaction(write)
         self._after_commit(wire)
         self._info = self.store.load()
-        self.created = True
         self._status_changed()
 
     # -- the Journal port ------------------------------------------------------------------

@@ -50,11 +50,8 @@ class LocalBackend:
 
     async def start(self, workflow: str, input: Any, idempotency_key: str | None,
                     respond_async: bool = False) -> tuple[dict[str, Any], bool]:
-        # `obj.created` stays True on the cached object that created the run, so a repeat of the key
-        # in this process would report 201 again: look the key up first (no await in between).
-        known = self.runtime.index.by_key(idempotency_key) if idempotency_key is not None else None
-        obj = await self.runtime.start_run(workflow, input, idempotency_key=idempotency_key)
-        return obj.describe(), known is None and obj.created
+        obj, created = await self.runtime.start_or_get(workflow, input, idempotency_key=idempotency_key)
+        return obj.describe(), created
 
     async def get(self, run_id: str) -> dict[str, Any]:
         return self.runtime.get(self._exact(run_id)).describe()

@@ -312,11 +312,17 @@ class LocalRuntime:
     async def start_run(self, workflow: str, input: Any = None, *, idempotency_key: str | None = None,
                         activate: bool = True) -> RunObject:
         """Create a run (or return the one holding ``idempotency_key``) and begin executing it."""
+        obj, _ = await self.start_or_get(workflow, input, idempotency_key=idempotency_key, activate=activate)
+        return obj
+
+    async def start_or_get(self, workflow: str, input: Any = None, *, idempotency_key: str | None = None,
+                           activate: bool = True) -> tuple[RunObject, bool]:
+        """Like `start_run`, and say whether this call created the run (False: the key's existing run)."""
         defn = self.registry.get(workflow)
         if idempotency_key is not None:
             existing = self.index.by_key(idempotency_key)
             if existing is not None:
-                return self.get(existing)
+                return self.get(existing), False
         now = self.clock.now()
         run_id = new_run_id(now)
         row = {"id": run_id, "workflow": defn.name, "status": "running",
@@ -327,7 +333,7 @@ class LocalRuntime:
         holder = self.index.reserve(row)
         if holder is not None:
             self._release(run_id)
-            return self.get(holder)
+            return self.get(holder), False
         self._new_database(self.db_path(run_id))
         obj = self._build(run_id)
         try:
@@ -342,7 +348,7 @@ class LocalRuntime:
         self.objects[run_id] = obj
         if activate:
             self.schedule(run_id)
-        return obj
+        return obj, True
 
     def schedule(self, run_id: str) -> None:
         """Activate the run in the background (if this process owns it)."""
