@@ -11,21 +11,10 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
+from ..durable_objects.migrate import migrate
 from ..engine.errors import StorageError
 from .sqlite import SqliteSql
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS runs (
-    id              TEXT PRIMARY KEY,
-    workflow        TEXT NOT NULL,
-    status          TEXT NOT NULL,
-    idempotency_key TEXT UNIQUE,
-    created_at      REAL NOT NULL,
-    updated_at      REAL NOT NULL
-);
-CREATE INDEX IF NOT EXISTS runs_status ON runs (status, created_at);
-CREATE INDEX IF NOT EXISTS runs_workflow ON runs (workflow, created_at);
-"""
 _COLUMNS = ("id", "workflow", "status", "idempotency_key", "created_at", "updated_at")
 
 
@@ -35,10 +24,12 @@ class RunIndex:
     def __init__(self, path: Path) -> None:
         self.sql = SqliteSql(path)
         tables = {r[0] for r in self.sql.exec("SELECT name FROM sqlite_master WHERE type='table'")}
-        foreign = tables - {"runs"}
-        if foreign:
-            raise StorageError(f"{path}: not a flareflow index (has tables {', '.join(sorted(foreign))})")
-        self.sql.conn.executescript(_SCHEMA)
+        if tables == {"runs"}:  # an index from before versioned schemas: derived data, rebuilt by reconcile
+            self.sql.exec("DROP TABLE runs")
+        try:
+            migrate(self.sql, "index")  # the same schema as the Worker's D1 index
+        except StorageError as exc:
+            raise StorageError(f"{path}: not a flareflow index ({exc})") from None
 
     def upsert(self, row: dict[str, Any]) -> None:
         self.sql.exec(
