@@ -12,7 +12,6 @@ import hashlib
 import json
 import os
 import re
-import shlex
 import sys
 import time
 import tomllib
@@ -35,8 +34,9 @@ BUILD_DIR = ".flareflow/build"
 RESOURCES_FILE = ".flareflow/resources.json"
 MANIFEST = "flareflow-build.json"
 OVERRIDES = ("wrangler.toml", "wrangler.jsonc")
-#: Never removed from the build directory: wrangler's and npm's own state.
-KEEP = {"node_modules", ".wrangler", "package-lock.json"}
+#: Never removed from the build directory: wrangler's and npm's own state, serve's .dev.vars.
+KEEP = {"node_modules", ".wrangler", "package-lock.json", ".dev.vars"}
+SYNC_SCRIPT = "sync-workflows.mjs"
 PLACEHOLDER_D1 = "00000000-0000-0000-0000-000000000000"
 PLACEHOLDER_KV = "00000000000000000000000000000000"
 #: [vars] the generated wrangler.toml always sets, and the setting each comes from.
@@ -307,16 +307,16 @@ def plan(project: Project, *, eject: bool = False) -> tuple[dict[str, bytes], li
         warnings.extend(check_override(override, used))
         files[override.name] = override.read_bytes()
     else:
-        build_command = None
-        watch: list[str] = []
-        if not eject:
-            build_command = f"{shlex.quote(sys.executable)} -m flareflow build --project ../.. --quiet"
-            watch = sorted({"../../" + rel.split("/")[0] for _, rel in _source_files(project)})
+        # the hidden build has no [build] step (`flareflow serve` watches and rebuilds); an ejected
+        # project's copies the workflow sources into src/ (`sync-workflows.mjs`)
+        build_command = f"node {SYNC_SCRIPT}" if eject else None
+        watch = source_tops(project) if eject else []
         # every kind present (None when disabled): the StrictUndefined template tests each one
         kinds = {kind: used.get(kind) for kind in ("d1", "r2", "kv", "queues")}
         files["wrangler.toml"] = render(
             "wrangler.toml.j2", worker=worker, resources=kinds, crons=crons, build_command=build_command,
-            watch_dirs=watch, pyproject_path="pyproject.toml", max_body=project.settings.dev.max_body,
+            ejected=eject, watch_dirs=watch, pyproject_path="pyproject.toml",
+            max_body=project.settings.dev.max_body,
         ).encode()
     modules = sorted(project.modules)
     entries = manifest_of(project)
@@ -337,8 +337,14 @@ def plan(project: Project, *, eject: bool = False) -> tuple[dict[str, bytes], li
         for entry in sorted(index.iterdir(), key=lambda e: e.name):
             if entry.name.endswith(".sql"):
                 files[f"migrations/index/{entry.name}"] = entry.read_bytes()
-    files["package.json"] = render("package.json.j2", name=name, wrangler_version=WRANGLER_VERSION).encode()
+    files["package.json"] = render("package.json.j2", name=name, wrangler_version=WRANGLER_VERSION,
+                                   ejected=eject, d1="d1" in used).encode()
     return files, warnings
+
+
+def source_tops(project: Project) -> list[str]:
+    """The top-level folders (or single files) of the project that hold workflow sources."""
+    return sorted({rel.split("/")[0] for _, rel in _source_files(project)})
 
 
 def build(project: Project, *, force: bool = False) -> BuildResult:
@@ -380,12 +386,42 @@ def build(project: Project, *, force: bool = False) -> BuildResult:
 
 
 def eject_plan(project: Project) -> dict[str, bytes]:
-    """The files `flareflow eject` writes into the project root."""
+    """The files `flareflow eject` writes into the project root (``.gitignore`` is merged, see
+    `merged_gitignore`).
+
+    The workflow sources stay where they are, the one place to edit them; ``src/<folder>`` is a copy
+    that wrangler's ``[build]`` step (``node sync-workflows.mjs``) refreshes before every ``wrangler
+    dev`` and ``wrangler deploy``, so an edit always reaches ``npm run deploy``.
+    """
     files, _ = plan(project, eject=True)
     name = worker_name(project)
-    files["DEPLOY.md"] = render("DEPLOY.md.j2", name=name).encode()
-    # the workflow sources stay where they are; the ejected entry imports them from src/
+    used = resource_names(project)
+    tops = source_tops(project)
+    secrets = [s for s in project.settings.worker.secrets if s != "FLAREFLOW_TOKEN"]
+    files["DEPLOY.md"] = render("DEPLOY.md.j2", name=name, d1="d1" in used, tops=tops, secrets=secrets,
+                                resources=used).encode()
+    files[SYNC_SCRIPT] = render("sync-workflows.mjs.j2", sources=tops).encode()
+    files[".dev.vars.example"] = render("dev.vars.example.j2", secrets=secrets).encode()
+    files[".gitignore"] = merged_gitignore(project.root / ".gitignore", tops).encode()
     return files
+
+
+#: What an ejected project keeps out of git: npm's and wrangler's state, local secrets.
+EJECT_IGNORES = ("node_modules/", ".dev.vars", ".wrangler/")
+
+
+def merged_gitignore(path: Path, tops: list[str]) -> str:
+    """The project's ``.gitignore`` with the lines an ejected project needs appended (once)."""
+    text = path.read_text(encoding="utf-8") if path.exists() else ""
+    present = {line.strip() for line in text.splitlines()}
+    wanted = [*EJECT_IGNORES, *(f"/src/{top}" for top in tops)]
+    missing = [line for line in wanted if line not in present]
+    if not missing:
+        return text
+    if text and not text.endswith("\n"):
+        text += "\n"
+    header = "# wrangler project (flareflow eject); src/ copies of the workflows come from sync-workflows.mjs\n"
+    return text + ("\n" if text else "") + header + "\n".join(missing) + "\n"
 
 
 def copy_tree_files(files: dict[str, bytes], target: Path) -> None:

@@ -1,9 +1,7 @@
-"""The commands around the Cloudflare build: ``build``, ``serve`` (wrangler dev), ``deploy``, ``eject``."""
+"""The commands around the Cloudflare build: ``build``, ``deploy``, ``eject`` (``serve`` is in devloop)."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 from typing import Annotated
@@ -11,12 +9,15 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from .build import BUILD_DIR, build, copy_tree_files, eject_plan, resource_names, worker_name
+from .build import build, copy_tree_files, eject_plan, resource_names, worker_name
 from .common import ProjectOpt, console, err_console, fail
 from .common import guard as _guard
 from .common import load as _project
 from .project import Project
-from .wrangler import WranglerError, ensure_resources, explain_dev_failure, run, wrangler_command
+from .wrangler import WranglerError, ensure_resources, run, wrangler_command
+
+#: Files eject merges into instead of replacing (so they never count as overwritten).
+MERGED = {".gitignore"}
 
 
 def _say(message: str) -> None:
@@ -99,7 +100,7 @@ def register(app: typer.Typer) -> None:
         """Write a standalone wrangler project into the project root (no flareflow CLI needed afterwards)."""
         proj = _project(project, discover=False)
         files = _guard(lambda: eject_plan(proj))
-        existing = sorted(rel for rel in files if (proj.root / rel).exists()
+        existing = sorted(rel for rel in files if rel not in MERGED and (proj.root / rel).exists()
                           and (proj.root / rel).read_bytes() != files[rel])
         if existing and not force:
             shown = ", ".join(existing[:8]) + (f" and {len(existing) - 8} more" if len(existing) > 8 else "")
@@ -107,29 +108,6 @@ def register(app: typer.Typer) -> None:
                  "(pass --force to overwrite)")
         copy_tree_files(files, proj.root)
         console.print(f"[green]✓[/green] ejected into {proj.root}: wrangler.toml, src/entry.py, src/ "
-                      f"({len(files)} files in all); see DEPLOY.md. Next: npm install && npm run dev")
+                      f"({len(files)} files in all); see DEPLOY.md. Next: npm install, "
+                      "cp .dev.vars.example .dev.vars, npm run dev")
 
-
-def serve_wrangler(project: Project, port: int) -> None:
-    """``flareflow serve``: build, then ``wrangler dev`` in the build directory."""
-    out = do_build(project)
-    try:
-        wrangler = wrangler_command(out, say=_say)
-    except WranglerError as exc:
-        fail(str(exc))
-    console.print(f"starting wrangler dev in {BUILD_DIR} on port {port} (Ctrl-C stops)")
-    proc = subprocess.Popen([*wrangler, "dev", "--port", str(port)], cwd=out,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    seen: list[str] = []
-    assert proc.stdout is not None
-    try:
-        for line in proc.stdout:
-            sys.stdout.write(line)
-            seen.append(line)
-            del seen[:-200]
-        code = proc.wait()
-    except KeyboardInterrupt:
-        proc.terminate()
-        raise typer.Exit(130) from None
-    if code != 0:
-        fail(explain_dev_failure("".join(seen)))

@@ -569,10 +569,12 @@ def serve(
     from .serve import resolve_token, serve_local
 
     if not local:
-        from .cloud import serve_wrangler
+        from .cloud import do_build
+        from .devloop import serve_wrangler
 
         proj = _project(project, discover=False)
-        serve_wrangler(proj, proj.settings.dev.port if port is None else port)
+        dev = proj.settings.dev
+        serve_wrangler(proj, host or dev.host, dev.port if port is None else port, token, do_build)
         return
     proj = _project(project)
     dev = proj.settings.dev

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
+import shlex
 import socket
+from dataclasses import dataclass
 from pathlib import Path
 
 from rich.console import Console
@@ -21,24 +24,64 @@ def token_path(project: Project) -> Path:
     return project.state_dir / "token"
 
 
-def resolve_token(project: Project, explicit: str | None, console: Console) -> str:
-    """--token, then $FLAREFLOW_TOKEN, then settings, then the saved one; else generate, save, print once."""
-    for candidate in (explicit, os.environ.get(TOKEN_ENV), project.settings.dev.token):
+@dataclass(frozen=True)
+class TokenChoice:
+    """The API token and how a user refers to it in a shell without it being printed again."""
+
+    value: str
+    source: str  # "option", "environment", "settings", "saved" or "generated"
+    path: Path | None = None  # the file it is saved in (saved / generated)
+
+    def shell_reference(self, cwd: Path | None = None) -> str:
+        """What to put after ``--token`` in a command line to try: the saved file or the variable."""
+        if self.path is not None:
+            shown = self.path
+            if cwd is not None:
+                with contextlib.suppress(ValueError):
+                    shown = self.path.relative_to(cwd.resolve())
+            return f'"$(cat {shlex.quote(str(shown))})"'
+        if self.source == "environment":
+            return f'"${TOKEN_ENV}"'
+        return shlex.quote(self.value)  # the user typed it (--token) or wrote it (settings)
+
+    def where(self) -> str:
+        """One phrase saying where the token lives."""
+        if self.path is not None:
+            return f"saved in {self.path}"
+        return {"option": "the --token option", "environment": f"${TOKEN_ENV}",
+                "settings": "[tool.flareflow.dev].token"}.get(self.source, self.source)
+
+
+def choose_token(project: Project, explicit: str | None, console: Console) -> TokenChoice:
+    """--token, then $FLAREFLOW_TOKEN, then settings, then the saved one; else generate, save, print once.
+
+    Both ``serve --local`` and ``serve`` (which hands it to the Worker in ``.dev.vars``) use this, so
+    a client's token works against either server of one project.
+    """
+    for source, candidate in (("option", explicit), ("environment", os.environ.get(TOKEN_ENV)),
+                              ("settings", project.settings.dev.token)):
         if candidate:
-            return candidate
+            return TokenChoice(candidate, source)
     path = token_path(project)
     if path.exists():
         saved = path.read_text(encoding="utf-8").strip()
         if saved:
-            console.print(f"token: saved in {path} (or set {TOKEN_ENV})")
-            return saved
+            return TokenChoice(saved, "saved", path)
     token = secrets.token_urlsafe(32)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
         handle.write(token + "\n")
     console.print(f"[bold]generated API token[/bold] (shown once, saved in {path}):\n  {token}")
-    return token
+    return TokenChoice(token, "generated", path)
+
+
+def resolve_token(project: Project, explicit: str | None, console: Console) -> str:
+    """The token `choose_token` picks; says where a saved one is."""
+    choice = choose_token(project, explicit, console)
+    if choice.source == "saved":
+        console.print(f"token: {choice.where()} (or set {TOKEN_ENV})")
+    return choice.value
 
 
 def bind(host: str, port: int) -> socket.socket:

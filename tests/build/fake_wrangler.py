@@ -12,7 +12,8 @@ wrangler 4 does, closely enough for flareflow's parsing:
 - ``r2 bucket list``            -> ``name:`` / ``creation_date:`` blocks (empty at first)
 - ``queues list``               -> a box table of queues (no rows at first)
 - ``r2 bucket create`` / ``queues create`` / ``d1 migrations apply`` / ``deploy`` -> success text
-- ``dev --port N``              -> one line naming the port, exit 0
+- ``dev --port N``              -> one line naming the port, exit 0 (after ``$FAKE_WRANGLER_DEV_SECONDS``,
+  or once ``<log>.stop`` exists); the log entry also records ``.dev.vars`` as dev found it (text, mode)
 
 Remote state (what exists) lives in the JSON file ``$FAKE_WRANGLER_STATE`` (default: the log file
 plus ``.state.json``); a test can seed it to pretend resources already exist. ``$FAKE_WRANGLER_FAIL``
@@ -25,6 +26,7 @@ from __future__ import annotations
 import json
 import os
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -59,8 +61,13 @@ def _table(rows: list[dict[str, Any]]) -> str:
 
 
 def main(argv: list[str]) -> int:
+    entry: dict[str, Any] = {"argv": argv, "cwd": os.getcwd()}
+    dev_vars = Path(".dev.vars")
+    if argv[:1] == ["dev"] and dev_vars.exists():  # what wrangler dev would read, as it finds it
+        entry["dev_vars"] = dev_vars.read_text(encoding="utf-8")
+        entry["dev_vars_mode"] = oct(dev_vars.stat().st_mode & 0o777)
     with open(os.environ["FAKE_WRANGLER_LOG"], "a", encoding="utf-8") as log:
-        log.write(json.dumps({"argv": argv, "cwd": os.getcwd()}) + "\n")
+        log.write(json.dumps(entry) + "\n")
     fail = os.environ.get("FAKE_WRANGLER_FAIL", "").split()
     if fail and argv[: len(fail)] == fail:
         if argv[:1] == ["dev"]:
@@ -121,7 +128,13 @@ def main(argv: list[str]) -> int:
                 (outdir / "entry.py").write_text("# fake\n")
             print("--dry-run: exiting now.")
         case ["dev", "--port", port, *_]:
-            print(f"[wrangler:info] Ready on http://localhost:{port} (fake wrangler dev; exiting)")
+            seconds = float(os.environ.get("FAKE_WRANGLER_DEV_SECONDS", "0"))
+            print(f"[wrangler:info] Ready on http://localhost:{port} (fake wrangler dev; "
+                  f"{'exiting' if not seconds else f'up for {seconds:g} s'})", flush=True)
+            stop = Path(os.environ["FAKE_WRANGLER_LOG"] + ".stop")
+            deadline = time.monotonic() + seconds
+            while time.monotonic() < deadline and not stop.exists():
+                time.sleep(0.05)
         case _:
             print(f"✘ [ERROR] fake wrangler: unknown command {argv!r}", file=sys.stderr)
             return 1

@@ -119,12 +119,23 @@ def test_eject_plan_is_standalone(demo: Path) -> None:
     with isolated_imports(demo):
         files = eject_plan(load(demo))
     config = tomllib.loads(files["wrangler.toml"].decode())
-    assert "build" not in config  # no flareflow needed afterwards
+    # no flareflow needed afterwards: the only [build] step is the project's own copy script
+    assert config["build"] == {"command": "node sync-workflows.mjs", "watch_dir": ["workflows"]}
     assert config["name"] == "demo" and config["main"] == "src/entry.py"
-    assert {"src/entry.py", "package.json", "DEPLOY.md", "src/workflows/hello.py",
+    assert {"src/entry.py", "package.json", "DEPLOY.md", "src/workflows/hello.py", "sync-workflows.mjs",
+            ".dev.vars.example", ".gitignore",
             "python_modules/flareflow/worker/cloudflare.py", "migrations/index/0001_init.sql"} <= set(files)
     assert not [rel for rel in files if rel.startswith(".flareflow") or rel == MANIFEST]
-    assert b"npx wrangler d1 migrations apply" in files["DEPLOY.md"]
+    scripts = json.loads(files["package.json"])["scripts"]
+    assert scripts == {"predev": "wrangler d1 migrations apply INDEX --local", "dev": "wrangler dev",
+                       "predeploy": "wrangler d1 migrations apply INDEX --remote", "deploy": "wrangler deploy"}
+    deploy_md = files["DEPLOY.md"].decode()
+    for needle in ("npm run dev", "npm run deploy", "cp .dev.vars.example .dev.vars",
+                   "Edit the workflows in `workflows`"):
+        assert needle in deploy_md, deploy_md
+    assert b"FLAREFLOW_TOKEN=" in files[".dev.vars.example"]
+    ignored = files[".gitignore"].decode().splitlines()
+    assert {"node_modules/", ".dev.vars", ".wrangler/", "/src/workflows"} <= set(ignored)
 
 
 def test_override_case_in_process_matches_cli_warnings(tmp_path: Path) -> None:

@@ -179,14 +179,14 @@ def test_serve_runs_wrangler_dev_on_the_configured_port(demo: Path, tmp_path: Pa
     result = ff("serve", cwd=demo, env=fake_wrangler_env(log))
     assert_ok(result)
     entries = read_log(log)
-    assert [e["argv"] for e in entries] == [["dev", "--port", "8931"]]
-    assert Path(entries[0]["cwd"]).resolve() == (demo / BUILD_DIR).resolve()
+    assert [e["argv"] for e in entries][-1] == ["dev", "--port", "8931", "--ip", "127.0.0.1"]
+    assert Path(entries[-1]["cwd"]).resolve() == (demo / BUILD_DIR).resolve()
     assert (demo / BUILD_DIR / "wrangler.toml").exists()  # it built first
     assert "Ready on http://localhost:8931" in result.stdout  # wrangler's output is passed through
-    # --port wins over the setting
-    again = ff("serve", "--port", "9123", cwd=demo, env=fake_wrangler_env(log))
+    # --port and --host win over the settings
+    again = ff("serve", "--port", "9123", "--host", "0.0.0.0", cwd=demo, env=fake_wrangler_env(log))
     assert_ok(again)
-    assert _calls(log)[-1] == ["dev", "--port", "9123"]
+    assert _calls(log)[-1] == ["dev", "--port", "9123", "--ip", "0.0.0.0"]
 
 
 def test_serve_explains_that_python_workers_need_the_network(demo: Path, tmp_path: Path) -> None:
@@ -196,4 +196,4 @@ def test_serve_explains_that_python_workers_need_the_network(demo: Path, tmp_pat
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1, describe(result)
     assert "Pyodide" in errors[0] and "flareflow serve --local" in errors[0], describe(result)
-    assert _calls(log) == [["dev", "--port", "8787"]]
+    assert _calls(log)[-1] == ["dev", "--port", "8787", "--ip", "127.0.0.1"]

@@ -1,0 +1,229 @@
+"""``flareflow serve``: the dev loop on ``wrangler dev``, with everything the Worker needs prepared.
+
+A deployed Worker gets its token from a secret and its D1 index from ``flareflow deploy``'s remote
+migrations. Under ``wrangler dev`` nothing does that, so this command does, every time it starts:
+
+- **secrets**: ``.flareflow/build/.dev.vars`` (mode 0600) with ``FLAREFLOW_TOKEN`` — resolved exactly
+  like ``serve --local`` (`choose_token`) — and each declared ``[tool.flareflow.worker].secrets``
+  from the environment or the project root's ``.dev.vars``. wrangler dev reads it; it is never
+  written into ``wrangler.toml`` and the token is never printed again.
+- **the index**: ``wrangler d1 migrations apply INDEX --local`` in the build directory (the same files
+  ``deploy`` applies with ``--remote``), into wrangler's local state ``.flareflow/build/.wrangler/``.
+- **one banner** once wrangler says it is ready: the URL, where the token is, a command to try, and
+  how to fire a cron (wrangler dev never fires them by itself).
+
+The generated ``wrangler.toml`` has no ``[build]`` step: wrangler 4 runs a custom build once at start
+and again when its watcher is ready (reporting ``../../workflows changed``), and it would import
+the workflows in a fresh interpreter on every change. Instead this process watches the project
+(the build's own fingerprint, polled), rebuilds in-process when it changes, and wrangler dev reloads
+from the rewritten ``src/``. A rebuild that fails prints its error and writes nothing, so the last
+good build keeps serving; one that brings a new migration file applies it before going on.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from urllib.parse import quote_plus
+
+import typer
+from rich.markup import escape
+
+from .build import BUILD_DIR, BuildError, build, collect_crons, fingerprint, resource_names
+from .common import console, err_console, fail
+from .devvars import DEV_VARS, DevVarsError, read_dev_vars, render_dev_vars, write_private
+from .errors import UserError
+from .project import Project
+from .serve import TOKEN_ENV, TokenChoice, choose_token
+from .wrangler import WranglerError, explain_dev_failure, wrangler_command
+
+#: The D1 binding the index migrations go to (``migrations_dir`` of that binding in wrangler.toml).
+INDEX_BINDING = "INDEX"
+MIGRATIONS_DIR = "migrations/index"
+POLL_SECONDS = 0.5
+READY_SIGNS = ("Ready on http", "flareflow-harness listening on ")
+
+
+@dataclass
+class DevState:
+    """What the dev loop has prepared; the watcher updates it as rebuilds happen."""
+
+    project: Project
+    build_dir: Path
+    wrangler: list[str]
+    applied: set[str] = field(default_factory=set)
+    lock: threading.Lock = field(default_factory=threading.Lock)
+
+
+def dev_vars_values(project: Project, token: str, warn: Callable[[str], None]) -> dict[str, str]:
+    """FLAREFLOW_TOKEN and every declared secret that has a value (environment first, then the root
+    ``.dev.vars``); a missing declared secret, or a root variable that is not declared, is one warning."""
+    root_file = project.root / DEV_VARS
+    from_file = read_dev_vars(root_file)
+    values = {TOKEN_ENV: token}
+    declared = [name for name in project.settings.worker.secrets if name != TOKEN_ENV]
+    for name in declared:
+        value = os.environ.get(name, from_file.get(name))
+        if value is None:
+            warn(f"secret {name} (tool.flareflow.worker.secrets) has no value: set ${name} or add it to "
+                 f"{root_file}; the Worker runs without it")
+            continue
+        values[name] = value
+    for name in from_file:
+        if name not in declared and name != TOKEN_ENV:
+            warn(f"{root_file}: {name} is not declared in tool.flareflow.worker.secrets; not passed to the Worker")
+    return values
+
+
+def write_build_dev_vars(project: Project, build_dir: Path, token: str, warn: Callable[[str], None]) -> Path:
+    """``.dev.vars`` of the build directory (0600), rewritten on every start."""
+    values = dev_vars_values(project, token, warn)
+    text = render_dev_vars(values, "Written by `flareflow serve` on every start (wrangler dev reads it); "
+                                   "do not edit.\nThe token and secrets come from flareflow serve's "
+                                   "--token / environment / project .dev.vars.")
+    path = build_dir / DEV_VARS
+    write_private(path, text)
+    return path
+
+
+def migration_files(build_dir: Path) -> set[str]:
+    folder = build_dir / MIGRATIONS_DIR
+    return {p.name for p in folder.glob("*.sql")} if folder.is_dir() else set()
+
+
+def apply_local_migrations(state: DevState) -> list[str]:
+    """``wrangler d1 migrations apply INDEX --local`` when the build has index migrations not yet
+    applied by this process; returns the files it applied. wrangler keeps its own record
+    (``d1_migrations``), so files applied by an earlier start are skipped by wrangler itself."""
+    with state.lock:
+        files = migration_files(state.build_dir)
+        new = sorted(files - state.applied)
+        if not new:
+            return []
+        cmd = [*state.wrangler, "d1", "migrations", "apply", INDEX_BINDING, "--local"]
+        try:
+            # stdin closed: wrangler's "continue?" prompt takes its non-interactive default (yes)
+            proc = subprocess.run(cmd, cwd=state.build_dir, capture_output=True, text=True,
+                                  stdin=subprocess.DEVNULL, check=False)
+        except FileNotFoundError:
+            raise WranglerError(f"cannot run {cmd[0]}: not found") from None
+        if proc.returncode != 0:
+            detail = [line.strip() for line in (proc.stderr + "\n" + proc.stdout).splitlines()
+                      if line.strip() and "Logs were written" not in line]
+            raise WranglerError(f"applying the D1 index migrations to wrangler's local state failed "
+                                f"(`wrangler d1 migrations apply {INDEX_BINDING} --local`): "
+                                + " | ".join(detail[-4:]))
+        state.applied |= files
+        return new
+
+
+def banner(project: Project, url: str, choice: TokenChoice, dev_vars: Path, workflows: list[str]) -> list[str]:
+    """The start banner: where to reach the Worker, where the token is, what to try, how to fire a cron."""
+    name = "hello" if "hello" in workflows else (sorted(workflows)[0] if workflows else "NAME")
+    try_line = (f"flareflow run {name} --url {url} --token {choice.shell_reference(Path.cwd())}")
+    lines = [f"[bold]flareflow[/bold] Worker on wrangler dev: [cyan]{url}[/cyan]  "
+             f"({len(workflows)} workflows, build in {BUILD_DIR})",
+             f"  token: {choice.where()}; handed to the Worker in {dev_vars} (mode 0600)",
+             f"  try:   {try_line}"]
+    crons = collect_crons(project)
+    if crons:
+        lines.append(f"  cron:  wrangler dev does not fire crons by itself; fire one with: "
+                     f"curl \"{url}/cdn-cgi/handler/scheduled?cron={quote_plus(crons[0], safe='*')}\"")
+    lines.append("  Ctrl-C stops; edits to the workflows rebuild and reload")
+    return lines
+
+
+def _watch(state: DevState, stop: threading.Event) -> None:
+    """Rebuild when anything the build reads changes; apply new index migrations; never crash."""
+    last = _fingerprint(state.project)
+    while not stop.wait(POLL_SECONDS):
+        current = _fingerprint(state.project)
+        if current is None or current == last:
+            continue
+        last = current
+        try:
+            result = build(state.project)
+        except UserError as exc:
+            err_console.print(f"[bold red]error:[/bold red] rebuild failed: {escape(str(exc))}; "
+                              "still serving the last good build")
+            continue
+        except Exception as exc:  # a workflow module may raise anything at import; keep serving
+            err_console.print(f"[bold red]error:[/bold red] rebuild failed: {type(exc).__name__}: "
+                              f"{escape(str(exc))}; still serving the last good build")
+            continue
+        if result.changed:
+            console.print(f"[green]✓[/green] rebuilt ({len(result.written)} file(s) written, "
+                          f"{len(result.removed)} removed, {result.seconds * 1000:.0f} ms); wrangler dev reloads")
+        try:
+            applied = apply_local_migrations(state)
+        except UserError as exc:
+            err_console.print(f"[bold red]error:[/bold red] {escape(str(exc))}")
+            continue
+        if applied:
+            console.print(f"[green]✓[/green] applied index migration(s) {', '.join(applied)} to the local D1")
+
+
+def _fingerprint(project: Project) -> str | None:
+    try:
+        return fingerprint(project, eject=False)
+    except (OSError, BuildError):  # a file vanished mid-scan or a setting points nowhere: next poll
+        return None
+
+
+def serve_wrangler(project: Project, host: str, port: int, explicit_token: str | None,
+                   build_and_report: Callable[[Project], Path]) -> None:
+    """Build, prepare ``.dev.vars`` and the local D1, then run ``wrangler dev`` and watch the project."""
+    out = build_and_report(project)
+
+    def warn(message: str) -> None:
+        err_console.print(f"[yellow]warning:[/yellow] {escape(message)}")
+
+    try:
+        wrangler = wrangler_command(out, say=lambda message: console.print(message))
+        choice = choose_token(project, explicit_token, console)
+        dev_vars = write_build_dev_vars(project, out, choice.value, warn)
+        state = DevState(project, out, wrangler)
+        if "d1" in resource_names(project):
+            applied = apply_local_migrations(state)
+            if applied:
+                console.print(f"[green]✓[/green] applied index migration(s) {', '.join(applied)} to the "
+                              f"local D1 ({BUILD_DIR}/.wrangler)")
+    except (UserError, DevVarsError) as exc:
+        fail(str(exc))
+    workflows = project.registry.names()
+    url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
+    cmd = [*wrangler, "dev", "--port", str(port), "--ip", host]
+    proc = subprocess.Popen(cmd, cwd=out, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    stop = threading.Event()
+    watcher = threading.Thread(target=_watch, args=(state, stop), name="flareflow-watch", daemon=True)
+    watcher.start()
+    seen: list[str] = []
+    shown = False
+    assert proc.stdout is not None
+    try:
+        for line in proc.stdout:
+            sys.stdout.write(line)
+            sys.stdout.flush()
+            seen.append(line)
+            del seen[:-200]
+            if not shown and any(sign in line for sign in READY_SIGNS):
+                shown = True
+                for text in banner(project, url, choice, dev_vars.relative_to(project.root), workflows):
+                    console.print(text)
+        code = proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        raise typer.Exit(130) from None
+    finally:
+        stop.set()
+    if code != 0:
+        fail(explain_dev_failure("".join(seen)))
