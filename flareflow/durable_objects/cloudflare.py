@@ -297,7 +297,8 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
         if op == "start":
             obj = self.coordinator(body["run_id"]) if self.obj is None else self.obj
             if not obj.exists:
-                obj.create(body["workflow"], body.get("input"), body.get("idempotency_key"))
+                obj.create(body["workflow"], body.get("input"), body.get("idempotency_key"),
+                           trigger=body.get("trigger"))
                 self.wake()  # activate in alarm(), right away
                 return json_response(obj.describe(), 201)
             return json_response(obj.describe(), 200)

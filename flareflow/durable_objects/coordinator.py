@@ -132,8 +132,12 @@ class RunObject:
         return self.store.events(after, limit)
 
     # -- creating --------------------------------------------------------------------------
-    def create(self, workflow: str, input: Any, idempotency_key: str | None = None) -> None:
-        """Record a new run and its ``run.started`` event (one transaction). Call `activate` next."""
+    def create(self, workflow: str, input: Any, idempotency_key: str | None = None, *,
+               trigger: str | None = None) -> None:
+        """Record a new run and its ``run.started`` event (one transaction). Call `activate` next.
+
+        ``trigger`` (``"cron"`` for a scheduled start) is recorded on ``run.started``; API starts have none.
+        """
         if self._info is not None:
             raise InvalidInput(f"run '{self.run_id}' already exists", "run_id")
         defn = self.registry.get(workflow)
@@ -142,11 +146,16 @@ class RunObject:
             raise InvalidInput(f"workflow '{workflow}' requires an input", "input")
         if not defn.takes_input and value is not None:
             raise InvalidInput(f"workflow '{workflow}' takes no input", "input")
+        if trigger is not None and trigger not in ev.TRIGGERS:
+            raise InvalidInput(f"unknown start trigger '{trigger}' (known: {', '.join(ev.TRIGGERS)})", "trigger")
+        started: dict[str, Any] = {"workflow": workflow, "input": value}
+        if trigger is not None:
+            started["trigger"] = trigger
         now = self.clock.now()
 
         def write() -> list[dict[str, Any]]:
             self.store.insert_run(workflow, text, idempotency_key, now)
-            return self.store.append([(ev.RUN_STARTED, {"workflow": workflow, "input": value})], now)
+            return self.store.append([(ev.RUN_STARTED, started)], now)
 
         wire = self.sql.transaction(write)
         self._after_commit(wire)

@@ -1,7 +1,10 @@
 """Five-field cron expressions, as Cloudflare Cron Triggers accept them.
 
-Parsed once into sets of allowed values, so the Worker's ``scheduled()`` can ask which schedules
-match the minute it fires for, and the build can reject a typo before wrangler ever sees it.
+Parsed once into sets of allowed values, so the build can reject a typo before wrangler ever sees it.
+This module also holds the one rule of what a firing starts, used by both hosts: `cron_firing`
+(the Worker's ``scheduled()`` and the local server's ``/cdn-cgi/handler/scheduled``), `due` and
+`latest_due` (the local scheduler's minutes and catch-up), and `cron_start_key` (one idempotency key
+per workflow and scheduled minute, so a repeated firing starts nothing new).
 Fields: minute hour day-of-month month day-of-week; ``*``, lists, ranges, steps (``*/5``, ``1-10/2``)
 and names (``JAN``..``DEC``, ``SUN``..``SAT``; day-of-week 0 and 7 are Sunday).
 """
@@ -9,7 +12,14 @@ and names (``JAN``..``DEC``, ``SUN``..``SAT``; day-of-week 0 and 7 are Sunday).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Iterable
 from dataclasses import dataclass
+
+from .events import CRON_TRIGGER
+from .registry import WorkflowDef
+
+__all__ = ["CRON_TRIGGER", "Cron", "CronError", "CronStart", "cron_firing", "cron_start_key", "due", "latest_due",
+           "minute_of", "parse_cron", "same_schedule", "schedule_of", "started_by"]
 
 _FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
     ("minute", 0, 59, {}),
@@ -103,3 +113,116 @@ def parse_cron(expression: str) -> Cron:
     weekdays = {0 if d == 7 else d for d in sets[4]}
     return Cron(expression, frozenset(sets[0]), frozenset(sets[1]), frozenset(sets[2]), frozenset(sets[3]),
                 frozenset(weekdays), parts[2] == "*", parts[4] == "*")
+
+
+# -- which workflows a firing starts: one rule for every host ----------------------------------------
+
+#: How far back a catch-up looks for a missed minute (a server stopped for longer catches up nothing older).
+MAX_CATCH_UP_DAYS = 3660
+
+
+@dataclass(frozen=True)
+class CronStart:
+    """One start a cron firing asks for: the workflow, the scheduled minute and the start's idempotency key."""
+
+    workflow: str
+    minute: float
+    idempotency_key: str
+
+
+def minute_of(when: float) -> float:
+    """Epoch seconds ``when`` floored to its minute (a firing and its repeats share a minute)."""
+    return float(int(when // 60) * 60)
+
+
+def cron_start_key(workflow: str, when: float) -> str:
+    """The idempotency key of ``workflow``'s cron start for the minute of ``when`` (epoch seconds).
+
+    Keyed by the scheduled minute, not the exact firing time: a repeated firing (cron triggers are
+    at-least-once), a catch-up after downtime and a manual firing for the same minute all meet one run.
+    """
+    stamp = dt.datetime.fromtimestamp(minute_of(when), tz=dt.UTC).strftime("%Y-%m-%dT%H:%MZ")
+    return f"cron:{workflow}:{stamp}"
+
+
+def schedule_of(defn: WorkflowDef) -> Cron | None:
+    """The workflow's parsed schedule; None when it has none or it does not parse (the build rejects those)."""
+    if defn.schedule is None:
+        return None
+    try:
+        return parse_cron(defn.schedule)
+    except CronError:
+        return None
+
+
+def same_schedule(a: Cron, b: Cron) -> bool:
+    """Whether two expressions fire at the same minutes (``0 9 * * MON`` is ``0  9 * * 1``)."""
+    return (a.minutes, a.hours, a.days, a.months, a.weekdays, a.any_day, a.any_weekday) == (
+        b.minutes, b.hours, b.days, b.months, b.weekdays, b.any_day, b.any_weekday)
+
+
+def started_by(workflows: Iterable[WorkflowDef], cron: str) -> list[WorkflowDef]:
+    """The workflows a firing of the cron trigger ``cron`` starts: those whose schedule is that expression.
+
+    Cloudflare fires one trigger per distinct expression and names it in ``controller.cron``; the
+    build writes each schedule as its trigger, so a schedule matches its own text up to whitespace,
+    and any spelling of the same schedule. An expression that does not parse matches nothing.
+    """
+    try:
+        fired = parse_cron(cron)
+    except CronError:
+        return []
+    words = cron.split()
+    out = []
+    for defn in workflows:
+        schedule = schedule_of(defn)
+        if schedule is not None and (schedule.expression.split() == words or same_schedule(schedule, fired)):
+            out.append(defn)
+    return out
+
+
+def cron_firing(workflows: Iterable[WorkflowDef], cron: str, when: float) -> list[CronStart]:
+    """The starts one firing of ``cron`` scheduled at ``when`` (epoch seconds) asks for, on any host."""
+    minute = minute_of(when)
+    return [CronStart(defn.name, minute, cron_start_key(defn.name, minute)) for defn in started_by(workflows, cron)]
+
+
+def due(workflows: Iterable[WorkflowDef], minute: float) -> list[CronStart]:
+    """The starts due in the minute of ``minute`` (epoch seconds): every schedule that `Cron.matches` it."""
+    start = minute_of(minute)
+    moment = dt.datetime.fromtimestamp(start, tz=dt.UTC)
+    out = []
+    for defn in workflows:
+        schedule = schedule_of(defn)
+        if schedule is not None and schedule.matches(moment):
+            out.append(CronStart(defn.name, start, cron_start_key(defn.name, start)))
+    return out
+
+
+def latest_due(cron: Cron, after: float, upto: float) -> float | None:
+    """The latest minute ``m`` with ``after < m <= upto`` (epoch seconds, floored) that ``cron`` fires in.
+
+    Walks days backwards (at most `MAX_CATCH_UP_DAYS`) and only the schedule's own hours and minutes
+    in each, so a long downtime costs days, not minutes; every answer is checked with `Cron.matches`.
+    """
+    low, high = minute_of(after), minute_of(upto)
+    if high <= low:
+        return None
+    top = dt.datetime.fromtimestamp(high, tz=dt.UTC)
+    hours = sorted(cron.hours, reverse=True)
+    minutes = sorted(cron.minutes, reverse=True)
+    day = top.replace(hour=0, minute=0)
+    for _ in range(MAX_CATCH_UP_DAYS):
+        if day.timestamp() + 86_400 <= low:
+            return None
+        if cron.matches(day.replace(hour=min(cron.hours), minute=min(cron.minutes))):
+            for hour in hours:
+                for minute in minutes:
+                    moment = day.replace(hour=hour, minute=minute)
+                    stamp = moment.timestamp()
+                    if stamp <= low:
+                        return None
+                    if stamp <= high and cron.matches(moment):
+                        return stamp
+        day -= dt.timedelta(days=1)
+    return None

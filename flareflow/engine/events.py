@@ -27,7 +27,7 @@ RUN_RESUMED: Final = "run.resumed"
 
 #: Type-specific fields of each event (besides seq, type, run_id, at). Documentation and a test oracle.
 EVENT_FIELDS: Final[dict[str, tuple[str, ...]]] = {
-    RUN_STARTED: ("workflow", "input"),
+    RUN_STARTED: ("workflow", "input"),  # plus "trigger": "cron" when a cron schedule started the run
     STEP_STARTED: ("step", "name", "attempt"),
     STEP_COMPLETED: ("step", "name", "attempt", "duration_ms", "result", "patch"),
     STEP_FAILED: ("step", "name", "attempt", "duration_ms", "error"),
@@ -42,6 +42,10 @@ EVENT_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     RUN_PAUSED: ("reason",),
     RUN_RESUMED: (),
 }
+
+#: ``trigger`` of a ``run.started`` a cron schedule caused; API starts carry no ``trigger`` field.
+CRON_TRIGGER: Final = "cron"
+TRIGGERS: Final = (CRON_TRIGGER,)
 
 TERMINAL_EVENTS: Final = frozenset({RUN_COMPLETED, RUN_FAILED, RUN_CANCELLED})
 

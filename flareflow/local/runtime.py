@@ -316,8 +316,10 @@ class LocalRuntime:
         return obj
 
     async def start_or_get(self, workflow: str, input: Any = None, *, idempotency_key: str | None = None,
-                           activate: bool = True) -> tuple[RunObject, bool]:
-        """Like `start_run`, and say whether this call created the run (False: the key's existing run)."""
+                           activate: bool = True, trigger: str | None = None) -> tuple[RunObject, bool]:
+        """Like `start_run`, and say whether this call created the run (False: the key's existing run).
+
+        ``trigger`` (``"cron"``) is recorded on the new run's ``run.started`` event."""
         defn = self.registry.get(workflow)
         if idempotency_key is not None:
             existing = self.index.by_key(idempotency_key)
@@ -337,7 +339,7 @@ class LocalRuntime:
         self._new_database(self.db_path(run_id))
         obj = self._build(run_id)
         try:
-            obj.create(defn.name, input, idempotency_key)
+            obj.create(defn.name, input, idempotency_key, trigger=trigger)
         except BaseException:
             self.index.delete(run_id)
             self.evict(run_id, counted=False)

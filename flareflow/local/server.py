@@ -23,6 +23,7 @@ from ..engine.errors import FlareflowError
 from ..worker.http import ApiError, Request, StreamRequest
 from ..worker.router import Router, api_error, parse_client_frame
 from .backend import LocalBackend
+from .scheduler import SCHEDULED_PATH, LocalScheduler, handle_scheduled
 
 KEEPALIVE_SECONDS = 15.0
 POLICY_VIOLATION = 1008
@@ -46,8 +47,10 @@ async def _read_body(request: StarletteRequest, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def create_app(router: Router, backend: LocalBackend, *, on_startup: Any = None, on_shutdown: Any = None) -> Starlette:
-    """The ASGI application: one catch-all HTTP route and the WebSocket route."""
+def create_app(router: Router, backend: LocalBackend, *, scheduler: LocalScheduler | None = None,
+               on_startup: Any = None, on_shutdown: Any = None) -> Starlette:
+    """The ASGI application: one catch-all HTTP route, the WebSocket route and, with a ``scheduler``,
+    ``wrangler dev``'s manual cron trigger (``GET /cdn-cgi/handler/scheduled?cron=...&time=MS``)."""
 
     async def http_endpoint(request: StarletteRequest) -> Response:
         headers = {k.lower(): v for k, v in request.headers.items()}
@@ -78,8 +81,16 @@ def create_app(router: Router, backend: LocalBackend, *, on_startup: Any = None,
         await websocket.accept()
         await _serve_socket(websocket, backend, result, router.max_body)
 
+    async def scheduled_endpoint(request: StarletteRequest) -> Response:
+        assert scheduler is not None
+        headers = {k.lower(): v for k, v in request.headers.items()}
+        result = await handle_scheduled(scheduler, router, Request(request.method, request.url.path,
+                                                                   dict(request.query_params), headers))
+        return _json(result.status, result.body, result.headers)
+
     routes = [
         WebSocketRoute("/runs/{run_id}/ws", ws_endpoint),
+        *([Route(SCHEDULED_PATH, scheduled_endpoint, methods=METHODS)] if scheduler is not None else []),
         Route("/{path:path}", http_endpoint, methods=METHODS),
     ]
 

@@ -5,7 +5,8 @@
 - ``GET /runs`` pages the D1 index (``INDEX``), which every object updates on each status change.
 - Finished runs are immutable, so their descriptions are cached in KV (``CACHE``) and served
   without waking the object; the manifest is cached there too.
-- ``scheduled``: starts the workflows whose cron matches, through the queue when there is one.
+- ``scheduled``: starts the workflows whose schedule is the fired cron (the engine's one rule, shared with
+  the local server), through the queue when there is one; ``run.started`` says ``trigger: "cron"``.
 - ``queue``: the consumer of asynchronous starts (cron, ``Prefer: respond-async`` bursts), with
   ack/retry per message; the generated config adds a dead-letter queue.
 
@@ -25,7 +26,7 @@ import js
 from pyodide.ffi import to_js
 from workers import Response, WorkerEntrypoint
 
-from ..engine.cron import CronError, parse_cron
+from ..engine.cron import CRON_TRIGGER, cron_firing
 from ..engine.errors import InvalidInput, RunFinished, RunNotFound, StorageError, WorkflowNotFound
 from ..engine.events import iso
 from ..engine.registry import Registry
@@ -111,10 +112,12 @@ class DoBackend:
         return self.registry.manifest()
 
     async def start(self, workflow: str, input: Any, idempotency_key: str | None,
-                    respond_async: bool = False) -> tuple[dict[str, Any], bool]:
+                    respond_async: bool = False, *, trigger: str | None = None) -> tuple[dict[str, Any], bool]:
         self.registry.get(workflow)
         run_id = new_run_id(idempotency_key)
         message = {"run_id": run_id, "workflow": workflow, "input": input, "idempotency_key": idempotency_key}
+        if trigger is not None:  # recorded on run.started by the object (through the queue too)
+            message["trigger"] = trigger
         if respond_async and self.queue is not None:
             await self.queue.send(_js_obj(message))
             return {"id": run_id, "workflow": workflow, "status": "queued"}, True
@@ -219,21 +222,15 @@ class WorkerBase(WorkerEntrypoint):  # type: ignore[misc]
         return _json(result.status, result.body, result.headers)
 
     async def scheduled(self, controller: Any, *rest: Any) -> None:
-        """Start every workflow whose schedule fires now (via the queue when one is bound)."""
+        """Start the workflows this cron firing names (`flareflow.engine.cron.cron_firing`, the rule the
+        local server follows too), via the queue when one is bound. Each start is keyed by workflow and
+        scheduled minute, so a repeated delivery of the same firing starts nothing new."""
         cron = str(getattr(controller, "cron", "") or "")
         when_ms = float(getattr(controller, "scheduledTime", time.time() * 1000))
         backend = self.backend()
-        for defn in self.registry:
-            if defn.schedule is None:
-                continue
-            try:
-                if defn.schedule.split() != cron.split():
-                    continue
-                parse_cron(defn.schedule)
-            except CronError:
-                continue
-            key = f"cron:{defn.name}:{int(when_ms)}"
-            await backend.start(defn.name, None, key, respond_async=True)
+        for start in cron_firing(self.registry, cron, when_ms / 1000):
+            await backend.start(start.workflow, None, start.idempotency_key, respond_async=True,
+                                trigger=CRON_TRIGGER)
 
     async def queue(self, batch: Any, *rest: Any) -> None:
         """Asynchronous starts: ack each message once its run exists; retry it on failure."""
