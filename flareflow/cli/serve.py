@@ -100,11 +100,12 @@ def bind(host: str, port: int) -> socket.socket:
 
 
 async def serve_local(project: Project, host: str, port: int, token: str, console: Console) -> None:
-    """Run the local server until interrupted."""
+    """Run the local server until interrupted; it fires the workflows' cron schedules by itself."""
     import uvicorn
 
     from ..local.backend import LocalBackend
     from ..local.runtime import LocalRuntime
+    from ..local.scheduler import LocalScheduler, scheduled_url
     from ..local.server import create_app
     from ..worker.router import Router
 
@@ -113,19 +114,38 @@ async def serve_local(project: Project, host: str, port: int, token: str, consol
                            payload_threshold=project.settings.worker.payload_threshold)
     backend = LocalBackend(runtime)
     router = Router(backend, token=token, max_body=project.settings.dev.max_body, version=__version__)
+    scheduler = LocalScheduler(runtime)
 
     async def startup() -> None:
         runtime.start()
         resumed = await runtime.resume()
         if resumed:
             console.print(f"resumed {len(resumed)} unfinished run(s)")
+        scheduler.start()  # its first tick is the catch-up of what came due while the server was down
 
-    app = create_app(router, backend, on_startup=startup, on_shutdown=runtime.close)
+    async def shutdown() -> None:
+        await scheduler.close()
+        await runtime.close()
+
+    app = create_app(router, backend, scheduler=scheduler, on_startup=startup, on_shutdown=shutdown)
     real_port = sock.getsockname()[1]
-    console.print(f"[bold]flareflow[/bold] local server on [cyan]http://{host}:{real_port}[/cyan]  "
+    base = f"http://{host}:{real_port}"
+    console.print(f"[bold]flareflow[/bold] local server on [cyan]{base}[/cyan]  "
                   f"({len(project.registry)} workflows, state in {project.state_dir})")
     console.print("  API: /health /workflows /runs /runs/{id}/events (SSE) /runs/{id}/ws  ·  "
                   "OpenAPI: /openapi.json  ·  Ctrl-C stops")
+    schedules = scheduler.schedules
+    if schedules:
+        saved = token_path(project)
+        if saved.exists() and saved.read_text(encoding="utf-8").strip() == token:
+            choice = TokenChoice(token, "saved", saved)
+        else:
+            choice = TokenChoice(token, "environment" if os.environ.get(TOKEN_ENV) == token else "option")
+        listed = ", ".join(f"{name} ({schedule})" for name, schedule in schedules)
+        console.print(f"  cron:  fired here at each due minute (UTC), as Cloudflare does: {listed}",
+                      markup=False, highlight=False, soft_wrap=True)
+        console.print(f"  fire one by hand: curl --oauth2-bearer {choice.shell_reference(Path.cwd())} "
+                      f'"{scheduled_url(base, schedules[0][1])}"', markup=False, highlight=False, soft_wrap=True)
     # no permessage-deflate: compressing every frame once per client costs more than the bytes it saves
     # on loopback and LANs (36% of server CPU in the fanout benchmark)
     config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=3,

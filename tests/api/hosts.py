@@ -2,7 +2,9 @@
 
 ``.url``, ``.token``, ``.headers``, ``.ws_base``, ``.start(port)``, ``.kill()``, ``.stop()``,
 ``.restart(hard=)``, ``.alive``, ``.output()``, ``.starts``, ``.down_at`` (wall-clock time the last
-process went down) and ``.evict(run_id)`` (drop the run's in-memory state, keep its storage).
+process went down), ``.evict(run_id)`` (drop the run's in-memory state, keep its storage) and
+``.scheduled(cron, when)`` (fire a cron trigger: the local server's ``/cdn-cgi/handler/scheduled``,
+the harness admin on workerd).
 
 * `LocalServer` -- ``flareflow serve --local`` in a subprocess.
 * `WorkerdHost` -- the project built by ``flareflow build --project DIR`` and served on real workerd by
@@ -130,6 +132,20 @@ class LocalServer:
         so this is the strongest equivalent: SIGKILL and a new process on the same port and project
         (every run is rebuilt from SQLite; unfinished ones are resumed at start-up)."""
         self.restart(hard=True)
+
+    def scheduled(self, cron: str, when: datetime | float | None = None) -> dict[str, Any]:
+        """Fire the cron trigger ``cron`` at ``when`` (datetime or epoch seconds; default now) the way a user
+        does with ``wrangler dev``: ``GET /cdn-cgi/handler/scheduled?cron=...&time=MS`` with the token.
+        Returns the server's answer, ``{"outcome": "ok", ...}`` like the workerd harness."""
+        params = {"cron": cron}
+        if when is not None:
+            seconds = when.timestamp() if isinstance(when, datetime) else float(when)
+            params["time"] = str(int(seconds * 1000))
+        response = httpx.get(f"{self.url}/cdn-cgi/handler/scheduled", params=params, headers=self.headers,
+                             timeout=15)
+        assert response.status_code == 200, response.text
+        result: dict[str, Any] = response.json()
+        return result
 
     def _signal(self, sig: int, timeout: float) -> None:
         proc = self.proc

@@ -1,7 +1,7 @@
 """Fixtures of the host conformance tests: one server per host for the session, on the conformance project.
 
 The hosts are those of the API suite (`tests.api.hosts.HOSTS`: ``local`` and ``workerd``), with the same
-interface plus ``.evict(run_id)`` on both and ``.scheduled(cron, when)`` on workerd. A missing workerd
+interface plus ``.evict(run_id)`` and ``.scheduled(cron, when)`` on both. A missing workerd
 harness skips the workerd tests locally and fails them when ``CI`` is set.
 """
 

@@ -12,8 +12,9 @@ on both unless a test says why a host differs (and then each host's documented b
 * a WebSocket client that reconnects with ``after=`` to a woken object gets a gapless stream, and a
   `flareflow.client.Client` follower spanning the eviction sees every event exactly once;
 * 10 concurrent runs;
-* a cron firing through the Worker's ``scheduled()`` starts the workflow whose ``schedule`` matches
-  (workerd only: the local server has no cron trigger);
+* a cron firing starts the workflow whose ``schedule`` is that cron, once however often the firing is
+  delivered, with ``trigger: "cron"`` on ``run.started`` (workerd: the Worker's ``scheduled()`` through
+  the harness; local: ``GET /cdn-cgi/handler/scheduled``, the URL ``wrangler dev`` fires crons with);
 * ``Prefer: respond-async``: 202 + id + ``queued`` on workerd (the dispatch queue starts it), 201 on the
   local server (documented: it starts at once); the run completes either way;
 * ``GET /runs`` paged with ``cursor`` (D1 on workerd) across a dozen objects: no duplicates, none missing;
@@ -36,6 +37,7 @@ import pytest
 from websockets.exceptions import ConnectionClosed
 
 from flareflow.client import Client
+from flareflow.engine.cron import cron_start_key
 from tests.api.helpers import (
     TERMINAL,
     arun,
@@ -265,20 +267,24 @@ def test_list_runs_pages_across_objects(server):
 
 
 def test_cron_firing_starts_the_scheduled_workflow(server, host):
-    if host == "local":
-        pytest.skip("the local server has no cron trigger: `schedule=` fires only through the Worker's "
-                    "scheduled() handler (README, Cloudflare build), so there is nothing to fire locally")
+    # workerd: the harness runs the Worker's scheduled(); local: GET /cdn-cgi/handler/scheduled (wrangler's URL).
+    # The local server also fires `nightly` by itself at every real */10 minute, so runs are told apart by
+    # their key: one per workflow and *scheduled* minute, the same rule on both hosts.
     when = datetime(2031, 3, 4, 5, 10, tzinfo=UTC)
+    key = cron_start_key("nightly", when.timestamp())
+    elsewhen = datetime(2031, 3, 4, 0, 0, tzinfo=UTC)  # matches "0 0 * * *" and "*/10 * * * *" alike
+    ours = (key, cron_start_key("nightly", elsewhen.timestamp()))
 
     async def listed(client: httpx.AsyncClient) -> list[dict[str, Any]]:
-        response = await client.get("/runs", params={"workflow": "nightly", "limit": 50})
+        response = await client.get("/runs", params={"workflow": "nightly", "limit": 500})
         assert response.status_code == 200, response.text
-        return list(response.json()["runs"])
+        return [r for r in response.json()["runs"] if r["idempotency_key"] in ours]
 
     async def body():
         async with http(server) as client:
             assert await listed(client) == []
-            other = await asyncio.to_thread(server.scheduled, "0 0 * * *", when)  # no workflow has this cron
+            # no workflow has this cron: nothing starts, though `nightly`'s schedule matches that minute
+            other = await asyncio.to_thread(server.scheduled, "0 0 * * *", elsewhen)
             assert other["outcome"] == "ok", other
             result = await asyncio.to_thread(server.scheduled, "*/10 * * * *", when)
             assert result["outcome"] == "ok", result
@@ -292,6 +298,7 @@ def test_cron_firing_starts_the_scheduled_workflow(server, host):
                 raise AssertionError("no run after scheduled():\n" + server.output()[-3000:]) from None
             runs = await listed(client)
             run = await finished(server, client, runs[0]["id"], 15)
+            events = await stored_events(client, run["id"])
             # the same firing delivered twice (cron triggers are at-least-once) starts nothing new
             again = await asyncio.to_thread(server.scheduled, "*/10 * * * *", when)
             assert again["outcome"] == "ok", again
@@ -300,7 +307,9 @@ def test_cron_firing_starts_the_scheduled_workflow(server, host):
         assert len(runs) == 1, runs
         assert run["workflow"] == "nightly" and run["status"] == "completed"
         assert run["output"] == {"ticked": True}
-        assert [r["id"] for r in runs_after] == [run["id"]], "a repeated firing started a second run"
+        assert run["idempotency_key"] == key
+        assert events[0]["type"] == "run.started" and events[0]["trigger"] == "cron", events[0]
+        assert [r["id"] for r in runs_after] == [run["id"]], "a repeated (or the other) firing started a run"
 
     arun(body(), timeout=60)
 
