@@ -29,7 +29,7 @@ async def branch(run: Run, source: str) -> dict[str, Any]:
 
 @workflow("report", schedule="0 9 * * 1")
 async def report(run: Run, sources: list[str] | None = None) -> dict[str, Any]:
-    """Summarises several sources in parallel; every Monday at 09:00 when deployed."""
+    """Summarises several sources in parallel; every Monday at 09:00 UTC (serve --local and Cloudflare)."""
     names = sources or ["sales", "support", "marketing"]
     summaries = await run.parallel(*(branch(run, name) for name in names))
     run.state["sources"] = len(names)
