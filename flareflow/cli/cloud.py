@@ -9,12 +9,12 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from .build import build, copy_tree_files, eject_plan, resource_names, worker_name
+from .build import RESOURCES_FILE, build, copy_tree_files, eject_plan, resource_names, worker_name
 from .common import ProjectOpt, console, err_console, fail
 from .common import guard as _guard
 from .common import load as _project
 from .project import Project
-from .wrangler import WranglerError, ensure_resources, run, wrangler_command
+from .wrangler import WranglerError, checked, ensure_resources, missing_resources, wrangler_command
 
 #: Files eject merges into instead of replacing (so they never count as overwritten).
 MERGED = {".gitignore"}
@@ -54,26 +54,34 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def deploy(
         env: Annotated[str | None, typer.Option("--env", help="wrangler environment.")] = None,
-        dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate and list what would be uploaded; "
-                                                                "create nothing.")] = False,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate; list what would be uploaded and "
+                                                                "which resources created. Creates nothing, "
+                                                                "needs no login.")] = False,
         project: ProjectOpt = None,
     ) -> None:
         """Build, create missing resources (D1, R2, KV, Queues), apply D1 migrations, wrangler deploy."""
         proj = _project(project, discover=False)
         out = do_build(proj)
+        env_args = ["--env", env] if env else []
         try:
             wrangler = wrangler_command(out, say=_say)
-            env_args = ["--env", env] if env else []
-            if dry_run:
-                outdir = Path(tempfile.mkdtemp(prefix="flareflow-dry-run-"))
-                proc = run([*wrangler, "deploy", "--dry-run", "--outdir", str(outdir), *env_args], out)
-                if proc.returncode != 0:
-                    fail("wrangler deploy --dry-run failed: " + (proc.stderr or proc.stdout).strip()[-500:])
-                console.print(proc.stdout.strip())
-                files = sorted(p.relative_to(outdir).as_posix() for p in outdir.rglob("*") if p.is_file())
-                console.print(f"[green]✓[/green] dry run: {len(files)} file(s) would be uploaded (in {outdir}):")
+            if dry_run:  # wrangler validates and bundles offline; nothing asks Cloudflare's API
+                with tempfile.TemporaryDirectory(prefix="flareflow-dry-run-") as outdir:
+                    console.print(checked(wrangler, ["deploy", "--dry-run", "--outdir", outdir, *env_args],
+                                          out).strip())
+                    files = sorted(p.relative_to(outdir).as_posix() for p in Path(outdir).rglob("*")
+                                   if p.is_file())
+                console.print(f"[green]✓[/green] dry run: {len(files)} file(s) would be uploaded:")
                 for name in files:
                     console.print(f"  {name}")
+                missing = _guard(lambda: missing_resources(proj))
+                if missing:
+                    console.print(f"would create {len(missing)} resource(s) not yet recorded in {RESOURCES_FILE} "
+                                  "(deploy first looks for each by name and records one that already exists):")
+                    for item in missing:
+                        console.print(f"  + {item}")
+                else:
+                    console.print(f"would create no resources: all are recorded in {RESOURCES_FILE}")
                 return
             created = ensure_resources(proj, wrangler, out, say=_say)
             if not created:
@@ -81,14 +89,12 @@ def register(app: typer.Typer) -> None:
             out = do_build(proj, quiet=True)
             used = resource_names(proj)
             if "d1" in used:
-                proc = run([*wrangler, "d1", "migrations", "apply", used["d1"]["name"], "--remote", *env_args], out)
-                if proc.returncode != 0:
-                    fail("applying the D1 migrations failed: " + (proc.stderr or proc.stdout).strip()[-500:])
-            proc = run([*wrangler, "deploy", *env_args], out, capture=False)
-            if proc.returncode != 0:
-                fail(f"wrangler deploy failed (exit {proc.returncode})")
+                checked(wrangler, ["d1", "migrations", "apply", used["d1"]["name"], "--remote", *env_args], out)
+            checked(wrangler, ["deploy", *env_args], out, echo=True)  # its progress shows as it goes
             console.print(f"[green]✓[/green] deployed {worker_name(proj)}; set the API token once with: "
                           f"npx wrangler secret put FLAREFLOW_TOKEN (in {out})")
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
         except WranglerError as exc:
             fail(str(exc))
 

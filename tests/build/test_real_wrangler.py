@@ -55,7 +55,7 @@ class DryRun:
 
 
 def _wrangler_env(tmp: Path) -> dict[str, str]:
-    (tmp / "tmp").mkdir()  # `flareflow deploy --dry-run` leaves its --outdir in $TMPDIR for the user to inspect
+    (tmp / "tmp").mkdir()  # `flareflow deploy --dry-run` bundles into a temporary folder in $TMPDIR (then deletes it)
     return cli_env(FLAREFLOW_WRANGLER=str(helpers.HARNESS_WRANGLER), WRANGLER_LOG_PATH=str(tmp / "wrangler-logs"),
                    TMPDIR=str(tmp / "tmp"))
 
