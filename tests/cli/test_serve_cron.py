@@ -3,7 +3,8 @@
 Tried: the scaffolded project (``report`` runs ``0 9 * * 1``) served with a generated token: the banner
 lists the schedule and prints a ``curl`` command; that very command, run by a shell in the project,
 starts ``report`` with ``trigger: "cron"`` on ``run.started`` (and again starts nothing new); a project
-without schedules prints no cron lines.
+without schedules prints no cron lines; a ``* * * * *`` schedule fires by itself as the server starts,
+and a SIGKILL and restart never start a second run for a minute already fired.
 """
 
 from __future__ import annotations
@@ -82,3 +83,55 @@ def test_no_cron_lines_without_schedules(project: Path) -> None:
         assert live.wait_line(lambda text: "Ctrl-C stops" in text, 10, "the banner's API line")
         time.sleep(0.5)  # the banner is printed before the server answers /health; let the reader catch up
         assert "cdn-cgi" not in live.stdout and "cron:" not in live.stdout, live.stdout
+
+
+MINUTELY = '''\
+from flareflow import Run, workflow
+
+
+@workflow("minutely", schedule="* * * * *")
+async def minutely(run: Run) -> str:
+    return await run.step("tick", lambda: "ticked")
+'''
+
+
+def test_the_server_fires_a_due_schedule_by_itself(project: Path) -> None:
+    """A schedule due in the minute the server starts fires at once (its first tick); a restart soon
+    after starts nothing for a minute already fired."""
+    (project / "workflows" / "minutely.py").write_text(MINUTELY)
+    token = "tok-" + "5" * 16
+
+    def cron_runs(url: str) -> list[dict[str, object]]:
+        response = httpx.get(f"{url}/runs", params={"workflow": "minutely"}, timeout=10,
+                             headers={"authorization": f"Bearer {token}"})
+        assert response.status_code == 200, response.text
+        return list(response.json()["runs"])
+
+    def serve() -> tuple[Live, str]:
+        live = Live("serve", "--local", "--host", "127.0.0.1", "--port", "0", "--token", token, cwd=project)
+        line = live.wait_line(lambda text: URL.search(text) is not None, 20, "the server's URL")
+        found = URL.search(line)
+        assert found is not None
+        return live, found.group(1)
+
+    def minutes_since(began: float) -> set[str]:
+        first, last = int(began // 60), int(time.time() // 60)
+        return {time.strftime("%Y-%m-%dT%H:%MZ", time.gmtime(m * 60)) for m in range(first, last + 1)}
+
+    began = time.time()
+    live, url = serve()
+    with live:  # leaving the block SIGKILLs the server: the crash case
+        runs = wait_until(lambda: cron_runs(url), 20, "the minutely run")
+        events = httpx.get(f"{url}/runs/{runs[0]['id']}/events", timeout=10,
+                           headers={"authorization": f"Bearer {token}", "accept": "application/json"}).json()
+        assert events["events"][0]["type"] == "run.started" and events["events"][0]["trigger"] == "cron"
+    assert len(runs) == 1 and str(runs[0]["idempotency_key"]).split(":", 2)[2] in minutes_since(began), runs
+    live, url = serve()
+    with live:
+        wait_until(lambda: cron_runs(url) is not None, 20, "the restarted server")
+        time.sleep(0.5)  # its start-up tick has run
+        again = cron_runs(url)
+    keys = {str(r["idempotency_key"]).split(":", 2)[2] for r in again}
+    # one run per minute at most, however often the server restarts within it
+    assert len(keys) == len(again) and keys <= minutes_since(began), again
+    assert runs[0]["id"] in [r["id"] for r in again]
