@@ -2,7 +2,7 @@
 
 Both hosts serve the same generated project over the same HTTP API, in the same script run:
   - local:   `flareflow serve --local` (embedded runtime, sqlite3 files)
-  - workerd: `flareflow build` + harness/host/launch.mjs (real workerd, Pyodide 0.28.2, Durable Object SQLite)
+  - workerd: `flareflow serve` with wrangler dev swapped for the harness (real workerd, Pyodide 0.28.2, DO SQLite)
 
 Figures per host:
   ready        process start until the server answers (workerd: includes booting Pyodide, from its snapshot)
@@ -18,14 +18,17 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import datetime as dt
 import os
 import re
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
 
@@ -62,21 +65,35 @@ def make_project(tmp: Path) -> Path:
     return project
 
 
-def start(cmd: list[str], cwd: Path, pattern: str, timeout: float = 120.0) -> tuple[subprocess.Popen[str], str, float]:
-    """Start a server and return it with its URL and the seconds until it printed that URL."""
+def start(cmd: list[str], cwd: Path, pattern: str, timeout: float = 120.0,
+          env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str, float]:
+    """Start a server in its own process group and return it with its URL and the seconds until it
+    printed that URL; its output keeps being drained so it never blocks on a full pipe."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "FLAREFLOW_TOKEN": TOKEN})
+                            env={**os.environ, "FLAREFLOW_TOKEN": TOKEN, **(env or {})}, start_new_session=True)
     assert proc.stdout is not None
     deadline = time.monotonic() + timeout
     for line in proc.stdout:
         match = re.search(pattern, line)
         if match:
+            threading.Thread(target=proc.stdout.read, daemon=True).start()
             return proc, match.group(1), time.perf_counter() - t0
         if time.monotonic() > deadline:
             break
-    proc.kill()
+    stop(proc)
     raise RuntimeError(f"server did not start: {' '.join(cmd)}")
+
+
+def stop(proc: subprocess.Popen[str]) -> None:
+    """End the server and everything it started (wrangler, node, workerd): the whole process group."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(subprocess.TimeoutExpired):
+        proc.wait(15)
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
 
 
 def parse_at(value: str) -> float:
@@ -118,7 +135,6 @@ def main() -> None:
     args = parser.parse_args()
     node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
     print(f"python {sys.version.split()[0]}, node {node}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
-    launcher = ROOT / "harness" / "host" / "launch.mjs"
     if not (ROOT / "harness" / "node_modules").exists():
         sys.exit("harness/node_modules is missing: run `cd harness && npm install` (scripts/test does it)")
     tmp = Path(tempfile.mkdtemp(prefix="ff-bench-workerd-"))
@@ -130,15 +146,17 @@ def main() -> None:
         try:
             results["local (embedded)"] = {"ready": ready, **asyncio.run(measure(url, args.steps, args.runs))}
         finally:
-            proc.kill()
-        subprocess.run([*flareflow_cmd(), "build", "--project", str(project), "--quiet"], check=True)
-        proc, url, ready = start(["node", str(launcher), str(project / ".flareflow" / "build"), "--port", "0",
-                                  "--token", TOKEN, "--persist", str(tmp / "persist")],
-                                 ROOT, r"listening on (http://127\.0\.0\.1:\d+)")
+            stop(proc)
+        # the user's path: `flareflow serve` (token in .dev.vars, D1 migrated by the real wrangler) with
+        # only `wrangler dev` swapped for the workerd harness
+        proc, url, ready = start([*flareflow_cmd(), "serve", "--port", "0", "-C", str(project)], project,
+                                 r"listening on (http://127\.0\.0\.1:\d+)",
+                                 env={"FLAREFLOW_WRANGLER": str(ROOT / "harness" / "bin" / "wrangler"),
+                                      "WRANGLER_SEND_METRICS": "false"})
         try:
             results["workerd (harness)"] = {"ready": ready, **asyncio.run(measure(url, args.steps, args.runs))}
         finally:
-            proc.kill()
+            stop(proc)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     print(f"\n{args.steps}-step runs, {args.runs} per host (median)")

@@ -1,12 +1,18 @@
-"""pytest fixtures that run a flareflow build directory on real workerd (harness/host/launch.mjs).
+"""pytest fixtures that serve a wrangler project on real workerd (harness/host/launch.mjs).
 
-Test-only, never shipped. Usage in a test module::
+Test-only, never shipped. The harness takes the user's path: it serves a directory *as the user's
+own command left it* -- the token and secrets from its ``.dev.vars``, D1/R2/KV/Durable Object state
+from wrangler's local persistence (``.wrangler/state`` beside its wrangler.toml, or
+``persist_dir``), which the user's command migrated. It applies no migrations and injects nothing.
+``harness/bin/wrangler`` is a ``wrangler`` whose ``dev`` is the launcher and whose every other
+command is the real pinned wrangler, so ``flareflow serve`` (``FLAREFLOW_WRANGLER``) or an ejected
+project's ``npm run dev`` (``PATH``) run unchanged in front of it. Usage in a test module::
 
     from harness.pytest_plugin import workerd_server  # noqa: F401  (the fixture)
 
     @pytest.fixture
-    def workerd_build_dir():          # required: which build directory to serve
-        return build_my_project(...)  # e.g. the output of `flareflow build` (.flareflow/build)
+    def workerd_build_dir():          # required: which (prepared) project directory to serve
+        return prepared_dir
 
     def test_something(workerd_server):
         httpx.get(workerd_server.url + "/health", headers={"authorization": f"Bearer {workerd_server.token}"})
@@ -15,7 +21,8 @@ Test-only, never shipped. Usage in a test module::
         workerd_server.restart()         # new workerd process, same port + persisted storage
         workerd_server.kill()            # SIGKILL (crash); restart() brings it back
 
-Or without fixtures: ``with WorkerdServer(build_dir) as server: ...``.
+Or without fixtures: ``with WorkerdServer(build_dir) as server: ...``; ``command=`` starts something
+else that ends in the launcher (e.g. ``flareflow serve`` with ``FLAREFLOW_WRANGLER`` set to the shim).
 
 When node, the harness npm packages (harness/node_modules: miniflare, workerd, pyodide) or the SDK
 wheel cannot be had, the fixture skips locally and FAILS when the ``CI`` environment variable is set.
@@ -26,16 +33,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import secrets
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -44,6 +49,8 @@ import pytest
 
 HARNESS_DIR = Path(__file__).resolve().parent
 LAUNCHER = HARNESS_DIR / "host" / "launch.mjs"
+#: ``wrangler`` with ``dev`` swapped for the launcher (every other command is the real one).
+WRANGLER_SHIM = HARNESS_DIR / "bin" / "wrangler"
 SDK_VERSION = "1.9.5"
 SDK_WHEEL = HARNESS_DIR / "vendor" / f"workers_runtime_sdk-{SDK_VERSION}-py3-none-any.whl"
 READY_PREFIX = "flareflow-harness listening on "
@@ -90,18 +97,28 @@ def _to_ms(when: datetime | float | int | None) -> int | None:
     return int(when * 1000)  # seconds since the epoch
 
 
-class WorkerdServer:
-    """One launcher process (Node + Miniflare + workerd) serving a build directory."""
+def dev_vars(directory: Path) -> dict[str, str]:
+    """The ``.dev.vars`` of a served directory (what wrangler dev would read), ``{}`` when absent."""
+    path = directory / ".dev.vars"
+    if not path.exists():
+        return {}
+    from flareflow.cli.devvars import parse_dev_vars
 
-    def __init__(self, build_dir: str | os.PathLike[str], *, token: str | None = None,
-                 persist_dir: str | os.PathLike[str] | None = None, port: int = 0,
-                 verbose: bool = False) -> None:
+    return parse_dev_vars(path.read_text(encoding="utf-8"), source=str(path))
+
+
+class WorkerdServer:
+    """One launcher process (Node + Miniflare + workerd) serving a directory, or a command ending in one."""
+
+    def __init__(self, build_dir: str | os.PathLike[str], *, persist_dir: str | os.PathLike[str] | None = None,
+                 port: int = 0, verbose: bool = False,
+                 command: Callable[[int], list[str]] | None = None, env: dict[str, str] | None = None) -> None:
         self.build_dir = Path(build_dir)
-        self.token = token if token is not None else secrets.token_urlsafe(16)
-        self._own_persist = persist_dir is None
-        self.persist_dir = Path(persist_dir) if persist_dir else Path(tempfile.mkdtemp(prefix="flareflow-harness-"))
+        self.persist_dir = Path(persist_dir) if persist_dir else None  # None: .wrangler/state in build_dir
         self.port = port
         self.verbose = verbose
+        self.command = command
+        self.env = env
         self.url = ""
         self.admin_url = ""
         self.proc: subprocess.Popen[str] | None = None
@@ -109,17 +126,27 @@ class WorkerdServer:
         self.startup_seconds: float | None = None  # wall clock of the last start, until ready
         self._reader: threading.Thread | None = None
 
+    @property
+    def token(self) -> str | None:
+        """``FLAREFLOW_TOKEN`` as the Worker gets it: from the served directory's ``.dev.vars``."""
+        return dev_vars(self.build_dir).get("FLAREFLOW_TOKEN")
+
     # -- lifecycle ---------------------------------------------------------------------------
     def start(self) -> WorkerdServer:
         node = check_harness()
-        cmd = [node, str(LAUNCHER), str(self.build_dir), "--port", str(self.port), "--token", self.token,
-               "--persist", str(self.persist_dir)]
-        if self.verbose:
-            cmd.append("--verbose")
+        if self.command is not None:
+            cmd = self.command(self.port)
+        else:
+            cmd = [node, str(LAUNCHER), str(self.build_dir), "--port", str(self.port)]
+            if self.persist_dir is not None:
+                cmd += ["--persist-to", str(self.persist_dir)]
+            if self.verbose:
+                cmd.append("--verbose")
         t0 = time.monotonic()
         # Own process group, so kill() takes workerd (a child of node) down with it.
         self.proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                                     text=True, bufsize=1, start_new_session=True)
+                                     text=True, bufsize=1, start_new_session=True, env=self.env,
+                                     cwd=self.build_dir if self.command is None else None)
         ready = threading.Event()
         found: dict[str, str] = {}
         proc = self.proc
@@ -189,8 +216,6 @@ class WorkerdServer:
 
     def close(self) -> None:
         self.stop()
-        if self._own_persist:
-            shutil.rmtree(self.persist_dir, ignore_errors=True)
 
     def __enter__(self) -> WorkerdServer:
         return self.start()
@@ -253,18 +278,18 @@ def _unavailable(exc: Exception) -> None:
 
 @pytest.fixture
 def workerd_build_dir() -> Path:
-    """Override in the test module (or a conftest) with the build directory to serve."""
+    """Override in the test module (or a conftest) with the prepared directory to serve."""
     raise pytest.UsageError("define a `workerd_build_dir` fixture returning the build directory to serve")
 
 
 @pytest.fixture
-def workerd_server(workerd_build_dir: Path, tmp_path: Path) -> Iterator[WorkerdServer]:
-    """A running WorkerdServer for `workerd_build_dir`, storage persisted under tmp_path."""
+def workerd_server(workerd_build_dir: Path) -> Iterator[WorkerdServer]:
+    """A running WorkerdServer for `workerd_build_dir`, storage in its ``.wrangler/state``."""
     try:
         check_harness()
     except HarnessUnavailable as exc:
         _unavailable(exc)
-    server = WorkerdServer(workerd_build_dir, persist_dir=tmp_path / "workerd-persist")
+    server = WorkerdServer(workerd_build_dir)
     server.start()
     try:
         yield server

@@ -23,6 +23,8 @@ good build keeps serving; one that brings a new migration file applies it before
 from __future__ import annotations
 
 import os
+import re
+import signal
 import subprocess
 import sys
 import threading
@@ -38,7 +40,7 @@ from .build import BUILD_DIR, BuildError, build, collect_crons, fingerprint, res
 from .common import console, err_console, fail
 from .devvars import DEV_VARS, DevVarsError, read_dev_vars, render_dev_vars, write_private
 from .errors import UserError
-from .project import Project
+from .project import Project, discover_workflows
 from .serve import TOKEN_ENV, TokenChoice, choose_token
 from .wrangler import WranglerError, explain_dev_failure, wrangler_command
 
@@ -46,7 +48,8 @@ from .wrangler import WranglerError, explain_dev_failure, wrangler_command
 INDEX_BINDING = "INDEX"
 MIGRATIONS_DIR = "migrations/index"
 POLL_SECONDS = 0.5
-READY_SIGNS = ("Ready on http", "flareflow-harness listening on ")
+#: wrangler dev's "Ready on http://HOST:PORT" line (the URL it really listens on).
+READY = re.compile(r"Ready on (https?://[^\s)]+)")
 
 
 @dataclass
@@ -175,6 +178,18 @@ def _fingerprint(project: Project) -> str | None:
         return None
 
 
+def _stop_on_sigterm() -> threading.Event:
+    """SIGTERM (a process manager, a test host) stops like Ctrl-C: wrangler dev is ended, not orphaned."""
+    terminated = threading.Event()
+
+    def handler(signum: int, frame: object) -> None:
+        terminated.set()
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, handler)
+    return terminated
+
+
 def serve_wrangler(project: Project, host: str, port: int, explicit_token: str | None,
                    build_and_report: Callable[[Project], Path]) -> None:
     """Build, prepare ``.dev.vars`` and the local D1, then run ``wrangler dev`` and watch the project."""
@@ -184,6 +199,8 @@ def serve_wrangler(project: Project, host: str, port: int, explicit_token: str |
         err_console.print(f"[yellow]warning:[/yellow] {escape(message)}")
 
     try:
+        if not project.registry.names():  # a no-op build imported nothing; the banner needs the workflows
+            discover_workflows(project)
         wrangler = wrangler_command(out, say=lambda message: console.print(message))
         choice = choose_token(project, explicit_token, console)
         dev_vars = write_build_dev_vars(project, out, choice.value, warn)
@@ -199,6 +216,7 @@ def serve_wrangler(project: Project, host: str, port: int, explicit_token: str |
     url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     cmd = [*wrangler, "dev", "--port", str(port), "--ip", host]
     proc = subprocess.Popen(cmd, cwd=out, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    terminated = _stop_on_sigterm()
     stop = threading.Event()
     watcher = threading.Thread(target=_watch, args=(state, stop), name="flareflow-watch", daemon=True)
     watcher.start()
@@ -211,18 +229,20 @@ def serve_wrangler(project: Project, host: str, port: int, explicit_token: str |
             sys.stdout.flush()
             seen.append(line)
             del seen[:-200]
-            if not shown and any(sign in line for sign in READY_SIGNS):
-                shown = True
+            ready = READY.search(line)
+            if not shown and ready:
+                shown = True  # wrangler's own URL: the real port, even when asked for port 0
+                url = ready.group(1).rstrip("/")
                 for text in banner(project, url, choice, dev_vars.relative_to(project.root), workflows):
                     console.print(text)
         code = proc.wait()
     except KeyboardInterrupt:
-        proc.terminate()
+        proc.terminate()  # wrangler dev stops workerd; a SIGTERM to serve must not orphan it
         try:
-            proc.wait(10)
+            proc.wait(15)
         except subprocess.TimeoutExpired:
             proc.kill()
-        raise typer.Exit(130) from None
+        raise typer.Exit(0 if terminated.is_set() else 130) from None
     finally:
         stop.set()
     if code != 0:

@@ -1,12 +1,22 @@
 #!/usr/bin/env node
-// flareflow test harness launcher: runs a flareflow build directory's Python Worker + Durable Object
-// on real workerd through Miniflare's Node API. Test-only, never shipped. See harness/README.md.
+// flareflow test harness launcher: serves a wrangler project (a flareflow build directory, or an
+// ejected project) the way `wrangler dev` would, but on real workerd through Miniflare's Node API,
+// because native Python Workers cannot start offline. Test-only, never shipped. See harness/README.md.
 //
-//   node harness/host/launch.mjs BUILD_DIR [--port N] [--token T] [--persist DIR] [--admin-port N]
+//   node harness/host/launch.mjs [PROJECT_DIR] [-c CONFIG] [--port N] [--ip HOST] [--persist-to DIR]
+//                                [--admin-port N] [--verbose] [--no-snapshot]
+//
+// It takes the user's path: the bindings are what wrangler's own config reader makes of the
+// project's wrangler.toml (`unstable_getMiniflareWorkerOptions`, which also loads `.dev.vars` next
+// to it), storage is wrangler dev's local persistence (`.wrangler/state/v3` beside the config, or
+// `--persist-to DIR` + `/v3`), and the config's `[build]` command runs first, as under wrangler dev.
+// It applies no migrations and sets no binding values of its own. `harness/bin/wrangler` runs it
+// for `wrangler dev`.
 //
 // Prints, in this order, once ready (after a warm-up request has booted Pyodide):
 //   flareflow-harness admin on http://127.0.0.1:APORT
 //   flareflow-harness listening on http://127.0.0.1:PORT
+//   [wrangler:info] Ready on http://127.0.0.1:PORT
 // Admin endpoints (POST, JSON bodies):
 //   /scheduled {"cron": "* * * * *", "time": <ms since epoch, optional>}  -> runs scheduled()
 //   /evict {"name": "<DO name>"}   -> ctx.abort() on that Durable Object (storage kept)
@@ -16,11 +26,11 @@
 //   /r2get {"binding": "PAYLOADS", "key": KEY} -> {"text": ...}
 // Also reads the same commands as lines on stdin: `scheduled CRON [TIME]`, `evict NAME`, `restart`.
 import { Miniflare, Log, LogLevel } from 'miniflare';
-import { parse as parseToml } from 'smol-toml';
+import { execSync } from 'node:child_process';
+import { createRequire } from 'node:module';
 import fs from 'node:fs';
 import fsp from 'node:fs/promises';
 import http from 'node:http';
-import os from 'node:os';
 import path from 'node:path';
 import readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
@@ -46,45 +56,62 @@ function snapshotPath() {
 function usage(msg) {
   if (msg) console.error(`launch.mjs: ${msg}`);
   console.error(
-    'usage: node harness/host/launch.mjs BUILD_DIR [--port N] [--token T] [--persist DIR] [--admin-port N] [--verbose]'
+    'usage: node harness/host/launch.mjs [PROJECT_DIR] [-c CONFIG] [--port N] [--ip HOST] [--persist-to DIR] ' +
+      '[--admin-port N] [--verbose] [--no-snapshot]'
   );
   process.exit(2);
 }
 
+// The options of `wrangler dev` this stands in for (others are refused, so a test cannot rely on
+// one silently ignored), plus the harness's own --admin-port / --verbose / --no-snapshot.
 function parseArgs(argv) {
-  const opts = { port: 0, adminPort: 0, token: null, persist: null, verbose: false, snapshot: true };
+  const opts = { port: 8787, ip: '127.0.0.1', adminPort: 0, config: null, persistTo: null, verbose: false, snapshot: true };
   const rest = [];
   for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const next = () => (i + 1 < argv.length ? argv[++i] : usage(`${a} needs a value`));
+    let a = argv[i];
+    let inline = null;
+    if (a.startsWith('--') && a.includes('=')) [a, inline] = [a.slice(0, a.indexOf('=')), a.slice(a.indexOf('=') + 1)];
+    const next = () => inline ?? (i + 1 < argv.length ? argv[++i] : usage(`${a} needs a value`));
     if (a === '--port') opts.port = Number(next());
+    else if (a === '--ip') opts.ip = next();
+    else if (a === '-c' || a === '--config') opts.config = next();
+    else if (a === '--persist-to') opts.persistTo = next();
+    else if (a === '--local') continue;
     else if (a === '--admin-port') opts.adminPort = Number(next());
-    else if (a === '--token') opts.token = next();
-    else if (a === '--persist') opts.persist = next();
     else if (a === '--verbose') opts.verbose = true;
     else if (a === '--no-snapshot') opts.snapshot = false;
     else if (a === '-h' || a === '--help') usage();
-    else if (a.startsWith('--')) usage(`unknown option ${a}`);
+    else if (a.startsWith('-')) usage(`unknown option ${a}`);
     else rest.push(a);
   }
-  if (rest.length !== 1) usage('exactly one BUILD_DIR is required');
-  opts.buildDir = path.resolve(rest[0]);
+  if (rest.length > 1) usage('at most one PROJECT_DIR');
+  const dir = path.resolve(rest[0] ?? '.');
+  opts.configPath = opts.config
+    ? path.resolve(opts.config)
+    : ['wrangler.toml', 'wrangler.json', 'wrangler.jsonc'].map((n) => path.join(dir, n)).find((f) => fs.existsSync(f));
+  if (!opts.configPath || !fs.existsSync(opts.configPath)) usage(`no wrangler.toml / wrangler.json(c) in ${dir}`);
+  opts.buildDir = path.dirname(opts.configPath);
+  // wrangler dev's local persistence: .wrangler/state beside the config, or --persist-to; v3 inside
+  opts.persist = path.join(opts.persistTo ? path.resolve(opts.persistTo) : path.join(opts.buildDir, '.wrangler', 'state'), 'v3');
   return opts;
 }
 
-function readWranglerConfig(buildDir) {
-  for (const name of ['wrangler.toml', 'wrangler.json', 'wrangler.jsonc']) {
-    const file = path.join(buildDir, name);
-    if (!fs.existsSync(file)) continue;
-    const text = fs.readFileSync(file, 'utf8');
-    if (name.endsWith('.toml')) return parseToml(text);
-    // JSONC: drop // and /* */ comments outside strings, and trailing commas.
-    const stripped = text
-      .replace(/("(?:[^"\\]|\\.)*")|\/\/[^\n]*|\/\*[\s\S]*?\*\//g, (m, str) => str ?? '')
-      .replace(/,(\s*[}\]])/g, '$1');
-    return JSON.parse(stripped);
-  }
-  throw new Error(`no wrangler.toml / wrangler.json(c) in ${buildDir}`);
+// wrangler's own reading of the config: bindings (with `.dev.vars`), D1/KV/R2/queue/DO options.
+function wranglerView(configPath) {
+  const require = createRequire(path.join(HARNESS_DIR, 'package.json'));
+  const wrangler = require('wrangler');
+  const config = wrangler.unstable_readConfig({ config: configPath });
+  const { workerOptions } = wrangler.unstable_getMiniflareWorkerOptions(config);
+  return { config, workerOptions };
+}
+
+// What `wrangler dev` does first when the config has a [build] command.
+function runCustomBuild(config, buildDir) {
+  const command = config.build?.command;
+  if (!command) return;
+  const cwd = config.build?.cwd ? path.resolve(buildDir, config.build.cwd) : buildDir;
+  console.log(`[custom build] Running: ${command}`);
+  execSync(command, { cwd, stdio: 'inherit' });
 }
 
 // [u32 LE header length][JSON [{path, size}]][bytes] of src/** and python_modules/**.
@@ -114,8 +141,8 @@ function toArrayBufferView(buf) {
   return new Uint8Array(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
 }
 
-function buildOptions(opts, config, bundle, snapshot) {
-  const flags = (config.compatibility_flags ?? []).filter((f) => f !== 'python_workers');
+function buildOptions(opts, workerOptions, bundle, snapshot) {
+  const flags = (workerOptions.compatibilityFlags ?? []).filter((f) => f !== 'python_workers');
   const read = (p) => toArrayBufferView(fs.readFileSync(p));
   const modules = [
     { type: 'ESModule', path: path.join(HOST_DIR, 'worker.mjs'), contents: fs.readFileSync(path.join(HOST_DIR, 'worker.mjs'), 'utf8') },
@@ -135,73 +162,38 @@ function buildOptions(opts, config, bundle, snapshot) {
     },
   ];
 
-  const durableObjects = {};
-  const sqliteClasses = new Set((config.migrations ?? []).flatMap((m) => m.new_sqlite_classes ?? []));
-  for (const b of config.durable_objects?.bindings ?? []) {
-    if (b.class_name !== 'RunObject') throw new Error(`harness only hosts class RunObject, not ${b.class_name}`);
-    durableObjects[b.name] = { className: b.class_name, useSQLite: sqliteClasses.has(b.class_name) };
+
+  const wo = workerOptions;
+  for (const [name, b] of Object.entries(wo.durableObjects ?? {})) {
+    const className = typeof b === 'string' ? b : b.className;
+    if (className !== 'RunObject') throw new Error(`harness only hosts class RunObject, not ${className} (${name})`);
   }
-  const d1Databases = {};
-  for (const d of config.d1_databases ?? []) d1Databases[d.binding] = d.database_id || d.database_name || d.binding;
-  const queueProducers = {};
-  for (const q of config.queues?.producers ?? []) queueProducers[q.binding] = { queueName: q.queue };
   const queueConsumers = {};
-  for (const q of config.queues?.consumers ?? []) {
-    queueConsumers[q.queue] = {
-      maxBatchSize: q.max_batch_size,
-      // Deliver promptly in tests (production default is 5 s).
-      maxBatchTimeout: q.max_batch_timeout ?? 0.1,
-      maxRetries: q.max_retries,
-      deadLetterQueue: q.dead_letter_queue,
-    };
+  for (const [queue, c] of Object.entries(wo.queueConsumers ?? {})) {
+    // Deliver promptly in tests unless the config says otherwise (production's default is 5 s).
+    queueConsumers[queue] = { ...c, maxBatchTimeout: c.maxBatchTimeout ?? 0.1 };
   }
-  const vars = {};
-  for (const [k, v] of Object.entries(config.vars ?? {})) vars[k] = typeof v === 'string' ? v : JSON.stringify(v);
 
   return {
-    host: '127.0.0.1',
+    host: opts.ip,
     port: opts.port,
     modulesRoot: HOST_DIR,
     modules,
-    compatibilityDate: config.compatibility_date ?? '2025-09-29',
+    compatibilityDate: wo.compatibilityDate ?? '2025-09-29',
     compatibilityFlags: flags,
     unsafeEvalBinding: UNSAFE_EVAL,
-    durableObjects,
-    d1Databases,
-    r2Buckets: (config.r2_buckets ?? []).map((b) => b.binding),
-    kvNamespaces: (config.kv_namespaces ?? []).map((k) => k.binding),
-    queueProducers,
+    durableObjects: wo.durableObjects ?? {},
+    d1Databases: wo.d1Databases ?? {},
+    r2Buckets: wo.r2Buckets ?? {},
+    kvNamespaces: wo.kvNamespaces ?? {},
+    queueProducers: wo.queueProducers ?? {},
     queueConsumers,
-    bindings: { ...vars, ...(opts.token != null ? { FLAREFLOW_TOKEN: opts.token } : {}) },
+    bindings: wo.bindings ?? {},
     defaultPersistRoot: opts.persist,
     // Offline: a fixed Request.cf object instead of fetching Cloudflare's.
     cf: { colo: 'HARNESS', country: 'XX' },
     log: new Log(opts.verbose ? LogLevel.DEBUG : LogLevel.INFO),
   };
-}
-
-// Same bookkeeping as `wrangler d1 migrations apply`: a d1_migrations table of applied file names.
-async function applyD1Migrations(mf, config, buildDir) {
-  for (const d of config.d1_databases ?? []) {
-    const dir = path.join(buildDir, d.migrations_dir ?? 'migrations');
-    if (!fs.existsSync(dir)) continue;
-    const db = await mf.getD1Database(d.binding);
-    await db
-      .prepare(
-        'CREATE TABLE IF NOT EXISTS d1_migrations (id INTEGER PRIMARY KEY AUTOINCREMENT, name TEXT UNIQUE, applied_at TIMESTAMP DEFAULT CURRENT_TIMESTAMP NOT NULL)'
-      )
-      .run();
-    const applied = new Set((await db.prepare('SELECT name FROM d1_migrations').all()).results.map((r) => r.name));
-    for (const name of fs.readdirSync(dir).filter((f) => f.endsWith('.sql')).sort()) {
-      if (applied.has(name)) continue;
-      const sql = fs.readFileSync(path.join(dir, name), 'utf8').replace(/--[^\n]*/g, '');
-      const statements = sql.split(';').map((s) => s.trim()).filter(Boolean);
-      await db.batch([
-        ...statements.map((s) => db.prepare(s)),
-        db.prepare('INSERT INTO d1_migrations (name) VALUES (?)').bind(name),
-      ]);
-    }
-  }
 }
 
 async function main() {
@@ -210,24 +202,17 @@ async function main() {
   if (!fs.existsSync(SDK_WHEEL)) throw new Error(`${SDK_WHEEL} is missing: run harness/fetch_sdk.sh`);
   if (!fs.existsSync(path.join(PYODIDE_DIR, 'pyodide.asm.wasm')))
     throw new Error(`${PYODIDE_DIR} is missing: run npm install in harness/`);
-  let tempPersist = null;
-  if (!opts.persist) {
-    // Always persist (to a temp dir when not asked) so /restart keeps storage like an eviction.
-    tempPersist = await fsp.mkdtemp(path.join(os.tmpdir(), 'flareflow-harness-'));
-    opts.persist = tempPersist;
-  }
-  opts.persist = path.resolve(opts.persist);
-  const config = readWranglerConfig(opts.buildDir);
+  const { config, workerOptions } = wranglerView(opts.configPath);
+  runCustomBuild(config, opts.buildDir);
   const bundle = bundleBuild(opts.buildDir);
   const snapFile = opts.snapshot ? snapshotPath() : null;
   const loadSnapshot = () => (snapFile && fs.existsSync(snapFile) ? toArrayBufferView(fs.readFileSync(snapFile)) : null);
   let snapshot = loadSnapshot();
-  let mfOptions = buildOptions(opts, config, bundle, snapshot);
+  let mfOptions = buildOptions(opts, workerOptions, bundle, snapshot);
   const mf = new Miniflare(mfOptions);
   const url = await mf.ready;
   // Keep the same port across restarts.
   mfOptions = { ...mfOptions, port: Number(url.port) };
-  await applyD1Migrations(mf, config, opts.buildDir);
   const tReady = Date.now();
 
   const warm = async () => {
@@ -249,7 +234,7 @@ async function main() {
     await fsp.writeFile(tmp, bytes);
     await fsp.rename(tmp, snapFile);
     snapshot = loadSnapshot();
-    mfOptions = { ...buildOptions(opts, config, bundle, snapshot), port: Number(url.port) }; // restarts use it
+    mfOptions = { ...buildOptions(opts, workerOptions, bundle, snapshot), port: Number(url.port) }; // restarts use it
   };
   await saveSnapshot().catch((e) => console.error(`flareflow-harness: could not cache the Pyodide snapshot: ${e}`));
 
@@ -345,7 +330,6 @@ async function main() {
     admin.close();
     rl.close();
     await mf.dispose().catch(() => {});
-    if (tempPersist) await fsp.rm(tempPersist, { recursive: true, force: true }).catch(() => {});
     process.exit(0);
   };
   process.on('SIGTERM', stop);
@@ -356,7 +340,8 @@ async function main() {
       `(${warmInfo.fromSnapshot ? 'from snapshot' : 'no snapshot'}, ${bundle.count} build files)`
   );
   console.log(`flareflow-harness admin on http://127.0.0.1:${admin.address().port}`);
-  console.log(`flareflow-harness listening on http://127.0.0.1:${url.port}`);
+  console.log(`flareflow-harness listening on http://${url.hostname}:${url.port}`);
+  console.log(`[wrangler:info] Ready on http://${url.hostname}:${url.port} (flareflow test harness on workerd)`);
 }
 
 main().catch((e) => {

@@ -7,8 +7,8 @@ process went down), ``.evict(run_id)`` (drop the run's in-memory state, keep its
 the harness admin on workerd).
 
 * `LocalServer` -- ``flareflow serve --local`` in a subprocess.
-* `WorkerdHost` -- the project built by ``flareflow build --project DIR`` and served on real workerd by
-  the harness launcher (`harness.pytest_plugin.WorkerdServer`).
+* `WorkerdHost` -- ``flareflow serve -C DIR`` with ``wrangler dev`` swapped for the harness launcher, so
+  the project is served on real workerd exactly as the user's command prepared it.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ from typing import Any, ClassVar
 
 import httpx
 
-from harness.pytest_plugin import HarnessUnavailable, WorkerdServer, _unavailable, check_harness
+from harness.pytest_plugin import WRANGLER_SHIM, HarnessUnavailable, WorkerdServer, _unavailable, check_harness
 
 from .project import write_project
 
@@ -188,20 +188,13 @@ def clean_env() -> dict[str, str]:
     return env
 
 
-def flareflow_build(project: Path) -> Path:
-    """``flareflow build --project PROJECT`` (the real CLI); returns PROJECT/.flareflow/build."""
-    done = subprocess.run([flareflow_executable(), "build", "--project", str(project)], capture_output=True,
-                          text=True, cwd=project, env=clean_env(), timeout=120, check=False)
-    build_dir = project / ".flareflow" / "build"
-    if done.returncode != 0 or not (build_dir / "wrangler.toml").exists():
-        raise RuntimeError(f"flareflow build failed ({done.returncode}):\n{done.stdout}\n{done.stderr}")
-    return build_dir
-
-
 class WorkerdHost:
-    """The project built by ``flareflow build`` and served on real workerd by the harness launcher.
+    """The project served by ``flareflow serve`` on real workerd: the user's own command, with only
+    ``wrangler dev`` swapped for the harness launcher (``FLAREFLOW_WRANGLER=harness/bin/wrangler``).
 
-    Storage persists under ``logs/workerd-persist``, so ``restart()`` / ``start()`` after ``kill()``
+    So every start builds, writes the token into ``.flareflow/build/.dev.vars`` and applies the D1
+    index migrations with the real wrangler, as for a user; the harness reads them from there. Storage
+    is wrangler's local state in the build directory, so ``restart()`` / ``start()`` after ``kill()``
     bring back every Durable Object's SQLite, D1 row, R2 object and KV entry (a crash, then a redeploy)."""
 
     kind: ClassVar[str] = "workerd"
@@ -216,20 +209,26 @@ class WorkerdHost:
         self.port = 0
         self.starts = 0
         self.down_at: float | None = None
-        self.build_dir: Path | None = None
+        self.build_dir = project / ".flareflow" / "build"
         self.harness: WorkerdServer | None = None
 
+    def serve_command(self, port: int) -> list[str]:
+        return [flareflow_executable(), "serve", "-C", str(self.project), "--port", str(port),
+                "--token", self.token]
+
     def start(self, port: int = 0) -> WorkerdHost:
-        """Start a launcher (on ``port``, or a free one) on the persisted storage; build once first."""
+        """``flareflow serve`` (on ``port``, or a free one) on the persisted storage."""
         self.starts += 1
-        if self.build_dir is None:
-            self.build_dir = flareflow_build(self.project)
         if self.harness is None:
-            self.harness = WorkerdServer(self.build_dir, token=self.token, persist_dir=self.persist_dir)
+            env = clean_env()
+            env["FLAREFLOW_WRANGLER"] = str(WRANGLER_SHIM)
+            env["WRANGLER_SEND_METRICS"] = "false"
+            self.harness = WorkerdServer(self.build_dir, command=self.serve_command, env=env)
         if self not in _STARTED:
             _STARTED.append(self)
         self.harness.port = port
         self.harness.start()
+        assert self.harness.token == self.token, "the Worker did not get the token flareflow serve was given"
         self.url = self.harness.url.rstrip("/")
         self.port = self.harness.port
         return self
@@ -264,10 +263,6 @@ class WorkerdHost:
         """Run the Worker's ``scheduled()`` for ``cron`` at ``when`` (harness admin)."""
         assert self.harness is not None
         return self.harness.scheduled(cron, when)
-
-    @property
-    def persist_dir(self) -> Path:
-        return self.logs / "workerd-persist"
 
     @property
     def alive(self) -> bool:

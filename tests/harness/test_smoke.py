@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
+import shutil
 import statistics
+import subprocess
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -23,8 +26,21 @@ APP = Path(__file__).resolve().parent / "app"
 
 
 @pytest.fixture
-def workerd_build_dir() -> Path:
-    return APP
+def workerd_build_dir(tmp_path: Path) -> Path:
+    """The hand-written app, prepared the way its user would before `wrangler dev`: a `.dev.vars`
+    with the secret, and the D1 migrations applied to wrangler's local state by the real wrangler."""
+    try:
+        pytest_plugin.check_harness()
+    except pytest_plugin.HarnessUnavailable as exc:
+        pytest_plugin._unavailable(exc)
+    app = tmp_path / "app"
+    shutil.copytree(APP, app, ignore=shutil.ignore_patterns("__pycache__", ".wrangler", ".dev.vars"))
+    (app / ".dev.vars").write_text("FLAREFLOW_TOKEN=smoke-secret\n")
+    applied = subprocess.run([str(pytest_plugin.WRANGLER_SHIM), "d1", "migrations", "apply", "INDEX", "--local"],
+                             cwd=app, capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=120,
+                             env={**os.environ, "WRANGLER_SEND_METRICS": "false"}, check=False)
+    assert applied.returncode == 0, applied.stdout + applied.stderr
+    return app
 
 
 def wait_until(check: Callable[[], Any], timeout: float = 15.0, interval: float = 0.05) -> Any:
