@@ -82,7 +82,7 @@ def check_harness() -> str:
     if node is None:
         raise HarnessUnavailable("node is not on PATH (the workerd harness needs Node 20+)")
     for rel in ("node_modules/miniflare/package.json", "node_modules/pyodide/pyodide.asm.wasm",
-                "node_modules/smol-toml/package.json"):
+                "node_modules/wrangler/package.json"):
         if not (HARNESS_DIR / rel).exists():
             raise HarnessUnavailable(f"harness/{rel} is missing: run `npm install` in harness/")
     ensure_sdk_wheel()

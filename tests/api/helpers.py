@@ -81,6 +81,27 @@ def ws_open(server: Any, run_id: str, after: int = 0, *, auth: bool = True, **qu
                       max_size=None, open_timeout=10, close_timeout=2)
 
 
+async def server_closed(socket: ClientConnection, timeout: float) -> tuple[int, str]:
+    """Wait for the server's close frame -- what a client sees as "the server closed" -- and return its
+    code and reason; then drop the connection.
+
+    Not ``wait_closed()``: that waits for the TCP connection to end, which workerd delays until the
+    Durable Object is evicted after a server-initiated close of a hibernatable socket (gap H1,
+    ``harness/repro/h1_ws_close.mjs``), while the close frame itself arrives at once on both hosts.
+    """
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while socket.protocol.close_rcvd is None:
+        if loop.time() > deadline:
+            raise AssertionError(f"no close frame from the server within {timeout}s")
+        await asyncio.sleep(0.01)
+    received = socket.protocol.close_rcvd
+    # the server spoke first (our close frame only answered it)
+    assert socket.protocol.close_rcvd_then_sent is not False, "the client closed first"
+    socket.transport.abort()
+    return received.code, received.reason
+
+
 async def ws_read_until(socket: ClientConnection, stop: Callable[[dict[str, Any]], bool],
                         raw: list[str] | None = None) -> list[dict[str, Any]]:
     """Frames until ``stop(frame)`` holds (that frame included)."""

@@ -13,7 +13,7 @@ import asyncio
 import json
 import random
 
-from .helpers import TERMINAL, arun, assert_gapless, http, start, stored_events, ws_open
+from .helpers import TERMINAL, arun, assert_gapless, http, server_closed, start, stored_events, ws_open
 
 CLIENTS = 100
 STEPS = 150
@@ -29,8 +29,8 @@ async def _socket(server, run_id: str, after: int = 0, ready: asyncio.Event | No
                 ready.set()
             if frame["type"] in TERMINAL:
                 break
-        await asyncio.wait_for(socket.wait_closed(), 10)
-        assert socket.close_code == 1000, socket.close_code
+        code, _ = await server_closed(socket, 10)
+        assert code == 1000, code
     return raw
 
 

@@ -20,6 +20,7 @@ from .helpers import (
     arun,
     assert_gapless,
     http,
+    server_closed,
     start,
     stored_events,
     wait_finished,
@@ -140,8 +141,8 @@ def test_event_over_socket_after_cancel_is_an_error_frame(server):
                 await client.post(f"/runs/{run_id}/cancel")
                 await ws_read_until(socket, lambda f: f["type"] in TERMINAL)
                 # the server closes the socket after the terminal event (1000 "run finished")
-                await asyncio.wait_for(socket.wait_closed(), 5)
-                assert socket.close_code == 1000
+                code, reason = await server_closed(socket, 5)
+                assert code == 1000 and reason, (code, reason)
             # a fresh socket on a waiting run: a delivery error comes back as a frame, socket stays up
             other = await start(client, "approval")
             await wait_for_type(client, other, "run.waiting")
