@@ -1,4 +1,5 @@
-"""The per-run coordinator (host-agnostic) and, later, its thin Cloudflare DurableObject shell.
+"""The per-run coordinator (host-agnostic, `RunObject`) and its thin Cloudflare Durable Object shell
+(`cloudflare.RunObjectBase`, imported only inside a Worker).
 
 Standard library + engine only: this code is vendored into the Worker.
 """

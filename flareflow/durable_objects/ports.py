@@ -1,4 +1,5 @@
-"""Ports between the run coordinator and its host (DESIGN.md): Sql, Alarm, Clock.
+"""Ports between the run coordinator and its host (DESIGN.md): Sql, Alarm, Clock and Blobs (where
+large payloads go: R2 on Cloudflare, files locally).
 
 The coordinator never touches a host API directly. The local runtime adapts sqlite3 and asyncio;
 the Durable Object shell adapts ``ctx.storage.sql`` and ``ctx.storage.setAlarm``.

@@ -1,8 +1,9 @@
 """The workflow registry: ``@workflow`` turns an ``async def`` into a named, discoverable workflow.
 
-The registry is the manifest every host reads: the local runtime, the HTTP router and (later) the
-generated Worker entry. A name maps to exactly one function; declaring a second is an error at import
-time, naming both places, so a typo never silently shadows a workflow.
+The registry is the manifest every host reads: the local runtime, the HTTP router and the generated
+Worker entry (which imports every workflow module statically). A name maps to exactly one
+function; declaring a second is an error at import time, naming both places, so a typo never
+silently shadows a workflow.
 """
 
 from __future__ import annotations

@@ -1,1 +1,2 @@
-"""Templates: the project scaffold of ``flareflow new`` (and, later, the Worker build files)."""
+"""Templates: the project scaffold of ``flareflow new`` and the files ``flareflow build`` / ``eject``
+write (wrangler.toml, the Worker entry, package.json, DEPLOY.md, sync-workflows.mjs, .dev.vars.example)."""

@@ -1,4 +1,5 @@
-"""The HTTP API (host-agnostic router) and, later, the thin Cloudflare WorkerEntrypoint shell.
+"""The HTTP API: the host-agnostic router both hosts serve, and the thin Cloudflare WorkerEntrypoint
+shell (`cloudflare.WorkerBase`, imported only inside a Worker).
 
 Standard library + engine only: this code is vendored into the Worker.
 """

@@ -4,7 +4,7 @@
   by name), live streams (SSE, WebSocket) are forwarded to it as they are.
 - ``GET /runs`` pages the D1 index (``INDEX``), which every object updates on each status change.
 - Finished runs are immutable, so their descriptions are cached in KV (``CACHE``) and served
-  without waking the object; the manifest is cached there too.
+  without waking the object.
 - ``scheduled``: starts the workflows whose schedule is the fired cron (the engine's one rule, shared with
   the local server), through the queue when there is one; ``run.started`` says ``trigger: "cron"``.
 - ``queue``: the consumer of asynchronous starts (cron, ``Prefer: respond-async`` bursts), with
