@@ -30,7 +30,7 @@ from workers import DurableObject, Response
 from ..engine.errors import FlareflowError, InvalidInput, RunNotFound, StorageError
 from ..engine.events import TERMINAL_EVENTS
 from ..engine.registry import Registry
-from ..worker.router import api_error, parse_client_frame
+from ..worker.router import api_error, close_reason, parse_client_frame
 from .coordinator import TERMINAL, RunObject
 from .ports import Row
 
@@ -376,7 +376,7 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
             try:
                 frame = parse_client_frame(str(message))
             except Exception as exc:  # ApiError: malformed frame closes this socket only
-                ws.close(1008, str(getattr(exc, "message", exc))[:120])
+                ws.close(1008, close_reason(str(getattr(exc, "message", exc))))
                 return
             try:
                 if frame["type"] == "input":

@@ -6,6 +6,7 @@ that wraps its body in ``except Exception`` must not swallow the runtime's reque
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 
@@ -85,5 +86,14 @@ class Cancelled(BaseException):
 def error_body(exc: BaseException) -> dict[str, Any]:
     """The JSON shape an error takes in events and stored steps."""
     if isinstance(exc, StepFailed):
-        return {"type": "StepFailed", "message": str(exc), "step": exc.step, "cause": exc.error}
-    return {"type": type(exc).__name__, "message": str(exc) or type(exc).__name__}
+        return {"type": "StepFailed", "message": _text(str(exc)), "step": exc.step, "cause": exc.error}
+    return {"type": type(exc).__name__, "message": _text(str(exc)) or type(exc).__name__}
+
+
+def _text(message: str) -> str:
+    """A message as valid Unicode: lone surrogates (undecodable bytes kept by ``surrogateescape``,
+    say) become U+FFFD, so the stored error always encodes."""
+    return _SURROGATES.sub("\ufffd", message)
+
+
+_SURROGATES = re.compile("[\ud800-\udfff]")

@@ -81,10 +81,24 @@ def to_json(value: Any, what: str, field: str | None = None) -> tuple[Any, str]:
     names the API field at fault when the value came from a client.
     """
     try:
-        text = _ENCODE(value)
+        text = encode_text(value)
     except (TypeError, ValueError, RecursionError) as exc:
         raise InvalidInput(f"{what} is not JSON ({type(value).__name__}): {exc}", field) from None
     return json.loads(text), text
+
+
+def encode_text(value: Any) -> str:
+    """Compact JSON text of ``value`` that is valid Unicode: a lone surrogate (``"\\ud800"``, which a
+    Python string may hold but UTF-8 cannot encode, so it could never be served back) is a ValueError.
+    Surrogates only ever appear as ``\\udXXX`` escapes in the ASCII text, so ordinary values cost one
+    substring search."""
+    text = _ENCODE(value)
+    if "\\ud" in text:  # a character outside the BMP (a valid pair), a lone surrogate, or a backslash
+        try:
+            json.dumps(value, ensure_ascii=False).encode("utf-8")
+        except UnicodeEncodeError:
+            raise ValueError("it holds a lone surrogate (\\ud800-\\udfff); text must be valid Unicode") from None
+    return text
 
 
 class _Pending(Awaitable[T]):
@@ -442,7 +456,7 @@ class Execution:
     def state_patch(self) -> tuple[Any, list[dict[str, Any]]]:
         """The tracked state as JSON and the patch since the last recorded snapshot."""
         try:
-            text = _ENCODE(self.run.state)
+            text = encode_text(self.run.state)
         except (TypeError, ValueError) as exc:
             raise InvalidInput(f"run.state is not JSON ({type(self.run.state).__name__}): {exc}") from None
         if text == self._snapshot_text:

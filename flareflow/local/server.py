@@ -21,7 +21,7 @@ from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..engine.errors import FlareflowError
 from ..worker.http import ApiError, Request, StreamRequest
-from ..worker.router import Router, api_error, parse_client_frame
+from ..worker.router import Router, api_error, close_reason, parse_client_frame
 from .backend import LocalBackend
 from .scheduler import SCHEDULED_PATH, LocalScheduler, handle_scheduled
 
@@ -31,8 +31,16 @@ MESSAGE_TOO_BIG = 1009
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
+class _JSONResponse(JSONResponse):
+    def render(self, content: Any) -> bytes:
+        try:
+            return super().render(content)
+        except UnicodeEncodeError:  # a lone surrogate stored before such text was refused: escape it
+            return json.dumps(content, separators=(",", ":")).encode("ascii")
+
+
 def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> JSONResponse:
-    return JSONResponse(body, status_code=status, headers=headers)
+    return _JSONResponse(body, status_code=status, headers=headers)
 
 
 async def _read_body(request: StarletteRequest, limit: int) -> bytes | None:
@@ -166,7 +174,7 @@ async def _serve_socket(websocket: WebSocket, backend: LocalBackend, stream: Str
             try:
                 frame = parse_client_frame(raw)
             except ApiError as exc:
-                await websocket.close(POLICY_VIOLATION, exc.message[:120])
+                await websocket.close(POLICY_VIOLATION, close_reason(exc.message))
                 return
             try:
                 if frame["type"] == "input":

@@ -28,6 +28,7 @@ MAX_JSON_DEPTH = 256  # deeper bodies would overflow Python's recursion limit in
 RUN_ID = re.compile(r"^[0-9a-f]{8,64}$")
 STATUSES = ("running", "waiting", "paused", "completed", "failed", "cancelled")
 PUBLIC = {"/health", "/openapi.json"}
+MAX_SEQ = 2**53  # event sequence numbers a client may name (after=, Last-Event-ID): JSON-safe integers
 
 Handler = Callable[[Request, str], Awaitable[Response | StreamRequest]]
 _openapi_cache: dict[str, Any] = {}
@@ -51,6 +52,51 @@ def _too_deep(value: dict[str, Any] | list[Any], limit: int = MAX_JSON_DEPTH) ->
         children = item.values() if isinstance(item, dict) else item
         stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
     return False
+
+
+#: A ``\\uD800``-``\\uDFFF`` escape in JSON text: the only way a lone surrogate gets into a parsed value
+#: (the bytes themselves must be valid UTF-8). An escaped backslash before ``uD8..`` matches too; it
+#: only costs a walk of the parsed value.
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _lone_surrogate(value: Any, path: str) -> str | None:
+    """Where (``input.a[0]``) the first string or key in ``value`` holds a lone surrogate, else None.
+
+    Such text is valid JSON but not valid Unicode: it cannot be encoded as UTF-8, so it could be
+    neither stored nor served back. Iterative, like `_too_deep`."""
+    stack: list[tuple[Any, str]] = [(value, path)]
+    while stack:
+        item, where = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return where
+        elif isinstance(item, dict):
+            for key, child in item.items():
+                if _SURROGATE.search(key):
+                    return f"{where} (a key)"
+                stack.append((child, f"{where}.{key}"))
+        elif isinstance(item, list):
+            stack.extend((child, f"{where}[{i}]") for i, child in enumerate(item))
+    return None
+
+
+def _check_text(fields: dict[str, Any], raw: str | bytes, code: str, what: str = "body") -> None:
+    """400 naming the top-level field whose value (or key) holds a lone surrogate. Free for ordinary
+    requests: the parsed value is only walked when ``raw`` has a surrogate escape at all."""
+    found = (_SURROGATE_ESCAPE.search(raw) if isinstance(raw, str) else _SURROGATE_ESCAPE_BYTES.search(raw))
+    if found is None:
+        return
+    for name, value in fields.items():
+        if _SURROGATE.search(name):
+            raise ApiError(400, code, f"a field name of the {what} holds a lone surrogate (\\uD800-\\uDFFF); "
+                           "text must be valid Unicode", what)
+        where = _lone_surrogate(value, name)
+        if where is not None:
+            raise ApiError(400, code, f"'{name}' holds a lone surrogate (\\uD800-\\uDFFF) at {where[:60]}; "
+                           "text must be valid Unicode", name)
 
 
 def _loads_bounded(text: str | bytes) -> Any:
@@ -90,6 +136,7 @@ def _json_body(request: Request) -> dict[str, Any]:
         raise ApiError(400, "invalid_json", f"request body is not valid JSON: {exc}", "body") from None
     if not isinstance(value, dict):
         raise ApiError(400, "invalid_body", "request body must be a JSON object", "body")
+    _check_text(value, request.body, "invalid_text")
     return value
 
 
@@ -106,17 +153,25 @@ def _string(body: dict[str, Any], name: str, *, required: bool, max_len: int = 2
     return value
 
 
-def _int_param(query: dict[str, str], name: str, default: int, low: int, high: int) -> int:
-    raw = query.get(name)
+_INTEGER = re.compile(r"[+-]?[0-9]+")
+
+
+def _int_value(raw: str | None, name: str, default: int, low: int, high: int) -> int:
+    """A bounded integer from a query parameter or header: ASCII digits only (``int()`` also takes
+    ``1_000``, spaces and other scripts' digits), and never an ``int()`` of thousands of digits."""
     if raw is None or raw == "":
         return default
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, "invalid_parameter", f"'{name}' must be an integer", name) from None
-    if not low <= value <= high:
+    if not _INTEGER.fullmatch(raw):
+        raise ApiError(400, "invalid_parameter", f"'{name}' must be an integer", name)
+    digits = raw.lstrip("+-").lstrip("0") or "0"
+    value = None if len(digits) > 20 else (-1 if raw.startswith("-") else 1) * int(digits)
+    if value is None or not low <= value <= high:
         raise ApiError(400, "invalid_parameter", f"'{name}' must be between {low} and {high}", name)
     return value
+
+
+def _int_param(query: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    return _int_value(query.get(name), name, default, low, high)
 
 
 def _bool_param(query: dict[str, str], name: str, default: bool) -> bool:
@@ -242,10 +297,9 @@ class Router:
         return Response(200, await self.backend.get(run_id))
 
     async def _events(self, request: Request, run_id: str) -> Response | StreamRequest:
-        after = _int_param(request.query, "after", 0, 0, 2**53)
-        last = request.headers.get("last-event-id", "")
-        if last.isdigit():
-            after = max(after, int(last))
+        after = _int_param(request.query, "after", 0, 0, MAX_SEQ)
+        # an EventSource reconnecting sends the last id it saw: the same bounds as ?after=
+        after = max(after, _int_value(request.headers.get("last-event-id"), "Last-Event-ID", 0, 0, MAX_SEQ))
         follow = _bool_param(request.query, "follow", True)
         accept = request.headers.get("accept", "")
         await self.backend.get(run_id)  # 404 before a stream starts
@@ -257,7 +311,7 @@ class Router:
     async def _ws(self, request: Request, run_id: str) -> StreamRequest:
         if request.headers.get("upgrade", "").lower() != "websocket":
             raise ApiError(400, "websocket_required", "this endpoint needs a WebSocket upgrade")
-        after = _int_param(request.query, "after", 0, 0, 2**53)
+        after = _int_param(request.query, "after", 0, 0, MAX_SEQ)
         await self.backend.get(run_id)
         return StreamRequest("ws", run_id, after, True)
 
@@ -287,6 +341,11 @@ class Router:
         return Response(200, await self.backend.resume(run_id))
 
 
+def close_reason(message: str) -> str:
+    """A WebSocket close reason: at most 123 bytes of UTF-8 (RFC 6455), cut on a character boundary."""
+    return message.encode("utf-8")[:123].decode("utf-8", "ignore")
+
+
 def parse_client_frame(text: str | bytes) -> dict[str, Any]:
     """Validate a frame a WebSocket client sent: an answer or an event. Raises ApiError(400)."""
     try:
@@ -295,6 +354,7 @@ def parse_client_frame(text: str | bytes) -> dict[str, Any]:
         raise ApiError(400, "invalid_frame", "frame is not JSON (or is nested too deeply)") from None
     if not isinstance(frame, dict):
         raise ApiError(400, "invalid_frame", "frame must be a JSON object")
+    _check_text(frame, text, "invalid_frame", "frame")
     kind = frame.get("type")
     if kind == "input":
         if "value" not in frame:
