@@ -117,12 +117,20 @@ def write_project(root: str | Path, workflows_source: str, *, sync: str = "norma
     return root
 
 
-def start_server(project: str | Path, token: str, *, timeout: float = 30.0,
-                 env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str, list[str]]:
-    """Start ``flareflow serve --local --port 0`` on loopback; return (Popen, base URL, output lines).
+#: ``wrangler`` with ``dev`` swapped for the real-workerd harness (harness/README.md); test-only.
+HARNESS_WRANGLER = Path(__file__).resolve().parents[1] / "harness" / "bin" / "wrangler"
 
-    The server's output keeps being drained into the returned list by a daemon thread (so a chatty
-    server can never block on a full pipe); show it when something goes wrong.
+
+def start_server(project: str | Path, token: str, *, timeout: float = 30.0, env: dict[str, str] | None = None,
+                 host: str = "local") -> tuple[subprocess.Popen[str], str, list[str]]:
+    """Start a server on loopback on a free port; return (Popen, base URL, output lines).
+
+    ``host="local"``: ``flareflow serve --local``. ``host="workerd"``: ``flareflow serve`` -- the
+    user's command, which writes the token into ``.dev.vars`` and migrates the local D1 -- with only
+    ``wrangler dev`` swapped for the real-workerd harness (needs ``harness/node_modules``).
+    The server runs in its own process group (`stop_server` ends all of it: wrangler, node, workerd),
+    and its output keeps being drained into the returned list by a daemon thread (so a chatty server
+    can never block on a full pipe); show it when something goes wrong.
     """
     import re
     import shutil
@@ -130,11 +138,16 @@ def start_server(project: str | Path, token: str, *, timeout: float = 30.0,
     import time
 
     exe = shutil.which("flareflow", path=str(Path(sys.executable).parent)) or shutil.which("flareflow")
+    serve = ["serve", "--local"] if host == "local" else ["serve"]
     cmd = ([exe] if exe else [sys.executable, "-m", "flareflow"]) + [
-        "serve", "--local", "--host", "127.0.0.1", "--port", "0", "--token", token, "-C", str(project)]
+        *serve, "--host", "127.0.0.1", "--port", "0", "--token", token, "-C", str(project)]
     child_env = {**os.environ, "COLUMNS": "300", "NO_COLOR": "1", "PYTHONUNBUFFERED": "1", **(env or {})}
+    pattern = SERVER_URL_PATTERN
+    if host == "workerd":
+        child_env.update(FLAREFLOW_WRANGLER=str(HARNESS_WRANGLER), WRANGLER_SEND_METRICS="false")
+        pattern = r"(?<=flareflow-harness listening on )" + SERVER_URL_PATTERN  # after Pyodide is warm
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                            text=True, env=child_env, cwd=str(project))
+                            text=True, env=child_env, cwd=str(project), start_new_session=True)
     lines: list[str] = []
     found = threading.Event()
     url: list[str] = []
@@ -143,7 +156,7 @@ def start_server(project: str | Path, token: str, *, timeout: float = 30.0,
         assert proc.stdout is not None
         for line in proc.stdout:
             lines.append(line.rstrip("\n"))
-            match = re.search(SERVER_URL_PATTERN, line)
+            match = re.search(pattern, line)
             if match and not url:
                 url.append(match.group(0))
                 found.set()
@@ -175,7 +188,9 @@ def start_server(project: str | Path, token: str, *, timeout: float = 30.0,
 
 
 def stop_server(proc: subprocess.Popen[str], timeout: float = 10.0) -> int | None:
-    """SIGINT (graceful: uvicorn shutdown + runtime.close), then SIGKILL if it hangs; returns the exit code."""
+    """SIGINT (graceful: uvicorn shutdown + runtime.close, or wrangler dev stopped), then SIGKILL if it
+    hangs; whatever is left of its process group (node, workerd) is killed too. Returns the exit code."""
+    import contextlib
     import signal
 
     if proc.poll() is None:
@@ -185,6 +200,8 @@ def stop_server(proc: subprocess.Popen[str], timeout: float = 10.0) -> int | Non
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait(5)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)  # every process a benchmark starts ends with it
     return proc.returncode
 
 

@@ -18,21 +18,26 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import datetime as dt
-import os
-import re
 import shutil
-import signal
-import statistics
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 from pathlib import Path
 
 import httpx
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _common import (
+    environment,
+    load_average,
+    median,
+    print_env,
+    start_server,
+    stop_server,
+    table,
+    write_project,
+)
 
 ROOT = Path(__file__).resolve().parents[1]
 TOKEN = "bench-token-0123456789abcdef"
@@ -50,50 +55,6 @@ async def steps(run: Run, n: int = 10) -> int:
         await run.step("s", noop, i)
     return n
 '''
-
-
-def flareflow_cmd() -> list[str]:
-    exe = Path(sys.executable).parent / "flareflow"
-    return [str(exe)] if exe.exists() else [sys.executable, "-m", "flareflow"]
-
-
-def make_project(tmp: Path) -> Path:
-    project = tmp / "bench"
-    (project / "workflows").mkdir(parents=True)
-    (project / "pyproject.toml").write_text('[project]\nname = "bench"\nversion = "0"\n\n[tool.flareflow]\n')
-    (project / "workflows" / "steps.py").write_text(WORKFLOW)
-    return project
-
-
-def start(cmd: list[str], cwd: Path, pattern: str, timeout: float = 120.0,
-          env: dict[str, str] | None = None) -> tuple[subprocess.Popen[str], str, float]:
-    """Start a server in its own process group and return it with its URL and the seconds until it
-    printed that URL; its output keeps being drained so it never blocks on a full pipe."""
-    t0 = time.perf_counter()
-    proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "FLAREFLOW_TOKEN": TOKEN, **(env or {})}, start_new_session=True)
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    for line in proc.stdout:
-        match = re.search(pattern, line)
-        if match:
-            threading.Thread(target=proc.stdout.read, daemon=True).start()
-            return proc, match.group(1), time.perf_counter() - t0
-        if time.monotonic() > deadline:
-            break
-    stop(proc)
-    raise RuntimeError(f"server did not start: {' '.join(cmd)}")
-
-
-def stop(proc: subprocess.Popen[str]) -> None:
-    """End the server and everything it started (wrangler, node, workerd): the whole process group."""
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGTERM)
-    with contextlib.suppress(subprocess.TimeoutExpired):
-        proc.wait(15)
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
 
 
 def parse_at(value: str) -> float:
@@ -125,7 +86,7 @@ async def measure(url: str, steps: int, runs: int) -> dict[str, float]:
             began = parse_at(events[0]["at"])
             ended = parse_at(events[-1]["at"])
             per_step.append((ended - began) / steps)
-    return {"cold": cold, "warm": statistics.median(warm), "per_step": statistics.median(per_step)}
+    return {"cold": cold, "warm": median(warm), "per_step": median(per_step)}
 
 
 def main() -> None:
@@ -133,37 +94,34 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=100)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
-    node = subprocess.run(["node", "--version"], capture_output=True, text=True).stdout.strip()
-    print(f"python {sys.version.split()[0]}, node {node}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}")
     if not (ROOT / "harness" / "node_modules").exists():
         sys.exit("harness/node_modules is missing: run `cd harness && npm install` (scripts/test does it)")
     tmp = Path(tempfile.mkdtemp(prefix="ff-bench-workerd-"))
+    print_env(environment(tmp))
+    print(f"load before: {load_average()}")
     results: dict[str, dict[str, float]] = {}
     try:
-        project = make_project(tmp)
-        proc, url, ready = start([*flareflow_cmd(), "serve", "--local", "--port", "0", "--token", TOKEN],
-                                 project, r"(http://127\.0\.0\.1:\d+)")
-        try:
-            results["local (embedded)"] = {"ready": ready, **asyncio.run(measure(url, args.steps, args.runs))}
-        finally:
-            stop(proc)
-        # the user's path: `flareflow serve` (token in .dev.vars, D1 migrated by the real wrangler) with
-        # only `wrangler dev` swapped for the workerd harness
-        proc, url, ready = start([*flareflow_cmd(), "serve", "--port", "0", "-C", str(project)], project,
-                                 r"listening on (http://127\.0\.0\.1:\d+)",
-                                 env={"FLAREFLOW_WRANGLER": str(ROOT / "harness" / "bin" / "wrangler"),
-                                      "WRANGLER_SEND_METRICS": "false"})
-        try:
-            results["workerd (harness)"] = {"ready": ready, **asyncio.run(measure(url, args.steps, args.runs))}
-        finally:
-            stop(proc)
+        project = write_project(tmp / "bench", WORKFLOW, name="bench")
+        for host, label, timeout in (("local", "local (embedded)", 30.0), ("workerd", "workerd (harness)", 240.0)):
+            t0 = time.perf_counter()
+            # workerd: the user's `flareflow serve` (token in .dev.vars, D1 migrated by the real
+            # wrangler) with only `wrangler dev` swapped for the harness
+            proc, url, log = start_server(project, TOKEN, host=host, timeout=timeout)
+            ready = time.perf_counter() - t0
+            try:
+                results[label] = {"ready": ready, **asyncio.run(measure(url, args.steps, args.runs))}
+            except Exception:
+                print("\n".join(log[-40:]), file=sys.stderr)
+                raise
+            finally:
+                stop_server(proc)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(f"\n{args.steps}-step runs, {args.runs} per host (median)")
-    print(f"  {'host':<20} {'ready':>9} {'cold POST':>10} {'warm POST':>10} {'per step':>10}")
-    for host, r in results.items():
-        print(f"  {host:<20} {r['ready']:>8.2f}s {r['cold'] * 1000:>8.1f}ms {r['warm'] * 1000:>8.1f}ms "
-              f"{r['per_step'] * 1e6:>8.0f}µs")
+    print(f"\n{args.steps}-step runs, {args.runs} per host (median); load after: {load_average()}")
+    rows = [[host, f"{r['ready']:.2f} s", f"{r['cold'] * 1000:.1f} ms", f"{r['warm'] * 1000:.1f} ms",
+             f"{r['per_step'] * 1e6:.0f} µs"] for host, r in results.items()]
+    print(table(["host", "ready", "cold POST", "warm POST", "per step"], rows,
+                right=[False, True, True, True, True]))
     local, worker = results["local (embedded)"], results["workerd (harness)"]
     print(f"\n  workerd / local per step: {worker['per_step'] / local['per_step']:.1f}x "
           "(baseline for the next round; no target yet)")

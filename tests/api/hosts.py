@@ -53,12 +53,16 @@ def flareflow_executable() -> str:
     return str(path)
 
 
-class LocalServer:
-    """``flareflow serve --local --port 0 -C PROJECT --token TOKEN`` in a subprocess."""
+class TestHost:
+    """What every test host shares: the interface the tests see, and restart/eviction built on each
+    host's own ``start`` / ``_kill`` / ``_stop``. Subclasses set ``kind``, ``supports_restart``,
+    ``shared``, and implement ``start(port)``, ``_kill()``, ``_stop(timeout)``, ``alive``, ``output()``
+    and ``evict(run_id)``."""
 
-    kind: ClassVar[str] = "local"
+    __test__ = False  # not a pytest class, despite its name
+    kind: ClassVar[str]
     supports_restart: ClassVar[bool] = True
-    shared: ClassVar[bool] = False  # own_server gets a fresh server
+    shared: ClassVar[bool] = False  # True: own_server hands out the session's server
 
     def __init__(self, project: Path, token: str, logs: Path) -> None:
         self.project = project
@@ -66,9 +70,68 @@ class LocalServer:
         self.logs = logs
         self.url = ""
         self.port = 0
-        self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
         self.down_at: float | None = None
+
+    def start(self, port: int = 0) -> Any:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _kill(self) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def _stop(self, timeout: float) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    @property
+    def alive(self) -> bool:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def output(self) -> str:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def evict(self, run_id: str) -> None:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    def kill(self) -> None:
+        """SIGKILL, whole process group: no shutdown code runs (the crash case)."""
+        self._kill()
+        self.down_at = time.time()
+
+    def stop(self, timeout: float = 8.0) -> None:
+        """Graceful stop (SIGTERM); SIGKILL if it takes longer than ``timeout``."""
+        self._stop(timeout)
+        self.down_at = time.time()
+
+    def restart(self, *, hard: bool = False) -> Any:
+        """Stop (``hard``: SIGKILL) and start again on the same port and storage, so URLs stay valid."""
+        port = self.port
+        if hard:
+            self.kill()
+        else:
+            self.stop()
+        return self.start(port=port)
+
+    def _register(self) -> None:
+        if self not in _STARTED:
+            _STARTED.append(self)
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.token}"}
+
+    @property
+    def ws_base(self) -> str:
+        return "ws" + self.url[len("http"):]
+
+
+class LocalServer(TestHost):
+    """``flareflow serve --local --port 0 -C PROJECT --token TOKEN`` in a subprocess."""
+
+    kind: ClassVar[str] = "local"
+
+    def __init__(self, project: Path, token: str, logs: Path) -> None:
+        super().__init__(project, token, logs)
+        self.proc: subprocess.Popen[bytes] | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self, port: int = 0) -> LocalServer:
@@ -82,8 +145,7 @@ class LocalServer:
         with out.open("wb") as stdout, err.open("wb") as stderr:
             self.proc = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
                                          cwd=self.project, env=env, start_new_session=True)
-        if self not in _STARTED:
-            _STARTED.append(self)
+        self._register()
         deadline = time.monotonic() + START_TIMEOUT
         url = None
         while url is None:
@@ -108,24 +170,11 @@ class LocalServer:
                 raise RuntimeError(f"server at {self.url} never became healthy:\n{self.output()}")
             time.sleep(0.02)
 
-    def kill(self) -> None:
-        """SIGKILL: no shutdown code runs (the crash case)."""
+    def _kill(self) -> None:
         self._signal(signal.SIGKILL, 5.0)
-        self.down_at = time.time()
 
-    def stop(self, timeout: float = 8.0) -> None:
-        """SIGTERM: uvicorn's graceful shutdown; SIGKILL if it takes longer than ``timeout``."""
-        self._signal(signal.SIGTERM, timeout)
-        self.down_at = time.time()
-
-    def restart(self, *, hard: bool = False) -> LocalServer:
-        """Stop (``hard``: SIGKILL) and start again on the same port and project, so URLs stay valid."""
-        port = self.port
-        if hard:
-            self.kill()
-        else:
-            self.stop()
-        return self.start(port=port)
+    def _stop(self, timeout: float) -> None:
+        self._signal(signal.SIGTERM, timeout)  # uvicorn's graceful shutdown
 
     def evict(self, run_id: str) -> None:
         """Drop the run's in-memory state, keep its storage. The local server has no per-run eviction,
@@ -165,14 +214,6 @@ class LocalServer:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"authorization": f"Bearer {self.token}"}
-
-    @property
-    def ws_base(self) -> str:
-        return "ws" + self.url[len("http"):]
-
     def output(self) -> str:
         """Everything every process of this server printed (for failure messages)."""
         parts = []
@@ -188,7 +229,7 @@ def clean_env() -> dict[str, str]:
     return env
 
 
-class WorkerdHost:
+class WorkerdHost(TestHost):
     """The project served by ``flareflow serve`` on real workerd: the user's own command, with only
     ``wrangler dev`` swapped for the harness launcher (``FLAREFLOW_WRANGLER=harness/bin/wrangler``).
 
@@ -198,17 +239,10 @@ class WorkerdHost:
     bring back every Durable Object's SQLite, D1 row, R2 object and KV entry (a crash, then a redeploy)."""
 
     kind: ClassVar[str] = "workerd"
-    supports_restart: ClassVar[bool] = True
     shared: ClassVar[bool] = True  # start-up costs 5-10 s: own_server reuses the session's server
 
     def __init__(self, project: Path, token: str, logs: Path) -> None:
-        self.project = project
-        self.token = token
-        self.logs = logs
-        self.url = ""
-        self.port = 0
-        self.starts = 0
-        self.down_at: float | None = None
+        super().__init__(project, token, logs)
         self.build_dir = project / ".flareflow" / "build"
         self.harness: WorkerdServer | None = None
 
@@ -224,8 +258,7 @@ class WorkerdHost:
             env["FLAREFLOW_WRANGLER"] = str(WRANGLER_SHIM)
             env["WRANGLER_SEND_METRICS"] = "false"
             self.harness = WorkerdServer(self.build_dir, command=self.serve_command, env=env)
-        if self not in _STARTED:
-            _STARTED.append(self)
+        self._register()
         self.harness.port = port
         self.harness.start()
         assert self.harness.token == self.token, "the Worker did not get the token flareflow serve was given"
@@ -233,26 +266,15 @@ class WorkerdHost:
         self.port = self.harness.port
         return self
 
-    def kill(self) -> None:
-        """SIGKILL the launcher's process group (node + workerd): the crash case."""
+    def _kill(self) -> None:
+        """SIGKILL the process group (flareflow serve, wrangler, node, workerd)."""
         if self.harness is not None:
             self.harness.kill()
-        self.down_at = time.time()
 
-    def stop(self, timeout: float = 8.0) -> None:
-        """SIGTERM: Miniflare disposes workerd (SIGKILL after 15 s)."""
+    def _stop(self, timeout: float) -> None:
+        """SIGTERM: flareflow serve stops wrangler dev, Miniflare disposes workerd (SIGKILL after 15 s)."""
         if self.harness is not None:
             self.harness.stop()
-        self.down_at = time.time()
-
-    def restart(self, *, hard: bool = False) -> WorkerdHost:
-        """Stop (``hard``: SIGKILL) and start a new launcher on the same port and persisted storage."""
-        port = self.port
-        if hard:
-            self.kill()
-        else:
-            self.stop()
-        return self.start(port=port)
 
     def evict(self, run_id: str) -> None:
         """``ctx.abort()`` on the run's Durable Object (harness admin): in-memory state gone, storage kept."""
@@ -268,14 +290,6 @@ class WorkerdHost:
     def alive(self) -> bool:
         proc = self.harness.proc if self.harness is not None else None
         return proc is not None and proc.poll() is None
-
-    @property
-    def headers(self) -> dict[str, str]:
-        return {"authorization": f"Bearer {self.token}"}
-
-    @property
-    def ws_base(self) -> str:
-        return "ws" + self.url[len("http"):]
 
     def output(self) -> str:
         """Everything the launcher and workerd printed, over all starts (the tail)."""
