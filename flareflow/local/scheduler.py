@@ -178,8 +178,7 @@ async def handle_scheduled(scheduler: LocalScheduler, router: Router, request: R
     workflow's schedule starts nothing and is still ``{"outcome": "ok"}`` (the Worker's behaviour).
     """
     try:
-        if not router.authorized(request.headers, request.query):
-            raise ApiError(401, "unauthorized", "missing or wrong bearer token")
+        router.check_access(request.method, request.path, request.headers, request.query)  # 401 as the API
         if request.method != "GET":
             raise ApiError(405, "method_not_allowed", f"{request.method} is not allowed here; use GET")
         cron = " ".join((request.query.get("cron") or "").split())

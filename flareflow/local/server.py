@@ -62,16 +62,17 @@ def create_app(router: Router, backend: LocalBackend, *, scheduler: LocalSchedul
 
     async def http_endpoint(request: StarletteRequest) -> Response:
         headers = {k.lower(): v for k, v in request.headers.items()}
-        declared = headers.get("content-length", "")
-        if declared.isdigit() and int(declared) > router.max_body:
-            error = ApiError(413, "payload_too_large", f"request body is larger than {router.max_body} bytes", "body")
-            return _json(413, error.response().body)
+        query = dict(request.query_params)
+        # 401 and 413 before a byte of the body is read; uvicorn discards what the client still sends
+        # (bounded by the header timeout, see flareflow.local.guard)
+        refused = router.precheck(request.method, request.url.path, headers, query)
+        if refused is not None:
+            return _json(refused.status, refused.body, refused.headers)
         body = await _read_body(request, router.max_body)
         if body is None:
             error = ApiError(413, "payload_too_large", f"request body is larger than {router.max_body} bytes", "body")
             return _json(413, error.response().body)
-        result = await router.handle(Request(request.method, request.url.path, dict(request.query_params),
-                                             headers, body))
+        result = await router.handle(Request(request.method, request.url.path, query, headers, body))
         if isinstance(result, StreamRequest):  # only SSE here: the router refuses /ws without an upgrade
             return StreamingResponse(
                 _sse(backend, result),

@@ -208,11 +208,14 @@ class WorkerBase(WorkerEntrypoint):  # type: ignore[misc]
         if (token is None or token is jsnull or not str(token)) and url.path != "/health":
             message = "the FLAREFLOW_TOKEN secret is not set: wrangler secret put FLAREFLOW_TOKEN"
             return _json(503, {"error": {"code": "not_configured", "field": None, "message": message}})
+        router = Router(self.backend(), token=str(token or ""), version=VERSION,
+                        max_body=int(getattr(js_env, "FLAREFLOW_MAX_BODY", 1024 * 1024) or 1024 * 1024))
+        refused = router.precheck(str(raw.method), url.path, headers, query)  # 401 / 413 before the body
+        if refused is not None:
+            return _json(refused.status, refused.body, refused.headers)
         body = b""
         if str(raw.method) in ("POST", "PUT", "PATCH"):
             body = bytes((await raw.arrayBuffer()).to_bytes())  # bytes as sent: invalid UTF-8 is a 400
-        router = Router(self.backend(), token=str(token or ""), version=VERSION,
-                        max_body=int(getattr(js_env, "FLAREFLOW_MAX_BODY", 1024 * 1024) or 1024 * 1024))
         result = await router.handle(Request(str(raw.method), url.path, query, headers, body))
         if isinstance(result, StreamRequest):
             # the object streams; tell it where to start (after= or Last-Event-ID, as the router read it)

@@ -174,6 +174,26 @@ def _int_param(query: dict[str, str], name: str, default: int, low: int, high: i
     return _int_value(query.get(name), name, default, low, high)
 
 
+def _canonical(value: Any) -> str:
+    """JSON text that is equal for equal JSON values (object key order does not count)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
+
+
+_STREAM_PATH = re.compile(r"^/runs/[^/]+/(ws|events)$")
+
+
+def _wants_json(headers: dict[str, str]) -> bool:
+    """``GET /runs/{id}/events`` answers JSON instead of SSE (``Accept: application/json``)."""
+    accept = headers.get("accept", "")
+    return "application/json" in accept and "text/event-stream" not in accept
+
+
+def _browser_stream(method: str, path: str, headers: dict[str, str]) -> bool:
+    """A request a browser makes without being able to set headers: a WebSocket upgrade, an EventSource."""
+    match = _STREAM_PATH.match(path) if method == "GET" else None
+    return match is not None and (match.group(1) == "ws" or not _wants_json(headers))
+
+
 def _bool_param(query: dict[str, str], name: str, default: bool) -> bool:
     raw = query.get(name)
     if raw is None or raw == "":
@@ -219,25 +239,50 @@ class Router:
         except (ApiError, RunNotFound, WorkflowNotFound, RunFinished, InvalidInput, StorageError) as exc:
             return api_error(exc).response()
 
-    def authorized(self, headers: dict[str, str], query: dict[str, str]) -> bool:
-        """Bearer token in ``Authorization`` (or ``?token=`` for browser WebSockets), constant time."""
+    def authorized(self, headers: dict[str, str], query: dict[str, str], *, query_token: bool = False) -> bool:
+        """Bearer token in ``Authorization`` (or, with ``query_token``, ``?token=``), constant time."""
         if self.token is None:
             return True
         supplied = ""
         auth = headers.get("authorization", "")
         if auth[:7].lower() == "bearer ":
             supplied = auth[7:].strip()
-        elif "token" in query:
+        elif query_token and "token" in query:
             supplied = query["token"]
         return hmac.compare_digest(supplied.encode("utf-8", "replace"), self.token.encode("utf-8"))
 
+    def check_access(self, method: str, path: str, headers: dict[str, str], query: dict[str, str]) -> None:
+        """What can be decided from the request line and headers alone, so a host can call it before it
+        reads a body: the token (401), then a declared body over the limit (413). Raises ApiError.
+
+        ``?token=`` is honoured only where a browser cannot set a header: the WebSocket upgrade and the
+        SSE stream (``EventSource``); elsewhere it is a 401 saying to use the Authorization header."""
+        path = path.rstrip("/") or "/"
+        if path not in PUBLIC and self.token is not None:
+            browser_stream = _browser_stream(method, path, headers)
+            if not self.authorized(headers, query, query_token=browser_stream):
+                if "token" in query and not browser_stream and not headers.get("authorization"):
+                    raise ApiError(401, "unauthorized", "a token in the query string (?token=) is accepted only "
+                                   "on the WebSocket and SSE streams; send it in the Authorization header "
+                                   "(Authorization: Bearer TOKEN)")
+                raise ApiError(401, "unauthorized", "missing or wrong bearer token")
+        length = headers.get("content-length")
+        if length is not None and length.isascii() and length.isdigit() and (
+                len(length) > 18 or int(length) > self.max_body):
+            raise ApiError(413, "payload_too_large", f"request body is larger than {self.max_body} bytes", "body")
+
+    def precheck(self, method: str, path: str, headers: dict[str, str], query: dict[str, str]) -> Response | None:
+        """`check_access` as a response: the answer to send without reading the body, or None to go on."""
+        try:
+            self.check_access(method, path, headers, query)
+        except ApiError as exc:
+            return exc.response()
+        return None
+
     async def _dispatch(self, request: Request) -> Response | StreamRequest:
         path = request.path.rstrip("/") or "/"
-        if path not in PUBLIC and not self.authorized(request.headers, request.query):
-            raise ApiError(401, "unauthorized", "missing or wrong bearer token")
-        length = request.headers.get("content-length")
-        if len(request.body) > self.max_body or (length is not None and length.isdigit()
-                                                 and int(length) > self.max_body):
+        self.check_access(request.method, path, request.headers, request.query)
+        if len(request.body) > self.max_body:
             raise ApiError(413, "payload_too_large", f"request body is larger than {self.max_body} bytes", "body")
         allowed = []
         for method, pattern, handler in self._routes:
@@ -273,12 +318,20 @@ class Router:
             raise ApiError(400, "unknown_field", f"unknown field '{unknown[0]}'", unknown[0])
         workflow = _string(body, "workflow", required=True)
         key = _string(body, "idempotency_key", required=False)
+        key_field = "idempotency_key"
         header_key = request.headers.get("idempotency-key")
         if key is None and header_key is not None:  # validated like the body key, never truncated
-            key = _string({"Idempotency-Key": header_key}, "Idempotency-Key", required=False)
+            key_field = "Idempotency-Key"
+            key = _string({key_field: header_key}, key_field, required=False)
         respond_async = "respond-async" in request.headers.get("prefer", "").lower()
         run, created = await self.backend.start(str(workflow), body.get("input"), key, respond_async)
-        status = 202 if run.get("status") == "queued" else 201 if created else 200
+        queued = run.get("status") == "queued"
+        if not created and not queued and (run.get("workflow") != workflow
+                                           or _canonical(run.get("input")) != _canonical(body.get("input"))):
+            # a retry repeats its request exactly; anything else reusing the key is a client bug
+            raise ApiError(409, "idempotency_conflict", f"idempotency key '{key}' already started run "
+                           f"{run.get('id')} with a different workflow or input; use a new key", key_field)
+        status = 202 if queued else 201 if created else 200
         return Response(status, run, {"location": f"/runs/{run['id']}"})
 
     async def _list(self, request: Request, _: str) -> Response:
@@ -301,9 +354,8 @@ class Router:
         # an EventSource reconnecting sends the last id it saw: the same bounds as ?after=
         after = max(after, _int_value(request.headers.get("last-event-id"), "Last-Event-ID", 0, 0, MAX_SEQ))
         follow = _bool_param(request.query, "follow", True)
-        accept = request.headers.get("accept", "")
         await self.backend.get(run_id)  # 404 before a stream starts
-        if "application/json" in accept and "text/event-stream" not in accept:
+        if _wants_json(request.headers):
             limit = _int_param(request.query, "limit", 1000, 1, 10_000)
             return Response(200, {"events": await self.backend.events(run_id, after, limit)})
         return StreamRequest("sse", run_id, after, follow)

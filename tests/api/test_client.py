@@ -24,7 +24,7 @@ def test_client_round_trip(server):
             names = {w["name"] for w in await ff.workflows()}
             assert {"steps", "approval", "sleepy", "chatty"} <= names
             run = await ff.start("approval", {"who": "client"}, idempotency_key=f"client-{server.token[-8:]}")
-            again = await ff.start("approval", idempotency_key=f"client-{server.token[-8:]}")
+            again = await ff.start("approval", {"who": "client"}, idempotency_key=f"client-{server.token[-8:]}")
             assert again["id"] == run["id"]
             await ff.send_event(run["id"], "go", {"n": 1})
             async for event in ff.events(run["id"], transport="sse"):

@@ -36,7 +36,7 @@ from .helpers import (
 LONE = "\\ud800"  # as it appears in the JSON text: a lone high surrogate escape
 
 
-def _field_error(response, field: str, status: int = 400) -> dict:
+def _field_error(response, field: str | None, status: int = 400) -> dict:
     assert response.status_code == status, f"{response.status_code} {response.text}"
     error = response.json()["error"]
     assert error["field"] == field, error
@@ -188,3 +188,125 @@ def test_last_event_id_in_range_still_resumes(server):
 
     arun(body())
 
+
+
+def test_query_token_only_where_a_browser_cannot_send_a_header(server):
+    async def body():
+        async with http(server) as client:
+            run_id = await start(client, "steps", {"n": 1})
+            await wait_finished(client, run_id)
+            before = await _run_ids(client)
+        token = {"token": server.token}
+        async with http(server, auth=False) as client:
+            refused = {
+                "POST /runs": await client.post("/runs", params=token, json={"workflow": "steps"}),
+                "GET /runs": await client.get("/runs", params=token),
+                "GET /workflows": await client.get("/workflows", params=token),
+                "GET /runs/{id}": await client.get(f"/runs/{run_id}", params=token),
+                "POST cancel": await client.post(f"/runs/{run_id}/cancel", params=token),
+                "JSON events": await client.get(f"/runs/{run_id}/events", params={**token, "follow": "false"},
+                                                headers={"accept": "application/json"}),
+            }
+            sse = await client.get(f"/runs/{run_id}/events", params={**token, "follow": "false"},
+                                   headers={"accept": "text/event-stream"})
+            wrong_sse = await client.get(f"/runs/{run_id}/events", params={"token": "wrong", "follow": "false"},
+                                         headers={"accept": "text/event-stream"})
+        for name, response in refused.items():
+            error = _field_error(response, None, 401)
+            assert error["code"] == "unauthorized", (name, error)
+            assert "Authorization header" in error["message"], (name, error)
+        assert sse.status_code == 200 and sse.headers["content-type"].startswith("text/event-stream"), sse.text
+        assert "event: run.completed" in sse.text
+        assert wrong_sse.status_code == 401
+        async with ws_open(server, run_id, auth=False, token=server.token) as socket:  # the other one
+            frames = await ws_read_until(socket, lambda f: f["type"] in TERMINAL)
+        assert frames[-1]["type"] == "run.completed"
+        async with http(server) as client:
+            assert await _run_ids(client) == before, "the refused POST /runs?token= must not start a run"
+
+    arun(body())
+
+
+def test_same_key_different_request_is_409(server):
+    async def body():
+        key = "conflict-" + secrets.token_hex(6)
+        async with http(server) as client:
+            first = await client.post("/runs", json={"workflow": "steps", "input": {"n": 1, "delay": 0},
+                                                     "idempotency_key": key})
+            same = await client.post("/runs", json={"idempotency_key": key, "workflow": "steps",
+                                                    "input": {"delay": 0, "n": 1}})  # key order is not content
+            other_input = await client.post("/runs", json={"workflow": "steps", "input": {"n": 2},
+                                                           "idempotency_key": key})
+            no_input = await client.post("/runs", json={"workflow": "steps", "idempotency_key": key})
+            other_workflow = await client.post("/runs", json={"workflow": "chatty", "input": {"n": 1, "delay": 0},
+                                                              "idempotency_key": key})
+            by_header = await client.post("/runs", json={"workflow": "steps", "input": {"n": 3}},
+                                          headers={"idempotency-key": key})
+            run = await wait_finished(client, first.json()["id"])
+            keyed = [r for r in (await client.get("/runs", params={"limit": 500})).json()["runs"]
+                     if r["idempotency_key"] == key]
+        assert first.status_code == 201, first.text
+        assert same.status_code == 200 and same.json()["id"] == first.json()["id"], same.text
+        for response in (other_input, no_input, other_workflow):
+            error = _field_error(response, "idempotency_key", 409)
+            assert error["code"] == "idempotency_conflict", error
+            assert key in error["message"], error
+        assert _field_error(by_header, "Idempotency-Key", 409)["code"] == "idempotency_conflict"
+        assert run["input"] == {"n": 1, "delay": 0} and run["output"] == {"n": 1, "total": 0}
+        assert [r["id"] for r in keyed] == [first.json()["id"]]
+
+    arun(body())
+
+
+async def _raw_request(server, head: str, body: bytes = b"", read_for: float = 5.0) -> tuple[int, bytes, float]:
+    """Send ``head`` (and ``body``, possibly only part of what Content-Length declares) on a raw socket;
+    return the status, the response bytes and how long the answer took."""
+    host, port = server.url.removeprefix("http://").rsplit(":", 1)
+    reader, writer = await asyncio.open_connection(host, int(port))
+    loop = asyncio.get_running_loop()
+    started = loop.time()
+    try:
+        writer.write(head.replace("\n", "\r\n").encode() + b"\r\n" + body)
+        await writer.drain()
+        data = b""
+        while b"\r\n\r\n" not in data:
+            chunk = await asyncio.wait_for(reader.read(65536), read_for)
+            if not chunk:
+                break
+            data += chunk
+        took = loop.time() - started
+        status = int(data.split(b" ", 2)[1]) if data.startswith(b"HTTP/1.1 ") else 0
+        head_end = data.find(b"\r\n\r\n")
+        length = next((int(line.split(b":")[1]) for line in data[:head_end].split(b"\r\n")
+                       if line.lower().startswith(b"content-length:")), 0)
+        while len(data) < head_end + 4 + length:
+            chunk = await asyncio.wait_for(reader.read(65536), read_for)
+            if not chunk:
+                break
+            data += chunk
+        return status, data, took
+    finally:
+        writer.close()
+
+
+def test_token_checked_before_the_body_is_read(server):
+    """A 10 MB Content-Length without a token gets 401 at once, before any body byte is sent."""
+    async def body():
+        host = server.url.removeprefix("http://")
+        big = (f"POST /runs HTTP/1.1\nHost: {host}\nContent-Type: application/json\n"
+               "Content-Length: 10000000\n")
+        unauthenticated = await _raw_request(server, big)
+        wrong = await _raw_request(server, big + "Authorization: Bearer wrong\n")
+        query = await _raw_request(server, big.replace("/runs", f"/runs?token={server.token}"))
+        authenticated = await _raw_request(server, big + f"Authorization: Bearer {server.token}\n")
+        # a small declared body, mostly not sent: still answered without waiting for it
+        partial = await _raw_request(server, f"POST /runs HTTP/1.1\nHost: {host}\nContent-Length: 3000\n",
+                                     b'{"workflow": ')
+        return unauthenticated, wrong, query, authenticated, partial
+
+    unauthenticated, wrong, query, authenticated, partial = arun(body())
+    for status, data, took in (unauthenticated, wrong, query, partial):
+        assert status == 401, data[:300]
+        assert b'"unauthorized"' in data and took < 2.0, (took, data[:300])
+    status, data, took = authenticated
+    assert status == 413 and b'"payload_too_large"' in data and took < 2.0, (took, data[:300])

@@ -1,7 +1,7 @@
 """Idempotent starts: one key, one run, whether the key comes in the body or the header.
 
 Tried: the body key and the ``Idempotency-Key`` header (201 then 200, same id, ``location`` header);
-a repeat with different input (still the first run); 40 concurrent POSTs sharing one key, on separate
+a repeat with different input (409, the first run untouched); 40 concurrent POSTs sharing one key, on separate
 connections; keys that are blank or too long. Survived: exactly one 201 and one run per key.
 
 Found and fixed: a repeated key answered 201 (not 200) whenever the run was still cached in the
@@ -26,14 +26,17 @@ def test_key_in_body(server):
         key = "body-" + secrets.token_hex(8)
         async with http(server) as client:
             first = await client.post("/runs", json={"workflow": "steps", "input": {"n": 1}, "idempotency_key": key})
-            second = await client.post("/runs", json={"workflow": "steps", "input": {"n": 5}, "idempotency_key": key})
+            second = await client.post("/runs", json={"workflow": "steps", "input": {"n": 1}, "idempotency_key": key})
+            # the same key with another input is a 409 (test_hostile.py), never a second run
+            other = await client.post("/runs", json={"workflow": "steps", "input": {"n": 5}, "idempotency_key": key})
             run = await wait_finished(client, first.json()["id"])
         assert first.status_code == 201, first.text
         assert second.status_code == 200, second.text
         assert first.json()["id"] == second.json()["id"]
         assert first.headers["location"] == f"/runs/{first.json()['id']}"
         assert second.json()["idempotency_key"] == key
-        assert run["output"] == {"n": 1, "total": 0}, "the repeat must not replace the first input"
+        assert other.status_code == 409, other.text
+        assert run["output"] == {"n": 1, "total": 0}, "a repeat must not replace the first input"
 
     arun(body())
 
