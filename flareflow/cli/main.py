@@ -12,7 +12,6 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Callable, Coroutine
 from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeVar
@@ -23,9 +22,8 @@ from rich.table import Table
 
 from .. import __version__
 from ..engine.errors import InvalidInput
-from ..engine.events import iso
-from ..local.runtime import LocalRuntime
 from . import cloud
+from .backends import RemoteRuns, Runs, local_runtime, open_runs
 from .common import CliError, ProjectOpt, console, err_console, fail
 from .common import guard as _guard
 from .common import load as _project
@@ -34,7 +32,7 @@ from .project import Project
 from .watch import Watcher
 
 if TYPE_CHECKING:
-    from ..client import Client
+    pass
 
 T = TypeVar("T")
 
@@ -60,41 +58,7 @@ TokenOpt = Annotated[
 ]
 
 
-def _client(url: str, token: str | None) -> Client:
-    from ..client import Client
-
-    return Client(url, token)
-
-
-def _remote(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
-    """Run a coroutine that talks to a server; API and connection errors become one line."""
-    import httpx
-
-    from ..client import ApiError
-
-    async def guarded() -> T:
-        try:
-            return await coro_fn()
-        except ApiError as exc:
-            where = f" ({exc.field})" if exc.field else ""
-            raise CliError(f"server said {exc.status} {exc.code}{where}: {exc.message}") from None
-        except (httpx.TransportError, OSError) as exc:
-            raise CliError(f"cannot reach the server: {exc}") from None
-
-    try:
-        return _run(guarded)
-    except typer.Exit as exc:
-        if exc.exit_code == 2:
-            raise typer.Exit(1) from None
-        raise
-
-
 RUN_STATUSES = ("running", "waiting", "paused", "completed", "failed", "cancelled")
-
-
-def _runtime(project: Project) -> LocalRuntime:
-    return LocalRuntime(project.state_dir, project.registry, sync=project.settings.local.sync,
-                        payload_threshold=project.settings.worker.payload_threshold)
 
 
 def parse_json(text: str, what: str) -> Any:
@@ -228,17 +192,17 @@ def run(
     if url:
         from .remote import remote_run
 
-        async def remote() -> int:
-            async with _client(url, token) as client:
-                return await remote_run(client, name, value, console=console, json_mode=as_json,
-                                        idempotency_key=idempotency_key, detach=detach)
+        async def remote(runs: Runs) -> int:
+            assert isinstance(runs, RemoteRuns)
+            return await remote_run(runs.client, name, value, console=console, json_mode=as_json,
+                                    idempotency_key=idempotency_key, detach=detach)
 
-        raise typer.Exit(_remote(remote))
+        raise typer.Exit(RemoteRuns(url, token).call(remote))
     proj = _project(project)
     _guard(lambda: proj.registry.get(name))
 
     async def go() -> int:
-        async with _runtime(proj) as rt:
+        async with local_runtime(proj) as rt:
             obj = await rt.start_run(name, value, idempotency_key=idempotency_key, activate=False)
             run_id = obj.run_id
             if detach:
@@ -287,7 +251,7 @@ def resume(
     proj = _project(project)
 
     async def go() -> int:
-        async with _runtime(proj) as rt:
+        async with local_runtime(proj) as rt:
             if run_id is not None:
                 full = rt.resolve(run_id)
                 if rt.get(full).status in ("completed", "failed", "cancelled"):
@@ -319,23 +283,6 @@ def resume(
 
 
 # -- send-event / answer -----------------------------------------------------------------------
-async def _deliver_and_follow(rt: LocalRuntime, run_id: str, deliver: Callable[[], Coroutine[Any, Any, Any]],
-                              quiet: bool) -> None:
-    """Deliver; if no other process executes the run, continue it here until it waits or finishes."""
-    await deliver()
-    if rt.owns(run_id) and not quiet:
-        watcher = Watcher(rt, run_id, console=console, prompt=False)
-        watcher.last = rt.get(run_id).events()[-1]["seq"]
-        settle = asyncio.ensure_future(rt.wait_settled(run_id))
-        follow = asyncio.ensure_future(watcher.run(start=False))
-        await asyncio.wait({settle, follow}, return_when=asyncio.FIRST_COMPLETED)
-        follow.cancel()
-        settle.cancel()
-        obj = rt.get(run_id)
-        if obj.status == "waiting":
-            console.print(f"run {run_id} is waiting; [bold]flareflow resume {run_id}[/bold] keeps it going")
-
-
 @app.command("send-event")
 def send_event(
     run_id: Annotated[str, typer.Argument(help="Run id (or unique prefix).")],
@@ -348,23 +295,9 @@ def send_event(
 ) -> None:
     """Deliver an external event to a run."""
     value = _guard(lambda: parse_json(payload, "PAYLOAD_JSON") if payload is not None else None)
-    if url:
-        async def remote() -> None:
-            async with _client(url, token) as client:
-                await client.send_event(run_id, event_type, value)
-
-        _remote(remote)
-        console.print(f"[green]✓[/green] event [bold]{escape(event_type)}[/bold] delivered to {run_id}")
-        return
-    proj = _project(project)
-
-    async def go() -> None:
-        async with _runtime(proj) as rt:
-            full = rt.resolve(run_id)
-            await _deliver_and_follow(rt, full, lambda: rt.send_event(full, event_type, value), quiet)
-            console.print(f"[green]✓[/green] event [bold]{escape(event_type)}[/bold] delivered to {full}")
-
-    _run(go)
+    runs = open_runs(url, token, project, discover=True)
+    full = runs.call(lambda r: r.send_event(run_id, event_type, value, quiet))
+    console.print(f"[green]✓[/green] event [bold]{escape(event_type)}[/bold] delivered to {full}")
 
 
 @app.command()
@@ -379,22 +312,9 @@ def answer(
 ) -> None:
     """Answer a run's open question (validated against its schema)."""
     parsed = _guard(lambda: parse_json(value, "VALUE_JSON"))
-    if url:
-        async def remote() -> str:
-            async with _client(url, token) as client:
-                return await client.answer(run_id, parsed, step)
-
-        console.print(f"[green]✓[/green] answer to {_remote(remote)} delivered to {run_id}")
-        return
-    proj = _project(project)
-
-    async def go() -> None:
-        async with _runtime(proj) as rt:
-            full = rt.resolve(run_id)
-            await _deliver_and_follow(rt, full, lambda: rt.answer(full, parsed, step), quiet)
-            console.print(f"[green]✓[/green] answer delivered to {full}")
-
-    _run(go)
+    runs = open_runs(url, token, project, discover=True)
+    full, answered = runs.call(lambda r: r.answer(run_id, parsed, step, quiet))
+    console.print(f"[green]✓[/green] answer {f'to {answered} ' if answered else ''}delivered to {full}")
 
 
 # -- runs ----------------------------------------------------------------------------------
@@ -411,23 +331,8 @@ def runs_list(
     """List runs, newest first."""
     if status is not None and status not in RUN_STATUSES:
         fail(f"--status must be one of {', '.join(RUN_STATUSES)}, got '{status}'", 2)
-    if url:
-        async def remote() -> list[dict[str, Any]]:
-            async with _client(url, token) as client:
-                page = await client.list(workflow=workflow, status=status, limit=min(limit, 500))
-                return list(page["runs"])
-
-        rows = _remote(remote)
-    else:
-        proj = _project(project, discover=False)
-
-        async def go() -> list[dict[str, Any]]:
-            async with _runtime(proj) as rt:
-                rt.reconcile()
-                return [{**r, "created_at": iso(r["created_at"]), "updated_at": iso(r["updated_at"])}
-                        for r in rt.index.list(workflow=workflow, status=status, limit=limit)]
-
-        rows = _run(go)
+    runs = open_runs(url, token, project)
+    rows = runs.call(lambda r: r.list_runs(workflow, status, limit))
     if as_json:
         console.print_json(json.dumps(rows))
         return
@@ -455,21 +360,7 @@ def runs_show(
     project: ProjectOpt = None,
 ) -> None:
     """Status, steps, state and events of one run."""
-    if url:
-        async def remote() -> tuple[dict[str, Any], list[dict[str, Any]]]:
-            async with _client(url, token) as client:
-                return await client.get(run_id), [e async for e in client.events(run_id, follow=False)]
-
-        info, events = _remote(remote)
-    else:
-        proj = _project(project, discover=False)
-
-        async def go() -> tuple[dict[str, Any], list[dict[str, Any]]]:
-            async with _runtime(proj) as rt:
-                obj = rt.get(run_id)
-                return obj.describe(), obj.events()
-
-        info, events = _run(go)
+    info, events = open_runs(url, token, project).call(lambda r: r.describe(run_id))
     if as_json:
         console.print_json(json.dumps({**info, "events": events}))
         return
@@ -509,23 +400,13 @@ def runs_events(
     project: ProjectOpt = None,
 ) -> None:
     """Print a run's events as NDJSON (live with --url --follow)."""
-    if url:
-        async def remote() -> None:
-            async with _client(url, token) as client:
-                async for event in client.events(run_id, after=after, follow=follow):
-                    sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
-                    sys.stdout.flush()
 
-        _remote(remote)
-        return
-    proj = _project(project, discover=False)
+    async def dump(runs: Runs) -> None:
+        async for event in runs.events(run_id, after, follow):
+            sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
+            sys.stdout.flush()
 
-    async def go() -> list[dict[str, Any]]:
-        async with _runtime(proj) as rt:
-            return rt.get(run_id).events(after=after)
-
-    for event in _run(go):
-        sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
+    open_runs(url, token, project).call(dump)
 
 
 @runs_app.command("cancel")
@@ -537,22 +418,8 @@ def runs_cancel(
     project: ProjectOpt = None,
 ) -> None:
     """Cancel an unfinished run."""
-    if url:
-        async def remote() -> str:
-            async with _client(url, token) as client:
-                return str((await client.cancel(run_id, reason))["id"])
-
-        console.print(f"[yellow]■[/yellow] cancelled {_remote(remote)}")
-        return
-    proj = _project(project, discover=False)
-
-    async def go() -> str:
-        async with _runtime(proj) as rt:
-            full = rt.resolve(run_id)
-            await rt.cancel(full, reason)
-            return full
-
-    console.print(f"[yellow]■[/yellow] cancelled {_run(go)}")
+    full = open_runs(url, token, project).call(lambda r: r.cancel(run_id, reason))
+    console.print(f"[yellow]■[/yellow] cancelled {full}")
 
 
 # -- serve ---------------------------------------------------------------------------------

@@ -1,0 +1,202 @@
+"""Where the CLI's runs are: the local state directory or a server (``--url``), behind one interface.
+
+Every command that inspects or controls runs is written once against `Runs`; `open_runs` picks
+`LocalRuns` (the embedded runtime over ``.flareflow/state``) or `RemoteRuns` (the HTTP API through
+`flareflow.client.Client`). Each backend maps its own failures to the CLI's one-line errors:
+locally a `UserError` / `FlareflowError` (exit 1) or `CliError` (exit 2); remotely an API error or an
+unreachable server (exit 1).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable, Coroutine
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import typer
+
+from ..engine.events import iso
+from ..local.runtime import LocalRuntime
+from .common import CliError, console, run_async
+from .common import load as load_project
+from .project import Project
+from .watch import Watcher
+
+if TYPE_CHECKING:
+    from ..client import Client
+
+T = TypeVar("T")
+
+
+def local_runtime(project: Project) -> LocalRuntime:
+    """The embedded runtime of ``project`` with its settings (the one place the CLI makes one)."""
+    return LocalRuntime(project.state_dir, project.registry, sync=project.settings.local.sync,
+                        payload_threshold=project.settings.worker.payload_threshold,
+                        step_threads=project.settings.local.step_threads)
+
+
+class Runs:
+    """The runs a command works on. Use `call` to run a coroutine against them with their error mapping."""
+
+    def call(self, fn: Callable[[Runs], Coroutine[Any, Any, T]]) -> T:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+    async def list_runs(self, workflow: str | None, status: str | None, limit: int) -> list[dict[str, Any]]:
+        raise NotImplementedError  # pragma: no cover
+
+    async def describe(self, run_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """The run (as ``GET /runs/{id}`` shows it) and its events."""
+        raise NotImplementedError  # pragma: no cover
+
+    def events(self, run_id: str, after: int, follow: bool) -> AsyncIterator[dict[str, Any]]:
+        raise NotImplementedError  # pragma: no cover
+
+    async def send_event(self, run_id: str, event_type: str, payload: Any, quiet: bool) -> str:
+        """Deliver; returns the run id as the backend knows it."""
+        raise NotImplementedError  # pragma: no cover
+
+    async def answer(self, run_id: str, value: Any, step: str | None, quiet: bool) -> tuple[str, str | None]:
+        """Answer; returns the run id and, when the backend says, the question's step."""
+        raise NotImplementedError  # pragma: no cover
+
+    async def cancel(self, run_id: str, reason: str) -> str:
+        raise NotImplementedError  # pragma: no cover
+
+
+class LocalRuns(Runs):
+    """The embedded runtime over the project's state directory; run ids may be unique prefixes."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+        self._rt: LocalRuntime | None = None
+
+    @property
+    def rt(self) -> LocalRuntime:
+        assert self._rt is not None, "use LocalRuns.call"
+        return self._rt
+
+    def call(self, fn: Callable[[Runs], Coroutine[Any, Any, T]]) -> T:
+        async def opened() -> T:
+            async with local_runtime(self.project) as rt:
+                self._rt = rt
+                try:
+                    return await fn(self)
+                finally:
+                    self._rt = None
+
+        return run_async(opened)
+
+    async def list_runs(self, workflow: str | None, status: str | None, limit: int) -> list[dict[str, Any]]:
+        self.rt.reconcile()
+        return [{**r, "created_at": iso(r["created_at"]), "updated_at": iso(r["updated_at"])}
+                for r in self.rt.index.list(workflow=workflow, status=status, limit=limit)]
+
+    async def describe(self, run_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        obj = self.rt.get(run_id)
+        return obj.describe(), obj.events()
+
+    async def events(self, run_id: str, after: int, follow: bool) -> AsyncIterator[dict[str, Any]]:
+        # the local store is read as it is (following a run executed elsewhere needs a server)
+        for event in self.rt.get(run_id).events(after=after):
+            yield event
+
+    async def send_event(self, run_id: str, event_type: str, payload: Any, quiet: bool) -> str:
+        full = self.rt.resolve(run_id)
+        await self._deliver_and_follow(full, lambda: self.rt.send_event(full, event_type, payload), quiet)
+        return full
+
+    async def answer(self, run_id: str, value: Any, step: str | None, quiet: bool) -> tuple[str, str | None]:
+        full = self.rt.resolve(run_id)
+        await self._deliver_and_follow(full, lambda: self.rt.answer(full, value, step), quiet)
+        return full, None
+
+    async def cancel(self, run_id: str, reason: str) -> str:
+        full = self.rt.resolve(run_id)
+        await self.rt.cancel(full, reason)
+        return full
+
+    async def _deliver_and_follow(self, run_id: str, deliver: Callable[[], Coroutine[Any, Any, Any]],
+                                  quiet: bool) -> None:
+        """Deliver; if no other process executes the run, continue it here until it waits or finishes."""
+        rt = self.rt
+        await deliver()
+        if rt.owns(run_id) and not quiet:
+            watcher = Watcher(rt, run_id, console=console, prompt=False)
+            watcher.last = rt.get(run_id).events()[-1]["seq"]
+            settle = asyncio.ensure_future(rt.wait_settled(run_id))
+            follow = asyncio.ensure_future(watcher.run(start=False))
+            await asyncio.wait({settle, follow}, return_when=asyncio.FIRST_COMPLETED)
+            follow.cancel()
+            settle.cancel()
+            obj = rt.get(run_id)
+            if obj.status == "waiting":
+                console.print(f"run {run_id} is waiting; [bold]flareflow resume {run_id}[/bold] keeps it going")
+
+
+class RemoteRuns(Runs):
+    """A flareflow server (the local server or a Worker) over its HTTP API."""
+
+    def __init__(self, url: str, token: str | None) -> None:
+        self.url = url
+        self.token = token
+        self._client: Client | None = None
+
+    @property
+    def client(self) -> Client:
+        assert self._client is not None, "use RemoteRuns.call"
+        return self._client
+
+    def call(self, fn: Callable[[Runs], Coroutine[Any, Any, T]]) -> T:
+        """API and connection errors become one line (exit 1)."""
+        import httpx
+
+        from ..client import ApiError, Client
+
+        async def guarded() -> T:
+            try:
+                async with Client(self.url, self.token) as client:
+                    self._client = client
+                    return await fn(self)
+            except ApiError as exc:
+                where = f" ({exc.field})" if exc.field else ""
+                raise CliError(f"server said {exc.status} {exc.code}{where}: {exc.message}") from None
+            except (httpx.TransportError, OSError) as exc:
+                raise CliError(f"cannot reach the server: {exc}") from None
+            finally:
+                self._client = None
+
+        try:
+            return run_async(guarded)
+        except typer.Exit as exc:
+            if exc.exit_code == 2:  # CliError is a usage error (2); a server's refusal is not
+                raise typer.Exit(1) from None
+            raise
+
+    async def list_runs(self, workflow: str | None, status: str | None, limit: int) -> list[dict[str, Any]]:
+        page = await self.client.list(workflow=workflow, status=status, limit=min(limit, 500))
+        return list(page["runs"])
+
+    async def describe(self, run_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        return await self.client.get(run_id), [e async for e in self.client.events(run_id, follow=False)]
+
+    async def events(self, run_id: str, after: int, follow: bool) -> AsyncIterator[dict[str, Any]]:
+        async for event in self.client.events(run_id, after=after, follow=follow):
+            yield event
+
+    async def send_event(self, run_id: str, event_type: str, payload: Any, quiet: bool) -> str:
+        await self.client.send_event(run_id, event_type, payload)
+        return run_id
+
+    async def answer(self, run_id: str, value: Any, step: str | None, quiet: bool) -> tuple[str, str | None]:
+        return run_id, await self.client.answer(run_id, value, step)
+
+    async def cancel(self, run_id: str, reason: str) -> str:
+        return str((await self.client.cancel(run_id, reason))["id"])
+
+
+def open_runs(url: str | None, token: str | None, project: Path | None, *, discover: bool = False) -> Runs:
+    """`RemoteRuns` with ``--url``, else `LocalRuns` on the project (loaded only then)."""
+    if url:
+        return RemoteRuns(url, token)
+    return LocalRuns(load_project(project, discover=discover))
