@@ -32,7 +32,7 @@ from ..engine.events import TERMINAL_EVENTS
 from ..engine.registry import Registry
 from ..worker.router import api_error, close_reason, parse_client_frame
 from .coordinator import TERMINAL, RunObject
-from .ports import Row
+from .ports import Row, is_storage_fault_text
 
 try:
     from pyodide.ffi import jsnull
@@ -58,7 +58,11 @@ def py_value(value: Any) -> Any:
 
 
 class DoSql:
-    """The `Sql` port over ``ctx.storage.sql``."""
+    """The `Sql` port over ``ctx.storage.sql``.
+
+    workerd reports a refusing store as a JS error ("database or disk is full: SQLITE_FULL"); those
+    become `StorageError`, as the port requires (SQLITE_FULL also rolls back and resets the object).
+    """
 
     def __init__(self, storage: Any) -> None:
         self._storage = storage
@@ -66,10 +70,13 @@ class DoSql:
         self._in_tx = False
 
     def exec(self, sql: str, *params: Any) -> list[Row]:
-        cursor = self._sql.exec(sql, *[js_param(p) for p in params])
-        return [tuple(py_value(v) for v in row) for row in cursor.raw().toArray()]
+        try:
+            cursor = self._sql.exec(sql, *[js_param(p) for p in params])
+            return [tuple(py_value(v) for v in row) for row in cursor.raw().toArray()]
+        except Exception as exc:
+            raise _storage_error(exc) from None
 
-    def transaction(self, fn: Any, *, durable: bool = True) -> Any:
+    def transaction(self, fn: Any, *, durable: bool = True, site: str = "") -> Any:
         if self._in_tx:
             return fn()
         box: list[Any] = []
@@ -81,8 +88,18 @@ class DoSql:
             finally:
                 self._in_tx = False
 
-        self._storage.transactionSync(create_once_callable(body))
+        try:
+            self._storage.transactionSync(create_once_callable(body))
+        except Exception as exc:
+            raise _storage_error(exc) from None
         return box[0] if box else None
+
+
+def _storage_error(exc: Exception) -> Exception:
+    """``exc`` itself, or a `StorageError` when its message says the store refused the operation."""
+    if isinstance(exc, StorageError) or not is_storage_fault_text(str(exc)):
+        return exc
+    return StorageError(f"run storage refused the operation ({str(exc)[:200]})")
 
 
 class R2Blobs:
@@ -154,9 +171,9 @@ class DoAlarm:
 
 
 def error_response(exc: Exception) -> Any:
-    """Engine errors as the API's JSON error bodies (the same mapping as the router's)."""
+    """Engine errors as the API's JSON error bodies and headers (the same mapping as the router's)."""
     error = api_error(exc).response()
-    return Response(json.dumps(error.body), status=error.status, headers=JSON_HEADERS)
+    return Response(json.dumps(error.body), status=error.status, headers={**JSON_HEADERS, **error.headers})
 
 
 def json_response(body: Any, status: int = 200) -> Any:
@@ -167,6 +184,8 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
     """Base of the generated ``RunObject``: set ``registry`` in the subclass."""
 
     registry: Registry
+    #: Fault injection for tests (a `flareflow.durable_objects.faults.Faults`); None in production.
+    faults: Any = None
 
     def __init__(self, ctx: Any, env: Any) -> None:
         super().__init__(ctx, env)
@@ -198,8 +217,13 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
                 if not rows:
                     raise RunNotFound("no run in this object")
                 run_id = str(rows[0][0])
-            obj = RunObject(run_id, self.sql, self.alarm_port, self.clock, self.registry,
-                            on_status=self._index_status, blobs=self.blobs, payload_threshold=self.threshold)
+            sql: Any = self.sql
+            blobs: Any = self.blobs
+            if self.faults is not None:
+                sql = self.faults.sql(sql, run_id)
+                blobs = None if blobs is None else self.faults.blobs(blobs, run_id)
+            obj = RunObject(run_id, sql, self.alarm_port, self.clock, self.registry,
+                            on_status=self._index_status, blobs=blobs, payload_threshold=self.threshold)
             obj.listeners.append(self._broadcast)
             self.obj = obj
         return self.obj
@@ -410,14 +434,18 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
                                  "(SELECT fire_at FROM timers WHERE key = '__wake__'), (SELECT status FROM run)")
             due, wake, status = rows[0] if rows else (None, None, None)
             interrupted = status == "running"  # an activation died with the isolate: pick it up again
-            if (due is not None and float(due) <= self.clock.now()) or interrupted:
+            # the store refused the last activation: this alarm is its retry (the coordinator's backoff)
+            retry = self.obj is not None and self.obj.abandoned is not None
+            if (due is not None and float(due) <= self.clock.now()) or interrupted or retry:
                 if self.blobs is not None:
                     await self.blobs.prefetch()
                 obj = self.coordinator()
                 await obj.activate()
-                if wake is not None:  # a delivery during the activation set a newer wake: keep that one
-                    self.sql.exec("DELETE FROM timers WHERE key = '__wake__' AND fire_at <= ?", wake)
-                self.alarm_port.set(obj.store.next_timer())
+                if obj.abandoned is None:
+                    if wake is not None:  # a delivery during the activation set a newer wake: keep that one
+                        self.sql.exec("DELETE FROM timers WHERE key = '__wake__' AND fire_at <= ?", wake)
+                    self.alarm_port.set(obj.store.next_timer())
+                # else: keep the coordinator's backoff wish (and any wake row) for the retry
             else:
                 # only the inactivity deadline: drop every in-memory cache; SQL holds everything
                 if not self.streams:

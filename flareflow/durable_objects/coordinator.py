@@ -3,13 +3,20 @@
 It owns the run's SQL (through the `Sql` port), drives activations of the engine, keeps the single
 alarm at the earliest pending timer, and publishes committed events to live listeners. Nothing
 about a run lives only in memory: drop the object at any point and a new one rebuilds from SQL.
+
+Every transaction names its commit site (`COMMIT_SITES`). When the store refuses one (a
+`StorageError`: disk full, I/O error), that is never the workflow's error: the workflow is unwound
+with `Abandoned` (a `BaseException`, so ``except Exception`` in user code never sees it), nothing of
+the failed write is kept in memory (the object reloads from SQL), the run stays unfinished, and the
+alarm retries it after `fault_backoff`. A request that hit the fault gets the `StorageError` itself.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Callable
-from typing import Any
+from typing import Any, TypeVar
 
 from ..engine import events as ev
 from ..engine.errors import (
@@ -35,10 +42,69 @@ TERMINAL = frozenset({"completed", "failed", "cancelled"})
 
 Listener = Callable[[dict[str, Any]], None]
 StatusHook = Callable[[dict[str, Any]], None]
+T = TypeVar("T")
+
+# -- named commit sites: each transaction of the coordinator passes one to `Sql.transaction` --------
+#: The run row and its ``run.started`` event.
+RUN_CREATE = "run.create"
+#: A step attempt begins (``step.started``; not fsynced on its own).
+STEP_START = "step.start"
+#: A step's result, its state patch and ``step.completed``, together.
+STEP_COMPLETE = "step.complete"
+#: A failed attempt and its backoff timer (``step.retrying``).
+STEP_RETRY = "step.retry"
+#: A step (or a wait, on its timeout) failed for good (``step.failed``).
+STEP_FAIL = "step.fail"
+#: A sleep, event wait or question is recorded with its timer (``run.waiting``, ``input.requested``).
+WAIT_BEGIN = "wait.begin"
+#: A sleep is over, or a delivered event or answer is consumed by its wait.
+WAIT_END = "wait.end"
+#: The run's status between activations: ``running`` <-> ``waiting``.
+STATUS_CHANGE = "status.change"
+#: The run completes, fails or is cancelled (status, output or error, timers cleared, terminal event).
+RUN_FINISH = "run.finish"
+#: An event or an answer enters the inbox (and, for the owner, its ``*.received`` event).
+DELIVERY = "delivery"
+#: A delivery another process left in the inbox is acknowledged (``*.received``).
+INGEST = "ingest"
+#: Pause or resume (``run.paused`` / ``run.resumed``).
+CONTROL = "control"
+COMMIT_SITES = (RUN_CREATE, STEP_START, STEP_COMPLETE, STEP_RETRY, STEP_FAIL, WAIT_BEGIN, WAIT_END,
+                STATUS_CHANGE, RUN_FINISH, DELIVERY, INGEST, CONTROL)
+
+#: Retries of an activation the store refused: 1 s, doubling, at most a minute apart.
+FAULT_RETRY_BASE = 1.0
+FAULT_RETRY_MAX = 60.0
+
+
+def fault_backoff(failures: int) -> float:
+    """Seconds before retrying a run after ``failures`` consecutive activations the store refused."""
+    return min(FAULT_RETRY_MAX, FAULT_RETRY_BASE * 2.0 ** min(max(failures - 1, 0), 16))
+
+
+def commit_site(record: StepRecord) -> str:
+    """The named site of a step record's commit, from the status it is committed with."""
+    if record.status == "running":
+        return STEP_START
+    if record.status == "retrying":
+        return STEP_RETRY
+    if record.status == "failed":
+        return STEP_FAIL
+    if record.status == WAITING:
+        return WAIT_BEGIN
+    return STEP_COMPLETE if record.kind == "step" else WAIT_END
 
 
 class Evicted(Suspend):
     """Raised after a step commit in evict-after-every-step mode: the host drops and rebuilds us."""
+
+
+class Abandoned(Suspend):
+    """Unwinds the workflow when the store refused a commit or a read during an activation.
+
+    A `BaseException` like every `Suspend`: a workflow's ``except Exception`` never catches it, so a
+    storage fault can neither fail a step nor be swallowed into a wrong result.
+    """
 
 
 class RunObject:
@@ -71,8 +137,45 @@ class RunObject:
         self._lock = asyncio.Lock()
         self._wake = False
         self._task: asyncio.Future[Any] | None = None
+        #: Why the last activation was abandoned (None: it was not); `faults`: how many in a row.
+        self.abandoned: StorageError | None = None
+        self.faults = 0
+        self._stale = False
         migrate(sql, "run")
         self._info = self.store.load()
+
+    def refresh(self) -> None:
+        """Forget what memory holds and reload the run row and the next event seq from SQL."""
+        self._info = self.store.load()
+        self._stale = False
+
+    def _commit(self, site: str, write: Callable[[], T], *, durable: bool = True) -> T:
+        """One transaction at a named site. After a refused one, memory is reloaded before the next:
+        the write may have happened after all (a failed COMMIT whose data reached the disk)."""
+        if self._stale:
+            self.refresh()
+        try:
+            return self.sql.transaction(write, durable=durable, site=site)
+        except StorageError:
+            self._forget()
+            raise
+
+    def _forget(self) -> None:
+        """Drop what memory holds after a refused write: reload now if the store lets us, else later.
+
+        A write refused only after its COMMIT went through is found in SQL then: its events go to
+        the listeners and its status to the status hook, as if it had been reported."""
+        self._stale = True
+        published = self.store.next_seq
+        status = None if self._info is None else self._info["status"]
+        with contextlib.suppress(StorageError):
+            self.refresh()
+            if self.store.next_seq > published:
+                for event in self.store.events(after=published - 1):
+                    for listener in list(self.listeners):
+                        listener(event)
+            if self._info is not None and self._info["status"] != status:
+                self._status_changed()
 
     # -- reading ---------------------------------------------------------------------------
     @property
@@ -104,6 +207,8 @@ class RunObject:
 
     def describe(self) -> dict[str, Any]:
         """Everything about the run: row, steps and open waits (for ``runs show`` and ``GET /runs/{id}``)."""
+        if self._stale:
+            self.refresh()
         info = dict(self.info)
         info["created_at"] = ev.iso(info["created_at"])
         info["updated_at"] = ev.iso(info["updated_at"])
@@ -157,7 +262,7 @@ class RunObject:
             self.store.insert_run(workflow, text, idempotency_key, now)
             return self.store.append([(ev.RUN_STARTED, started)], now)
 
-        wire = self.sql.transaction(write)
+        wire = self._commit(RUN_CREATE, write)
         self._after_commit(wire)
         self._info = self.store.load()
         self._status_changed()
@@ -178,6 +283,8 @@ class RunObject:
         delivery: int | None = None,
         durable: bool = True,
     ) -> None:
+        if self.abandoned is not None:
+            raise Abandoned()  # the store refused an earlier commit of this activation: write nothing more
         if self.info["status"] == PAUSED and record.status == "running":
             raise Suspend()  # paused: start nothing new; the current activation unwinds here
         now = self.clock.now()
@@ -190,7 +297,11 @@ class RunObject:
                 self.store.consume(delivery, record.key)
             return self.store.append(events, now)
 
-        wire = self.sql.transaction(write, durable=durable)
+        try:
+            wire = self._commit(commit_site(record), write, durable=durable)
+        except StorageError as exc:
+            self.abandoned = exc
+            raise Abandoned() from None
         if state is not UNCHANGED and self._info is not None:
             self._info["state"] = state
         self._after_commit(wire)
@@ -199,7 +310,11 @@ class RunObject:
             raise Evicted()
 
     def find_delivery(self, kind: str, match: str) -> Delivery | None:
-        found = self.store.find_delivery(kind, match)
+        try:
+            found = self.store.find_delivery(kind, match)
+        except StorageError as exc:
+            self.abandoned = exc
+            raise Abandoned() from None
         return None if found is None else Delivery(found[0], found[1])
 
     def _after_commit(self, wire: list[dict[str, Any]]) -> None:
@@ -221,6 +336,8 @@ class RunObject:
             while self._wake and not self.evicted:
                 self._wake = False
                 await self._activate_once()
+                if self.abandoned is not None:
+                    break  # the retry comes from the alarm, after the backoff
         return True
 
     async def alarm_fired(self) -> None:
@@ -228,6 +345,22 @@ class RunObject:
         await self.activate()
 
     async def _activate_once(self) -> None:
+        """One activation; a `StorageError` anywhere in it abandons it (see the module docstring)."""
+        self.abandoned = None
+        try:
+            await self._activation()
+        except StorageError as exc:
+            self.abandoned = exc
+        if self.abandoned is None:
+            self.faults = 0
+            return
+        self._forget()  # whatever the refused write left in memory is dropped
+        self.faults += 1
+        self.alarm.set(self.clock.now() + fault_backoff(self.faults))
+
+    async def _activation(self) -> None:
+        if self._stale:
+            self.refresh()
         info = self.info
         if info["status"] in TERMINAL:
             self.alarm.set(None)
@@ -252,7 +385,7 @@ class RunObject:
             raise
         finally:
             self._task = None
-        if task.cancelled() or self.info["status"] in TERMINAL:
+        if task.cancelled() or self.abandoned is not None or self.info["status"] in TERMINAL:
             return
         outcome = task.result()
         if outcome.kind == "completed":
@@ -281,7 +414,7 @@ class RunObject:
             self.store.clear_timers()
             return self.store.append([event], now)
 
-        wire = self.sql.transaction(write)
+        wire = self._commit(RUN_FINISH, write)
         self.alarm.set(None)
         info = self.info
         info.update(status=status, updated_at=now)
@@ -296,7 +429,7 @@ class RunObject:
 
     def _set_status(self, status: str) -> None:
         now = self.clock.now()
-        self.sql.transaction(lambda: self.store.set_status(status, now), durable=False)
+        self._commit(STATUS_CHANGE, lambda: self.store.set_status(status, now), durable=False)
         self.info["status"] = status
         self.info["updated_at"] = now
         self._status_changed()
@@ -318,7 +451,7 @@ class RunObject:
                 self.store.ack(delivery_id)
                 return self.store.append([body], now)
 
-            self._after_commit(self.sql.transaction(write))
+            self._after_commit(self._commit(INGEST, write))
         return len(pending)
 
     @staticmethod
@@ -380,7 +513,7 @@ class RunObject:
                 return delivery_id, []
             return delivery_id, self.store.append([self._received_body(kind, match, value)], now)
 
-        delivery_id, wire = self.sql.transaction(write)
+        delivery_id, wire = self._commit(DELIVERY, write)
         self._after_commit(wire)
         return delivery_id
 
@@ -407,7 +540,7 @@ class RunObject:
             self.store.set_status(status, now)
             return self.store.append([event], now)
 
-        wire = self.sql.transaction(write)
+        wire = self._commit(CONTROL, write)
         self.info["status"] = status
         self.info["updated_at"] = now
         self._after_commit(wire)
@@ -432,4 +565,5 @@ def open_run_object(
     return obj
 
 
-__all__ = ["Evicted", "RunObject", "dumps", "open_run_object"]
+__all__ = ["COMMIT_SITES", "Abandoned", "Evicted", "RunObject", "commit_site", "dumps", "fault_backoff",
+           "open_run_object"]

@@ -57,7 +57,7 @@ def migrate(sql: Sql, name: str) -> int:
                 sql.exec(statement)
             sql.exec(f"INSERT INTO {VERSIONS_TABLE} (version, name) VALUES (?, ?)", version, filename)
 
-    sql.transaction(apply, durable=False)
+    sql.transaction(apply, durable=False, site="migrate")
     return latest
 
 

@@ -72,7 +72,20 @@ class RunFinished(FlareflowError):
 
 
 class StorageError(FlareflowError):
-    """Stored state is unreadable, foreign or from a newer flareflow."""
+    """The store refused a read or write (disk full, I/O error), or stored state is unreadable,
+    foreign or from a newer flareflow.
+
+    Never a workflow's error: the coordinator abandons an activation whose commit raises it (nothing
+    half-committed stays visible) and retries the run with backoff; it is not raised into user code
+    and never recorded as the run's failure. Over the API it is a 503 with ``Retry-After`` (its wire
+    form lives here, once). Messages name runs and files relative to the state directory, never an
+    absolute server path.
+    """
+
+    code = "storage_error"
+    http_status = 503
+    #: Seconds a client should wait before retrying (the ``Retry-After`` header).
+    retry_after = 5
 
 
 class Suspend(BaseException):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from pathlib import Path
 
@@ -9,7 +10,12 @@ from ..engine.errors import StorageError
 
 
 class FileBlobs:
-    """`flareflow.durable_objects.ports.Blobs` on the file system; keys map to relative paths."""
+    """`flareflow.durable_objects.ports.Blobs` on the file system; keys map to relative paths.
+
+    A put writes a temporary file and renames it into place, so a payload is whole or absent: a full
+    disk or an I/O error mid-write raises `StorageError` and leaves no partial file behind. Messages
+    name the key, never the absolute path of the store.
+    """
 
     def __init__(self, root: Path, *, fsync: bool = False) -> None:
         self.root = root
@@ -25,17 +31,22 @@ class FileBlobs:
         path = self._path(key)
         if path.exists():
             return  # content-addressed: already there
-        path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-        with open(tmp, "w", encoding="utf-8") as handle:
-            handle.write(text)
-            if self.fsync:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with open(tmp, "w", encoding="utf-8") as handle:
+                handle.write(text)
                 handle.flush()
-                os.fsync(handle.fileno())
-        os.replace(tmp, path)
+                if self.fsync:
+                    os.fsync(handle.fileno())
+            os.replace(tmp, path)
+        except OSError as exc:
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+            raise StorageError(f"cannot store payload {key} ({exc.strerror or exc})") from None
 
     def get(self, key: str) -> str:
         try:
             return self._path(key).read_text(encoding="utf-8")
         except OSError as exc:
-            raise StorageError(f"payload {key} is missing from {self.root} ({exc.strerror})") from None
+            raise StorageError(f"payload {key} is not readable ({exc.strerror or exc})") from None

@@ -13,23 +13,41 @@ from typing import Any
 
 from ..durable_objects.migrate import migrate
 from ..engine.errors import StorageError
-from .sqlite import SqliteSql
+from .sqlite import SqliteSql, UnreadableDatabase
 
 _COLUMNS = ("id", "workflow", "status", "idempotency_key", "created_at", "updated_at")
 
 
 class RunIndex:
-    """Rows of (id, workflow, status, idempotency key, created, updated)."""
+    """Rows of (id, workflow, status, idempotency key, created, updated).
+
+    `UnreadableDatabase` when the file is damaged (it fails SQLite's ``quick_check``) or not an
+    index: the runtime then rebuilds it from the run files. Other refusals are `StorageError`.
+    """
 
     def __init__(self, path: Path) -> None:
-        self.sql = SqliteSql(path)
+        self.sql = SqliteSql(path, label=path.name)
+        try:
+            self._open(path)
+        except BaseException:
+            self.sql.close()
+            raise
+
+    def _open(self, path: Path) -> None:
+        checked = self.sql.exec("PRAGMA quick_check")
+        if not checked or str(checked[0][0]) != "ok":
+            raise UnreadableDatabase(f"{path.name}: damaged ({str(checked[0][0])[:120] if checked else 'no answer'})")
         tables = {r[0] for r in self.sql.exec("SELECT name FROM sqlite_master WHERE type='table'")}
         if tables == {"runs"}:  # an index from before versioned schemas: derived data, rebuilt by reconcile
             self.sql.exec("DROP TABLE runs")
         try:
             migrate(self.sql, "index")  # the same schema as the Worker's D1 index
+        except UnreadableDatabase:
+            raise
         except StorageError as exc:
-            raise StorageError(f"{path}: not a flareflow index ({exc})") from None
+            if "not a flareflow" not in str(exc):  # a newer flareflow's index is not ours to rebuild
+                raise
+            raise UnreadableDatabase(f"{path.name}: not a flareflow index ({exc})") from None
 
     def upsert(self, row: dict[str, Any]) -> None:
         self.sql.exec(
@@ -74,6 +92,10 @@ class RunIndex:
         query += " ORDER BY id DESC LIMIT ?"
         params.append(limit)
         return [dict(zip(_COLUMNS, r, strict=True)) for r in self.sql.exec(query, *params)]
+
+    def statuses(self) -> dict[str, str]:
+        """Every run id with its indexed status."""
+        return {str(r[0]): str(r[1]) for r in self.sql.exec("SELECT id, status FROM runs")}
 
     def ids(self, statuses: tuple[str, ...] | None = None) -> builtins.list[str]:
         if statuses is None:

@@ -8,7 +8,17 @@ Layout of the state directory (default ``.flareflow/state/``)::
                       releases it when that process dies, however it dies
 
 A process executes only the runs whose lock it holds. Others may read any run and leave events
-and answers in its inbox; the owner notices (``PRAGMA data_version``) and picks them up.
+and answers in its inbox; the owner notices (``PRAGMA data_version``, or the file's size and time
+while the run is closed) and picks them up.
+
+The number of runs on disk does not matter: start-up opens only the runs the index lists as
+unfinished (and files it does not know), one at a time; run databases are opened when used and
+closed when idle, at most `open_budget` at once (derived from RLIMIT_NOFILE: each costs three
+descriptors). Files in ``runs/`` that are not run files are ignored with one warning each; a
+damaged ``index.db`` (derived data) is moved aside and rebuilt from the run files.
+
+A refused write (disk full, I/O error) never fails a run: the coordinator abandons the activation
+and its alarm retries it with backoff; requests that hit it get the `StorageError` (503 over HTTP).
 """
 
 from __future__ import annotations
@@ -19,31 +29,65 @@ import fcntl
 import hashlib
 import logging
 import os
+import re
+import resource
 import secrets
 import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..durable_objects.coordinator import TERMINAL, RunObject
+from ..durable_objects.coordinator import TERMINAL, RunObject, fault_backoff
+from ..durable_objects.faults import Faults
 from ..durable_objects.migrate import migrate, migrations
-from ..durable_objects.ports import Clock, SystemClock
+from ..durable_objects.ports import Blobs, Clock, Sql, SystemClock
 from ..durable_objects.store import DEFAULT_THRESHOLD
 from ..engine.errors import InvalidInput, RunNotFound, StorageError
 from ..engine.registry import Registry, default_registry
 from .blobs import FileBlobs
 from .index import RunIndex
-from .sqlite import SqliteSql
+from .sqlite import SqliteSql, UnreadableDatabase
 
 log = logging.getLogger("flareflow.local")
 
 Listener = Callable[[dict[str, Any]], None]
 UNFINISHED = ("running", "waiting", "paused")
 POLL_SECONDS = 0.25
-#: Open run objects kept in memory; beyond this, finished runs are closed (bounded fds and memory).
+#: At most this many run databases open at once, however many descriptors the process may have.
 MAX_OPEN = 256
+#: Descriptors an open run costs: its database, its WAL and its shared-memory index.
+FDS_PER_RUN = 3
+#: Descriptors kept out of the budget for everything else (stdio, the index, the lock, the loop).
+FD_RESERVE = 64
+#: A run file's name: the run id (lowercase hex) and ``.db``. Anything else in ``runs/`` is not ours.
+RUN_FILE = re.compile(r"([0-9a-f]{8,64})\.db")
+#: Companions of a run file that flareflow itself writes there (SQLite's, and ``run --detach``'s log).
+RUN_COMPANION = re.compile(r"[0-9a-f]{8,64}\.(db-wal|db-shm|db-journal|log)")
 OWN_TABLES = frozenset({"_flareflow_migrations", "run", "steps", "events", "timers", "inbox", "blobs",
                         "sqlite_sequence"})
+
+
+def open_budget(limit: int | None = None) -> int:
+    """How many run databases may be open at once under a descriptor limit (default: this process's
+    soft RLIMIT_NOFILE): half of what `FD_RESERVE` leaves, at `FDS_PER_RUN` each, between 4 and
+    `MAX_OPEN`. The other half stays free for client connections (``ulimit -n 256``: 32 runs)."""
+    if limit is None:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        limit = soft if soft != resource.RLIM_INFINITY else 1 << 20
+    return max(4, min(MAX_OPEN, (limit - FD_RESERVE) // 2 // FDS_PER_RUN))
+
+
+def _signature(path: Path) -> tuple[int, ...]:
+    """Size and modification time of a run's database and WAL: changes when any process writes."""
+    out: list[int] = []
+    for name in (str(path), f"{path}-wal"):
+        try:
+            st = os.stat(name)
+        except OSError:
+            out += [-1, -1]
+        else:
+            out += [st.st_size, st.st_mtime_ns]
+    return tuple(out)
 
 
 class _RunLocks:
@@ -128,7 +172,11 @@ class LocalRuntime:
         sync: str = "normal",
         evict_after_step: bool = False,
         payload_threshold: int = DEFAULT_THRESHOLD,
+        max_open: int | None = None,
+        faults: Faults | None = None,
     ) -> None:
+        """``max_open`` caps open run databases (default `open_budget`); ``faults`` wraps every run's
+        `Sql` port and the blob store for fault-injection tests (`flareflow.durable_objects.faults`)."""
         self.state_dir = Path(state_dir)
         self.runs_dir = self.state_dir / "runs"
         self.registry = registry if registry is not None else default_registry
@@ -136,15 +184,26 @@ class LocalRuntime:
         self.sync = sync
         self.evict_after_step = evict_after_step
         self.payload_threshold = payload_threshold
+        self.faults = faults
+        self.max_open = max(2, max_open if max_open is not None else open_budget())
         self.blobs = FileBlobs(self.state_dir / "blobs", fsync=sync == "full")
+        self._blob_port: Blobs = faults.blobs(self.blobs) if faults is not None else self.blobs
         self.runs_dir.mkdir(parents=True, exist_ok=True)
-        self.index = RunIndex(self.state_dir / "index.db")
-        self.objects: dict[str, RunObject] = {}
+        self.index = self._open_index()
+        self.objects: dict[str, RunObject] = {}  # least recently used first
         self._sql: dict[str, SqliteSql] = {}
         self._locks: set[str] = set()
         self._run_locks = _RunLocks.acquire(self.state_dir)
         self._template_path: Path | None = None
-        self._finished: dict[str, None] = {}  # finished runs still open, oldest first
+        self._busy: dict[str, int] = {}  # runs with an activation in flight: never closed under it
+        # activations in flight at once: a few open slots stay free for reads of other runs
+        self._slots = asyncio.Semaphore(max(1, self.max_open - max(1, self.max_open // 8)))
+        self._closed_at: dict[str, tuple[int, ...]] = {}  # owned runs closed while unfinished
+        self._open_faults: dict[str, int] = {}
+        self._index_pending: dict[str, dict[str, Any] | None] = {}  # index writes the store refused
+        self._index_refused = False
+        self._strays: set[str] = set()
+        self._damaged: set[str] = set()
         self._alarms: dict[str, float] = {}
         self._alarm_changed = asyncio.Event()
         self._subscribers: dict[str, list[Listener]] = {}
@@ -187,6 +246,20 @@ class LocalRuntime:
         self.objects.clear()
         self.index.close()
 
+    def _open_index(self) -> RunIndex:
+        """The run index; a damaged one is derived data: moved aside and rebuilt by `reconcile`."""
+        path = self.state_dir / "index.db"
+        try:
+            return RunIndex(path)
+        except UnreadableDatabase as exc:
+            aside = self.state_dir / "index.db.damaged"
+            log.warning("%s; moved it to %s and rebuilding the index from the run files (schedules "
+                        "start again from the current minute)", exc, aside.name)
+            os.replace(path, aside)
+            for suffix in ("-wal", "-shm"):
+                Path(f"{path}{suffix}").unlink(missing_ok=True)
+            return RunIndex(path)
+
     # -- paths and ownership ---------------------------------------------------------------
     def db_path(self, run_id: str) -> Path:
         return self.runs_dir / f"{run_id}.db"
@@ -214,7 +287,7 @@ class LocalRuntime:
             raise RunNotFound(f"no run '{ref}' (run ids are lowercase hex)")
         if self.db_path(ref).exists():
             return ref
-        matches = sorted(p.stem for p in self.runs_dir.glob(f"{ref}*.db"))
+        matches = sorted(p.stem for p in self.runs_dir.glob(f"{ref}*.db") if RUN_FILE.fullmatch(p.name))
         if len(matches) == 1:
             return matches[0]
         if not matches:
@@ -225,9 +298,14 @@ class LocalRuntime:
     def _sql_for(self, run_id: str) -> SqliteSql:
         sql = self._sql.get(run_id)
         if sql is None:
-            sql = SqliteSql(self.db_path(run_id), sync=self.sync)
+            sql = SqliteSql(self.db_path(run_id), sync=self.sync, label=f"runs/{run_id}.db")
             self._sql[run_id] = sql
         return sql
+
+    def _port(self, run_id: str) -> Sql:
+        """The run's `Sql` port: its connection, wrapped by the fault injector in tests."""
+        sql = self._sql_for(run_id)
+        return self.faults.sql(sql, run_id) if self.faults is not None else sql
 
     def _template(self) -> Path:
         """An empty run database with the current schema, in WAL mode; new runs start as a copy.
@@ -241,72 +319,145 @@ class LocalRuntime:
         path = self.state_dir / f"template-{digest}.db"
         if not path.exists():
             tmp = self.state_dir / f".template-{digest}-{os.getpid()}.db"
-            sql = SqliteSql(tmp, sync="normal")
             try:
-                migrate(sql, "run")
-                sql.exec("PRAGMA wal_checkpoint(TRUNCATE)")
-            finally:
-                sql.close()
-            for suffix in ("-wal", "-shm"):
-                Path(f"{tmp}{suffix}").unlink(missing_ok=True)
-            os.replace(tmp, path)
+                sql = SqliteSql(tmp, sync="normal", label=tmp.name)
+                try:
+                    migrate(sql, "run")
+                    sql.exec("PRAGMA wal_checkpoint(TRUNCATE)")
+                finally:
+                    sql.close()
+                for suffix in ("-wal", "-shm"):
+                    Path(f"{tmp}{suffix}").unlink(missing_ok=True)
+                os.replace(tmp, path)
+            except (OSError, StorageError) as exc:
+                for suffix in ("", "-wal", "-shm"):
+                    with contextlib.suppress(OSError):
+                        Path(f"{tmp}{suffix}").unlink()
+                if isinstance(exc, StorageError):
+                    raise
+                raise StorageError(f"cannot create the run template ({exc.strerror or exc})") from None
         self._template_path = path
         return path
 
     def _new_database(self, path: Path) -> None:
         """Copy the template; with ``sync="full"`` make the file and its directory entry durable too,
-        since the WAL's fsyncs do not cover the main file a power cut could otherwise leave empty."""
-        shutil.copyfile(self._template(), path)
-        if self.sync == "full":
-            fd = os.open(path, os.O_RDONLY)
-            try:
-                os.fsync(fd)
-            finally:
-                os.close(fd)
-            dir_fd = os.open(self.runs_dir, os.O_RDONLY)
-            try:
-                os.fsync(dir_fd)
-            finally:
-                os.close(dir_fd)
+        since the WAL's fsyncs do not cover the main file a power cut could otherwise leave empty.
+        A full disk (or any OS error) is a `StorageError` naming the run, not the path."""
+        try:
+            shutil.copyfile(self._template(), path)
+            if self.sync == "full":
+                fd = os.open(path, os.O_RDONLY)
+                try:
+                    os.fsync(fd)
+                finally:
+                    os.close(fd)
+                dir_fd = os.open(self.runs_dir, os.O_RDONLY)
+                try:
+                    os.fsync(dir_fd)
+                finally:
+                    os.close(dir_fd)
+        except OSError as exc:
+            raise StorageError(f"cannot create runs/{path.name} ({exc.strerror or exc})") from None
 
     def _build(self, run_id: str) -> RunObject:
-        obj = RunObject(
-            run_id,
-            self._sql_for(run_id),
-            _ObjectAlarm(self, run_id),
-            self.clock,
-            self.registry,
-            on_status=self.index.upsert,
-            evict_after_step=self.evict_after_step,
-            blobs=self.blobs,
-            payload_threshold=self.payload_threshold,
-        )
+        """A run object on a fresh connection; the connection is closed again if building fails."""
+        self._make_room(run_id)
+        try:
+            obj = RunObject(
+                run_id,
+                self._port(run_id),
+                _ObjectAlarm(self, run_id),
+                self.clock,
+                self.registry,
+                on_status=self._index_status,
+                evict_after_step=self.evict_after_step,
+                blobs=self._blob_port,
+                payload_threshold=self.payload_threshold,
+            )
+        except BaseException:
+            self._close_sql(run_id)
+            raise
         obj.listeners.append(lambda event: self._publish(run_id, event))
         return obj
 
     def get(self, run_id: str) -> RunObject:
         """The run's object, built from SQL if it is not in memory. Raises `RunNotFound`."""
         run_id = self.resolve(run_id)
-        obj = self.objects.get(run_id)
+        obj = self.objects.pop(run_id, None)
         if obj is None:
             obj = self._build(run_id)
             if not obj.exists:
-                raise StorageError(f"{self.db_path(run_id)}: holds no run (damaged or foreign file)")
-            self.objects[run_id] = obj
+                self._close_sql(run_id)
+                raise StorageError(f"runs/{run_id}.db: holds no run (damaged or foreign file)")
+        self.objects[run_id] = obj  # most recently used last
         return obj
+
+    def _close_sql(self, run_id: str) -> None:
+        sql = self._sql.pop(run_id, None)
+        if sql is not None:
+            sql.close()
+
+    def _make_room(self, opening: str) -> None:
+        """Close the least recently used idle runs until one more fits in `max_open`.
+
+        Idle: no activation in flight. Nothing about a run lives only in memory, so a closed run is
+        rebuilt from SQL when next used; an owned unfinished one is watched through its file's size
+        and time for deliveries from other processes. When every open run is busy, one more opens
+        (reads of other runs never wait; activations are limited to fewer slots than `max_open`).
+        """
+        if len(self._sql) < self.max_open:
+            return
+        for run_id in list(self.objects):
+            if len(self._sql) < self.max_open:
+                return
+            if run_id == opening or self._busy.get(run_id):
+                continue
+            obj = self.objects[run_id]
+            finished = not obj.exists or obj.status in TERMINAL
+            self.evict(run_id, counted=False)
+            if finished:
+                self._release(run_id)
 
     def evict(self, run_id: str, *, counted: bool = True) -> None:
         """Drop the in-memory object and its connection; the next access rebuilds from SQL.
 
         ``counted`` evictions are the ones tests care about (evict-after-every-step, explicit calls).
         """
-        self.objects.pop(run_id, None)
-        sql = self._sql.pop(run_id, None)
-        if sql is not None:
-            sql.close()
+        obj = self.objects.pop(run_id, None)
+        self._close_sql(run_id)
         self._versions.pop(run_id, None)
+        if run_id in self._locks and obj is not None and obj.exists and obj.status not in TERMINAL:
+            self._closed_at[run_id] = _signature(self.db_path(run_id))
         if counted:
             self.evictions += 1
+
+    # -- the index -------------------------------------------------------------------------
+    def _index_status(self, summary: dict[str, Any] | None, run_id: str | None = None) -> None:
+        """Write a run's row (None: delete it). A store that refuses keeps it pending, retried by
+        the poll loop: the run's own file is the truth, and the index must not fail a run."""
+        key = str(summary["id"]) if summary is not None else str(run_id)
+        self._index_pending[key] = summary
+        self._flush_index()
+
+    def _flush_index(self) -> bool:
+        """Apply pending index writes; False while the store still refuses them."""
+        while self._index_pending:
+            run_id, row = next(iter(self._index_pending.items()))
+            try:
+                if row is None:
+                    self.index.delete(run_id)
+                else:
+                    self.index.upsert(row)
+            except StorageError as exc:
+                if not self._index_refused:
+                    log.warning("index.db: %s; %d run row(s) will be written when it accepts writes",
+                                exc, len(self._index_pending))
+                self._index_refused = True
+                return False
+            if self._index_pending.get(run_id, False) is row:
+                del self._index_pending[run_id]
+        self._index_refused = False
+        return True
 
     # -- starting and driving runs ---------------------------------------------------------
     async def start_run(self, workflow: str, input: Any = None, *, idempotency_key: str | None = None,
@@ -322,8 +473,10 @@ class LocalRuntime:
         ``trigger`` (``"cron"``) is recorded on the new run's ``run.started`` event."""
         defn = self.registry.get(workflow)
         if idempotency_key is not None:
+            self._flush_index()  # a start the store refused must not answer for its key
             existing = self.index.by_key(idempotency_key)
-            if existing is not None:
+            if existing is not None and not (existing in self._index_pending
+                                             and self._index_pending[existing] is None):
                 return self.get(existing), False
         now = self.clock.now()
         run_id = new_run_id(now)
@@ -332,25 +485,35 @@ class LocalRuntime:
         if not self._own(run_id):  # pragma: no cover - a fresh random id cannot be locked by others
             raise StorageError(f"run '{run_id}' is locked by another process")
         # locked before it is indexed, so another process's reconcile never drops the fresh row
-        holder = self.index.reserve(row)
+        try:
+            holder = self.index.reserve(row)
+        except BaseException:
+            self._release(run_id)
+            raise
         if holder is not None:
             self._release(run_id)
             return self.get(holder), False
-        self._new_database(self.db_path(run_id))
-        obj = self._build(run_id)
         try:
+            self._new_database(self.db_path(run_id))
+            obj = self._build(run_id)
             obj.create(defn.name, input, idempotency_key, trigger=trigger)
         except BaseException:
-            self.index.delete(run_id)
-            self.evict(run_id, counted=False)
-            for suffix in (".db", ".db-wal", ".db-shm"):
-                (self.runs_dir / f"{run_id}{suffix}").unlink(missing_ok=True)
-            self._release(run_id)
+            self._abort_start(run_id)
             raise
         self.objects[run_id] = obj
         if activate:
             self.schedule(run_id)
         return obj, True
+
+    def _abort_start(self, run_id: str) -> None:
+        """Undo a start that failed half-way: no file, no index row, no lock (best effort each)."""
+        self.objects.pop(run_id, None)
+        self._close_sql(run_id)
+        for suffix in (".db", ".db-wal", ".db-shm"):
+            with contextlib.suppress(OSError):
+                (self.runs_dir / f"{run_id}{suffix}").unlink()
+        self._index_status(None, run_id)
+        self._release(run_id)
 
     def schedule(self, run_id: str) -> None:
         """Activate the run in the background (if this process owns it)."""
@@ -366,34 +529,35 @@ class LocalRuntime:
     async def _drive(self, run_id: str) -> None:
         if not self._own(run_id):
             return
-        while not self.closed:
-            obj = self.get(run_id)
-            ran = await obj.activate()
-            if not ran or not obj.evicted:
-                break  # only the driver that ran the activation may drop the object
-            self.evict(run_id)
+        async with self._slots:
+            self._busy[run_id] = self._busy.get(run_id, 0) + 1
+            try:
+                while not self.closed:
+                    try:
+                        obj = self.get(run_id)
+                    except StorageError as exc:
+                        self._retry_later(run_id, exc)
+                        break
+                    self._open_faults.pop(run_id, None)
+                    ran = await obj.activate()
+                    if ran and obj.abandoned is not None:
+                        log.warning("run %s: %s; activation abandoned, nothing of it kept, retrying in %gs",
+                                    run_id, obj.abandoned, fault_backoff(obj.faults))
+                    if not ran or not obj.evicted:
+                        break  # only the driver that ran the activation may drop the object
+                    self.evict(run_id)
+            finally:
+                left = self._busy.pop(run_id, 1) - 1
+                if left:
+                    self._busy[run_id] = left
         self._notify_settled(run_id)
-        current = self.objects.get(run_id)
-        if current is not None and current.exists and current.status in TERMINAL:
-            self._finished[run_id] = None
-        if len(self.objects) > MAX_OPEN:
-            self._trim()
 
-    def _trim(self) -> None:
-        """Close finished runs nobody watches, oldest first, until at most MAX_OPEN/2 stay open.
-
-        Only finished runs are candidates, kept in finishing order, so a busy server does not rescan
-        every open run each time one finishes.
-        """
-        for run_id in list(self._finished):
-            if len(self.objects) <= MAX_OPEN // 2:
-                return
-            if self._subscribers.get(run_id):
-                continue  # someone still streams it
-            del self._finished[run_id]
-            if run_id in self.objects:
-                self.evict(run_id, counted=False)
-                self._release(run_id)
+    def _retry_later(self, run_id: str, exc: StorageError) -> None:
+        """The run could not even be opened (a refusing store): try again after a backoff."""
+        failures = self._open_faults[run_id] = self._open_faults.get(run_id, 0) + 1
+        delay = fault_backoff(failures)
+        log.warning("run %s: %s; retrying in %gs", run_id, exc, delay)
+        self._set_alarm(run_id, self.clock.now() + delay)
 
     async def activate(self, run_id: str) -> None:
         """Activate now and wait for this activation to finish (used by tests and the CLI)."""
@@ -402,17 +566,13 @@ class LocalRuntime:
     async def resume(self, run_ids: list[str] | None = None) -> list[str]:
         """Continue unfinished runs (all of them, or the given ones) that no other process owns."""
         self.reconcile()
-        candidates = run_ids if run_ids is not None else self.index.ids(UNFINISHED)
         resumed = []
-        for ref in candidates:
-            try:
-                run_id = self.resolve(ref)
-                if self.get(run_id).status in TERMINAL:
-                    continue
-            except (RunNotFound, StorageError) as exc:
-                if run_ids is not None:
-                    raise
-                log.warning("cannot resume %s: %s", ref, exc)
+        if run_ids is None:  # the index now agrees with every unfinished run file: nothing else is opened
+            candidates = [r for r in self.index.ids(UNFINISHED) if r not in self._damaged]
+        else:
+            candidates = [self.resolve(ref) for ref in run_ids]
+        for run_id in candidates:
+            if run_ids is not None and self.get(run_id).status in TERMINAL:
                 continue
             if not self._own(run_id):
                 continue
@@ -420,27 +580,52 @@ class LocalRuntime:
             self.schedule(run_id)
         return resumed
 
+    def run_files(self) -> set[str]:
+        """Ids of the run files in ``runs/``; anything else there is ignored, with one warning per file."""
+        found = set()
+        with os.scandir(self.runs_dir) as entries:
+            for entry in entries:
+                match = RUN_FILE.fullmatch(entry.name)
+                if match is not None and entry.is_file():
+                    found.add(match.group(1))
+                elif not RUN_COMPANION.fullmatch(entry.name) and entry.name not in self._strays:
+                    self._strays.add(entry.name)
+                    log.warning("ignoring runs/%s: not a run file (run files are named <run id>.db)",
+                                entry.name)
+        return found
+
     def reconcile(self) -> None:
         """Make the index agree with the run files after a crash between their two writes.
 
-        A run file that holds no run (the process died between creating it and its first commit)
-        is removed with its index row; a damaged file is reported and left alone.
+        Runs the index lists as finished are not opened (a run is indexed after its own commit, so
+        the index never says finished too early): only unfinished and unindexed ones are, one at a
+        time, and closed again. A run file that holds no run (the process died between creating it
+        and its first commit) is removed with its index row; a damaged file is reported and left
+        alone (and not resumed).
         """
-        on_disk = {p.stem for p in self.runs_dir.glob("*.db")}
-        indexed = set(self.index.ids())
+        on_disk = self.run_files()
+        indexed = self.index.statuses()
+        damaged = set()
         for run_id in sorted(on_disk):
+            if indexed.get(run_id) in TERMINAL:
+                continue
+            was_open = run_id in self.objects
             try:
                 summary = self.get(run_id).summary()
             except StorageError as exc:
                 if self._discard_if_empty(run_id):
-                    indexed.discard(run_id)
+                    indexed.pop(run_id, None)
                     continue
                 log.warning("skipping run %s: %s", run_id, exc)
+                damaged.add(run_id)
                 continue
-            self.index.upsert(summary)
-        for run_id in sorted(indexed - on_disk):
+            self._index_status(summary)
+            if not was_open and not self._busy.get(run_id):
+                self.evict(run_id, counted=False)
+        self._damaged = damaged
+        for run_id in sorted(set(indexed) - on_disk):
             if self._own(run_id):  # not being created by a live process right now
-                self.index.delete(run_id)
+                self._index_status(None, run_id)
                 self._release(run_id)
 
     def _discard_if_empty(self, run_id: str) -> bool:
@@ -448,33 +633,48 @@ class LocalRuntime:
         if not self._own(run_id):
             return False
         try:
-            sql = self._sql_for(run_id)
+            sql = SqliteSql(self.db_path(run_id), sync=self.sync, label=f"runs/{run_id}.db")
+        except Exception:
+            return False
+        try:
             tables = {str(r[0]) for r in sql.exec("SELECT name FROM sqlite_master WHERE type = 'table'")}
             if not tables <= OWN_TABLES:
                 return False  # someone else's database: never delete it
             empty = "run" not in tables or not sql.exec("SELECT 1 FROM run LIMIT 1")
         except Exception:
             return False
+        finally:
+            sql.close()
         if not empty:
             return False
         self.evict(run_id, counted=False)
         for suffix in (".db", ".db-wal", ".db-shm"):
             (self.runs_dir / f"{run_id}{suffix}").unlink(missing_ok=True)
-        self.index.delete(run_id)
+        self._index_status(None, run_id)
         return True
 
     # -- deliveries from this or another process -------------------------------------------
     async def send_event(self, run_id: str, event_type: str, payload: Any = None) -> None:
         run_id = self.resolve(run_id)
         owner = self._own(run_id)
-        self.get(run_id).deliver_event(event_type, payload, owner=owner)
+        try:
+            self.get(run_id).deliver_event(event_type, payload, owner=owner)
+        except StorageError:
+            if owner:  # the refused commit may have gone through: an activation finds out
+                self.schedule(run_id)
+            raise
         if owner:
             self.schedule(run_id)
 
     async def answer(self, run_id: str, value: Any, step: str | None = None) -> str:
         run_id = self.resolve(run_id)
         owner = self._own(run_id)
-        key = self.get(run_id).answer(value, step, owner=owner)
+        try:
+            key = self.get(run_id).answer(value, step, owner=owner)
+        except StorageError:
+            if owner:
+                self.schedule(run_id)
+            raise
         if owner:
             self.schedule(run_id)
         return key
@@ -582,17 +782,32 @@ class LocalRuntime:
                 changed.cancel()
 
     async def _poll_loop(self) -> None:
-        """Pick up events and answers other processes left in the inboxes of runs we own."""
+        """Pick up events and answers other processes left in the inboxes of runs we own, and write
+        index rows a refusing store kept pending."""
         while True:
             await asyncio.sleep(POLL_SECONDS)
+            if self._index_pending:
+                self._flush_index()
             for run_id in list(self._locks):
-                sql = self._sql.get(run_id)
-                obj = self.objects.get(run_id)
-                if sql is None or obj is None or not obj.exists or obj.status in TERMINAL:
-                    continue
-                version = sql.data_version()
-                if self._versions.get(run_id) == version:
-                    continue
-                self._versions[run_id] = version
-                if obj.store.unacked():
-                    self.schedule(run_id)
+                try:
+                    self._poll(run_id)
+                except StorageError:
+                    continue  # the store refuses even reads: the next round tries again
+
+    def _poll(self, run_id: str) -> None:
+        sql = self._sql.get(run_id)
+        obj = self.objects.get(run_id)
+        if sql is None or obj is None:  # closed while unfinished: has any process written since?
+            seen = self._closed_at.get(run_id)
+            if seen is not None and _signature(self.db_path(run_id)) != seen and not self._busy.get(run_id):
+                del self._closed_at[run_id]
+                self.schedule(run_id)  # opens it; the activation ingests the inbox
+            return
+        if not obj.exists or obj.status in TERMINAL:
+            return
+        version = sql.data_version()
+        if self._versions.get(run_id) == version:
+            return
+        self._versions[run_id] = version
+        if obj.store.unacked():
+            self.schedule(run_id)
