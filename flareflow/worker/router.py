@@ -122,8 +122,8 @@ def api_error(exc: Exception) -> ApiError:
         return ApiError(409, "run_finished", str(exc))
     if isinstance(exc, InvalidInput):
         return ApiError(400, "invalid_input", str(exc), exc.field)
-    if isinstance(exc, StorageError):
-        return ApiError(500, "storage_error", str(exc))
+    if isinstance(exc, StorageError):  # the store refused: retry later (wire form on the engine error)
+        return ApiError(exc.http_status, exc.code, str(exc), retry_after=exc.retry_after)
     return ApiError(500, "internal_error", f"{type(exc).__name__}: {exc}")
 
 

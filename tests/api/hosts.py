@@ -17,6 +17,7 @@ import atexit
 import contextlib
 import os
 import re
+import resource
 import secrets
 import signal
 import subprocess
@@ -132,6 +133,12 @@ class LocalServer(TestHost):
     def __init__(self, project: Path, token: str, logs: Path) -> None:
         super().__init__(project, token, logs)
         self.proc: subprocess.Popen[bytes] | None = None
+        #: RLIMIT_NOFILE for the server process (``ulimit -n``), None: inherited.
+        self.nofile: int | None = None
+
+    def _limits(self) -> None:  # runs in the child between fork and exec
+        if self.nofile is not None:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (self.nofile, self.nofile))
 
     # -- lifecycle -------------------------------------------------------------------------
     def start(self, port: int = 0) -> LocalServer:
@@ -144,7 +151,8 @@ class LocalServer(TestHost):
                "-C", str(self.project), "--token", self.token]
         with out.open("wb") as stdout, err.open("wb") as stderr:
             self.proc = subprocess.Popen(cmd, stdout=stdout, stderr=stderr, stdin=subprocess.DEVNULL,
-                                         cwd=self.project, env=env, start_new_session=True)
+                                         cwd=self.project, env=env, start_new_session=True,
+                                         preexec_fn=self._limits if self.nofile is not None else None)
         self._register()
         deadline = time.monotonic() + START_TIMEOUT
         url = None
