@@ -102,8 +102,16 @@ def bind(host: str, port: int) -> socket.socket:
 async def serve_local(project: Project, host: str, port: int, token: str, console: Console) -> None:
     """Run the local server until interrupted; it fires the workflows' cron schedules by itself."""
     import uvicorn
+    from uvicorn.protocols.http.auto import AutoHTTPProtocol
 
     from ..local.backend import LocalBackend
+    from ..local.guard import (
+        RepeatFilter,
+        connection_cap,
+        guarded_protocol,
+        install_log_limits,
+        raise_descriptor_limit,
+    )
     from ..local.runtime import LocalRuntime
     from ..local.scheduler import LocalScheduler, scheduled_url
     from ..local.server import create_app
@@ -127,7 +135,9 @@ async def serve_local(project: Project, host: str, port: int, token: str, consol
         await scheduler.close()
         await runtime.close()
 
-    app = create_app(router, backend, scheduler=scheduler, on_startup=startup, on_shutdown=shutdown)
+    dev = project.settings.dev
+    app = create_app(router, backend, scheduler=scheduler, on_startup=startup, on_shutdown=shutdown,
+                     body_timeout=dev.body_timeout)
     real_port = sock.getsockname()[1]
     base = f"http://{host}:{real_port}"
     console.print(f"[bold]flareflow[/bold] local server on [cyan]{base}[/cyan]  "
@@ -146,9 +156,22 @@ async def serve_local(project: Project, host: str, port: int, token: str, consol
                       markup=False, highlight=False, soft_wrap=True)
         console.print(f"  fire one by hand: curl --oauth2-bearer {choice.shell_reference(Path.cwd())} "
                       f'"{scheduled_url(base, schedules[0][1])}"', markup=False, highlight=False, soft_wrap=True)
+    raise_descriptor_limit()
+    cap = connection_cap(dev.max_connections)
+    if cap < dev.max_connections:
+        console.print(f"  connections: at most {cap} at once (half the descriptor limit; raise it with ulimit -n)",
+                      markup=False, highlight=False)
+    # uvicorn has no header timeout and caps connections only after their headers came: the guarded
+    # protocol does both, before a connection reaches the application (flareflow.local.guard)
+    protocol = guarded_protocol(AutoHTTPProtocol, header_timeout=dev.header_timeout, cap=cap)
     # no permessage-deflate: compressing every frame once per client costs more than the bytes it saves
     # on loopback and LANs (36% of server CPU in the fanout benchmark)
-    config = uvicorn.Config(app, log_level="warning", lifespan="on", timeout_graceful_shutdown=3,
+    config = uvicorn.Config(app, http=protocol, log_level="warning", lifespan="on", timeout_graceful_shutdown=3,
                             ws_per_message_deflate=False)
+    repeats = RepeatFilter()
+    install_log_limits(repeats)  # after uvicorn.Config, which configures uvicorn's loggers
     server = uvicorn.Server(config)
-    await server.serve(sockets=[sock])
+    try:
+        await server.serve(sockets=[sock])
+    finally:
+        repeats.flush()

@@ -45,6 +45,18 @@ class DevSettings(BaseModel):
         description="API bearer token; prefer the FLAREFLOW_TOKEN environment variable. Generated if unset.",
     )
     max_body: int = Field(1024 * 1024, ge=1024, description="Largest request body in bytes (413 beyond).")
+    header_timeout: float = Field(
+        10.0, gt=0, le=3600,
+        description="Seconds a connection has to send a request's complete headers (serve --local; closed after).",
+    )
+    body_timeout: float = Field(
+        30.0, gt=0, le=3600, description="Seconds a request's body has to arrive after its headers (408 after).",
+    )
+    max_connections: int = Field(
+        1000, ge=1,
+        description="Connections served at once (serve --local; 503 beyond). Never more than half the "
+                    "process's descriptor limit (RLIMIT_NOFILE), so connections cannot starve the run databases.",
+    )
 
 
 WORKER_NAME = re.compile(r"^[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?$")

@@ -10,10 +10,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import logging
 from collections.abc import AsyncIterator
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.requests import ClientDisconnect
 from starlette.requests import Request as StarletteRequest
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route, WebSocketRoute
@@ -24,6 +26,8 @@ from ..worker.http import ApiError, Request, StreamRequest
 from ..worker.router import Router, api_error, close_reason, parse_client_frame
 from .backend import LocalBackend
 from .scheduler import SCHEDULED_PATH, LocalScheduler, handle_scheduled
+
+log = logging.getLogger("flareflow.local.server")
 
 KEEPALIVE_SECONDS = 15.0
 POLICY_VIOLATION = 1008
@@ -43,22 +47,35 @@ def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> JSON
     return _JSONResponse(body, status_code=status, headers=headers)
 
 
-async def _read_body(request: StarletteRequest, limit: int) -> bytes | None:
-    """The body, or None once it grows past ``limit`` (so a huge upload is not buffered whole)."""
+async def _read_body(request: StarletteRequest, limit: int, timeout: float) -> bytes | None:
+    """The body, or None when the client went away mid-upload (nothing to answer, nothing worth a
+    traceback). ApiError 413 as soon as it grows past ``limit`` (a huge upload is never buffered
+    whole), 408 when it has not all arrived within ``timeout`` seconds of the headers."""
     chunks: list[bytes] = []
     size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
+    try:
+        async with asyncio.timeout(timeout):
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > limit:
+                    raise ApiError(413, "payload_too_large", f"request body is larger than {limit} bytes", "body")
+                chunks.append(chunk)
+    except ClientDisconnect:
+        log.debug("client went away during the body of %s %s", request.method, request.url.path)
+        return None
+    except TimeoutError:
+        raise ApiError(408, "request_timeout", f"the request body did not arrive within {timeout:g} s",
+                       "body") from None
     return b"".join(chunks)
 
 
 def create_app(router: Router, backend: LocalBackend, *, scheduler: LocalScheduler | None = None,
-               on_startup: Any = None, on_shutdown: Any = None) -> Starlette:
+               on_startup: Any = None, on_shutdown: Any = None, body_timeout: float = 30.0) -> Starlette:
     """The ASGI application: one catch-all HTTP route, the WebSocket route and, with a ``scheduler``,
-    ``wrangler dev``'s manual cron trigger (``GET /cdn-cgi/handler/scheduled?cron=...&time=MS``)."""
+    ``wrangler dev``'s manual cron trigger (``GET /cdn-cgi/handler/scheduled?cron=...&time=MS``).
+
+    A request body must arrive within ``body_timeout`` seconds (408); the header timeout and the
+    connection cap sit below ASGI, in `flareflow.local.guard`."""
 
     async def http_endpoint(request: StarletteRequest) -> Response:
         headers = {k.lower(): v for k, v in request.headers.items()}
@@ -68,10 +85,14 @@ def create_app(router: Router, backend: LocalBackend, *, scheduler: LocalSchedul
         refused = router.precheck(request.method, request.url.path, headers, query)
         if refused is not None:
             return _json(refused.status, refused.body, refused.headers)
-        body = await _read_body(request, router.max_body)
+        try:
+            body = await _read_body(request, router.max_body, body_timeout)
+        except ApiError as exc:
+            # 413: uvicorn reads and drops the rest as it comes; 408: the client stalled, nothing will
+            # come, so this connection carries no further request
+            return _json(exc.status, exc.response().body, {"connection": "close"} if exc.status == 408 else None)
         if body is None:
-            error = ApiError(413, "payload_too_large", f"request body is larger than {router.max_body} bytes", "body")
-            return _json(413, error.response().body)
+            return Response(status_code=400)  # never sent: the client is gone
         result = await router.handle(Request(request.method, request.url.path, query, headers, body))
         if isinstance(result, StreamRequest):  # only SSE here: the router refuses /ws without an upgrade
             return StreamingResponse(
