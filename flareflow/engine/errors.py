@@ -96,11 +96,48 @@ class Cancelled(BaseException):
     """Unwinds the workflow because the run was cancelled."""
 
 
+#: Characters of an error message that are stored (step rows, ``step.*`` and ``run.failed`` events);
+#: the rest is replaced by a marker giving the full length.
+MAX_MESSAGE = 4096
+#: Characters of an error's type name that are stored.
+MAX_TYPE = 200
+
+
+def cap(text: str, limit: int = MAX_MESSAGE) -> str:
+    """``text`` cut to ``limit`` characters, with a marker saying how long it was."""
+    if len(text) <= limit:
+        return text
+    return f"{text[:limit]}… [truncated: {len(text):,} characters in all]"
+
+
+def _type_name(exc: BaseException) -> str:
+    name = getattr(type(exc), "__name__", None)
+    return _text(cap(name, MAX_TYPE)) if isinstance(name, str) and name else "Error"
+
+
+def _message(exc: BaseException) -> str:
+    """``str(exc)``; when that raises, the exception's repr and what ``__str__`` raised. Never raises."""
+    try:
+        text = str(exc)
+    except BaseException as failure:  # user code: its __str__ may raise anything, even SystemExit
+        try:
+            shown = repr(exc)
+        except BaseException:  # and so may its __repr__
+            shown = f"<{_type_name(exc)} object>"
+        text = f"{cap(shown, MAX_TYPE * 2)} (its __str__ raised {_type_name(failure)})"
+    return text or _type_name(exc)
+
+
 def error_body(exc: BaseException) -> dict[str, Any]:
-    """The JSON shape an error takes in events and stored steps."""
+    """The JSON shape an error takes in events and stored steps.
+
+    Never raises (a ``__str__`` that raises gives the repr instead); stores at most `MAX_MESSAGE`
+    characters of the message.
+    """
     if isinstance(exc, StepFailed):
-        return {"type": "StepFailed", "message": _text(str(exc)), "step": exc.step, "cause": exc.error}
-    return {"type": type(exc).__name__, "message": _text(str(exc)) or type(exc).__name__}
+        return {"type": "StepFailed", "message": _text(cap(_message(exc))), "step": _text(cap(str(exc.step))),
+                "cause": exc.error}
+    return {"type": _type_name(exc), "message": _text(cap(_message(exc)))}
 
 
 def _text(message: str) -> str:
