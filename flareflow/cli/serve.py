@@ -119,7 +119,8 @@ async def serve_local(project: Project, host: str, port: int, token: str, consol
 
     sock = bind(host, port)
     runtime = LocalRuntime(project.state_dir, project.registry, sync=project.settings.local.sync,
-                           payload_threshold=project.settings.worker.payload_threshold)
+                           payload_threshold=project.settings.worker.payload_threshold,
+                           step_threads=project.settings.local.step_threads)
     backend = LocalBackend(runtime)
     router = Router(backend, token=token, max_body=project.settings.dev.max_body, version=__version__)
     scheduler = LocalScheduler(runtime)

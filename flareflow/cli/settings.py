@@ -31,6 +31,10 @@ class LocalSettings(BaseModel):
         "normal",
         description="SQLite durability: 'normal' survives a process crash, 'full' also a power cut.",
     )
+    step_threads: int = Field(
+        8, ge=1, le=1024,
+        description="Sync step functions that may run at once, each in its own thread off the event loop.",
+    )
 
 
 class DevSettings(BaseModel):

@@ -27,7 +27,7 @@ from ..engine.errors import (
     Suspend,
     WorkflowNotFound,
 )
-from ..engine.history import COMPLETED, EVENT, INPUT, UNCHANGED, WAITING, Delivery, StepRecord
+from ..engine.history import COMPLETED, EVENT, INPUT, UNCHANGED, WAITING, Delivery, Offload, StepRecord
 from ..engine.registry import Registry
 from ..engine.run import Execution, to_json
 from ..engine.schema import SchemaError, validate
@@ -122,6 +122,7 @@ class RunObject:
         evict_after_step: bool = False,
         blobs: Blobs | None = None,
         payload_threshold: int = DEFAULT_THRESHOLD,
+        offload: Offload | None = None,
     ) -> None:
         self.run_id = run_id
         self.sql = sql
@@ -130,6 +131,8 @@ class RunObject:
         self.registry = registry
         self.on_status = on_status
         self.evict_after_step = evict_after_step
+        #: The host's port for sync step functions (the local runtime's threads); None runs them inline.
+        self.offload = offload
         self.store = RunStore(sql, run_id, blobs, payload_threshold)
         self.listeners: list[Listener] = []
         self.evicted = False

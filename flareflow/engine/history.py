@@ -8,6 +8,7 @@ run's inbox.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Final, Protocol
 
@@ -58,8 +59,18 @@ class Delivery:
     payload: Any
 
 
+#: How a host runs a sync step function off its event loop: ``offload(fn)`` starts ``fn()`` elsewhere
+#: (the local runtime: a thread) and resolves with its result or raises what it raised. Cancelling the
+#: awaitable abandons the call: its late result must be dropped.
+Offload = Callable[[Callable[[], Any]], Awaitable[Any]]
+
+
 class Journal(Protocol):
     """The host side of an execution. All writes are synchronous and atomic."""
+
+    #: Where sync step functions run: the host's `Offload` (threads), or None: inline on the loop
+    #: (the Worker, where Pyodide cannot start threads).
+    offload: Offload | None
 
     def now(self) -> float:
         """Current time in epoch seconds (injectable, so tests skip time)."""

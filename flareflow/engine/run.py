@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import functools
 import inspect
 import json
 import time
@@ -99,6 +100,46 @@ def encode_text(value: Any) -> str:
         except UnicodeEncodeError:
             raise ValueError("it holds a lone surrogate (\\ud800-\\udfff); text must be valid Unicode") from None
     return text
+
+
+class _Raised(Exception):
+    """Carries a `BaseException` that user code raised (SystemExit, KeyboardInterrupt, ...) out of a
+    step as an ordinary failure of that step, so it never reaches the event loop or the process."""
+
+    def __init__(self, original: BaseException) -> None:
+        super().__init__()
+        self.original = original
+
+
+def _current_task() -> asyncio.Task[Any] | None:
+    try:
+        return asyncio.current_task()
+    except RuntimeError:  # no running loop
+        return None
+
+
+def _unwinds(exc: BaseException, owner: asyncio.Task[Any] | None) -> bool:
+    """Whether ``exc`` is the host's or the engine's own signal to unwind, never a failure of user code.
+
+    That is `Suspend` and `Cancelled`; a `CancelledError` while the task is being cancelled (a step
+    timeout, a cancelled run, the host shutting down) -- one that user code raises by itself is a
+    failure like any other; and a `GeneratorExit` thrown in by closing the coroutine (it is then not
+    driven by ``owner``, the task that started it).
+    """
+    if isinstance(exc, (Suspend, Cancelled)):
+        return True
+    if isinstance(exc, asyncio.CancelledError):
+        task = _current_task()
+        return task is not None and task.cancelling() > 0
+    if isinstance(exc, GeneratorExit):
+        return _current_task() is not owner
+    return False
+
+
+def _forget(task: asyncio.Future[Any]) -> None:
+    """Done-callback of an abandoned attempt: its outcome is read (so it is never logged) and dropped."""
+    if not task.cancelled():
+        task.exception()
 
 
 class _Pending(Awaitable[T]):
@@ -284,21 +325,22 @@ class Execution:
                 state, patch = self.state_patch()
             except Exception as exc:
                 duration_ms = round((time.perf_counter() - t0) * 1000, 3)
-                err = error_body(exc)
+                cause = exc.original if isinstance(exc, _Raised) else exc
+                err = error_body(cause)
                 rec.failures += 1
                 rec.error = err
-                final = isinstance(exc, (NonRetryableError, InvalidInput)) or rec.failures >= retry.limit
+                final = isinstance(cause, (NonRetryableError, InvalidInput)) or rec.failures >= retry.limit
                 if final:
                     rec.status = FAILED
                     body = {"step": key, "name": name, "attempt": attempt, "duration_ms": duration_ms,
                             "error": err}
                     j.commit(rec, [(ev.STEP_FAILED, body)])
-                    raise StepFailed(name, err) from exc
+                    raise StepFailed(name, err) from cause
                 delay = retry.delay_for(rec.failures)
                 rec.status = RETRYING
                 rec.wake_at = j.now() + delay
-                body = {"step": key, "name": name, "attempt": attempt, "error": err, "delay": delay,
-                        "retry_at": ev.iso(rec.wake_at)}
+                body = {"step": key, "name": name, "attempt": attempt, "duration_ms": duration_ms, "error": err,
+                        "delay": delay, "retry_at": ev.iso(rec.wake_at)}
                 j.commit(rec, [(ev.STEP_RETRYING, body)])
                 continue
             duration_ms = round((time.perf_counter() - t0) * 1000, 3)
@@ -320,32 +362,49 @@ class Execution:
         kwargs: dict[str, Any],
         timeout: float | None,
     ) -> Any:
+        """One attempt: a sync ``fn`` runs through the host's ``offload`` (a thread) when it has one,
+        else inline; an async one on the loop. With ``timeout`` the attempt fails at the deadline and
+        is abandoned (a thread cannot be stopped: it runs on, and its late result is dropped); one
+        that ran inline past the deadline fails with the timeout once it returns. Whatever user code
+        raises -- SystemExit and KeyboardInterrupt too -- comes out as an Exception (`_Raised`)."""
+        offload = self.journal.offload
+        threaded = offload is not None and not inspect.iscoroutinefunction(fn)
+
         async def call() -> Any:
-            value = fn(*args, **kwargs)
-            if inspect.isawaitable(value):
-                value = await value
-            return value
+            owner = _current_task()
+            try:
+                if offload is not None and threaded:
+                    value = await offload(functools.partial(fn, *args, **kwargs))
+                else:
+                    value = fn(*args, **kwargs)
+                if inspect.isawaitable(value):
+                    value = await value
+                return value
+            except Exception:
+                raise
+            except BaseException as exc:
+                if _unwinds(exc, owner):
+                    raise
+                raise _Raised(exc) from exc
 
         if timeout is None:
             return await call()
+        started = self.journal.now()
         work = asyncio.ensure_future(call())
         timer = asyncio.ensure_future(self.journal.sleep(timeout))
         try:
             done, _ = await asyncio.wait({work, timer}, return_when=asyncio.FIRST_COMPLETED)
         except BaseException:
             work.cancel()
+            work.add_done_callback(_forget)
             raise
         finally:
             timer.cancel()
-        if work in done:
+        if work in done and self.journal.now() - started < timeout:
             return work.result()
-        work.cancel()
-        try:
-            await work
-        except asyncio.CancelledError:
-            pass
-        except Exception:
-            pass
+        if not work.done():
+            work.cancel()  # abandoned: not awaited, so a step that ignores cancellation cannot hold us
+        work.add_done_callback(_forget)
         raise StepTimeout(f"step '{name}' attempt {attempt} timed out after {timeout:g}s")
 
     # -- timers and waits ------------------------------------------------------------------
@@ -471,6 +530,7 @@ class Execution:
         """Run the workflow from the top; say whether it completed, failed or must wait."""
         _scope.set(self.root)
         run = self.run
+        owner = _current_task()
         try:
             if self.defn.takes_input and not (run.input is None and not self.defn.input_required):
                 value = await self.defn.fn(run, run.input)
@@ -480,7 +540,9 @@ class Execution:
             if self.diverged is not None:
                 return Outcome("failed", error=error_body(self.diverged))
             return Outcome("suspended")
-        except Exception as exc:
+        except BaseException as exc:  # SystemExit & co. in the workflow body fail the run, not the process
+            if not isinstance(exc, Exception) and _unwinds(exc, owner):
+                raise
             cause = self.diverged if self.diverged is not None else exc
             return Outcome("failed", error=error_body(cause))
         if self.diverged is not None:

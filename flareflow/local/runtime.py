@@ -47,6 +47,7 @@ from ..engine.registry import Registry, default_registry
 from .blobs import FileBlobs
 from .index import RunIndex
 from .sqlite import SqliteSql, UnreadableDatabase
+from .threads import DEFAULT_STEP_THREADS, StepThreads
 
 log = logging.getLogger("flareflow.local")
 
@@ -174,6 +175,7 @@ class LocalRuntime:
         payload_threshold: int = DEFAULT_THRESHOLD,
         max_open: int | None = None,
         faults: Faults | None = None,
+        step_threads: int = DEFAULT_STEP_THREADS,
     ) -> None:
         """``max_open`` caps open run databases (default `open_budget`); ``faults`` wraps every run's
         `Sql` port and the blob store for fault-injection tests (`flareflow.durable_objects.faults`)."""
@@ -184,6 +186,8 @@ class LocalRuntime:
         self.sync = sync
         self.evict_after_step = evict_after_step
         self.payload_threshold = payload_threshold
+        #: Where sync step functions run (``step_threads`` at once); 0: inline on the loop, as on the Worker.
+        self.threads = StepThreads(step_threads) if step_threads > 0 else None
         self.faults = faults
         self.max_open = max(2, max_open if max_open is not None else open_budget())
         self.blobs = FileBlobs(self.state_dir / "blobs", fsync=sync == "full")
@@ -238,6 +242,8 @@ class LocalRuntime:
         for task in [*self._background, *self._tasks]:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await task
+        if self.threads is not None:
+            self.threads.close()  # a step still blocked in a thread was abandoned above; not waited for
         for sql in self._sql.values():
             sql.close()
         self._run_locks.release_all(id(self))
@@ -373,6 +379,7 @@ class LocalRuntime:
                 evict_after_step=self.evict_after_step,
                 blobs=self._blob_port,
                 payload_threshold=self.payload_threshold,
+                offload=self.threads.run if self.threads is not None else None,
             )
         except BaseException:
             self._close_sql(run_id)

@@ -1,7 +1,8 @@
 """Small async helpers shared by the runtime spec tests (no pytest-asyncio: tests call `arun`).
 
-Time is a `ManualClock`; nothing here sleeps for real beyond a few loop turns, so a test that
-waits on a condition that never comes fails fast with a readable message instead of hanging.
+Time is a `ManualClock`; nothing here sleeps for real beyond a few loop turns (and a millisecond
+now and then while a sync step hands its result back from its thread), so a test that waits on a
+condition that never comes fails fast with a readable message instead of hanging.
 """
 
 from __future__ import annotations
@@ -38,15 +39,19 @@ async def wait_until(predicate: Callable[[], bool], what: str = "condition", tim
         await asyncio.sleep(0)
 
 
-async def idle(rt: LocalRuntime) -> None:
+async def idle(rt: LocalRuntime, timeout: float = 5.0) -> None:
     """Wait until no activation of ``rt`` is in flight (and none is about to be scheduled)."""
-    for _ in range(200):
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while True:
         await turns(10)
         if not rt._tasks:
             await turns(10)
             if not rt._tasks:
                 return
-    raise AssertionError("runtime never became idle")
+        if loop.time() > deadline:
+            raise AssertionError("runtime never became idle")
+        await asyncio.sleep(0.001)  # real time: a sync step may still be running in a step thread
 
 
 async def advance(rt: LocalRuntime, clock: ManualClock, seconds: float) -> None:

@@ -162,7 +162,9 @@ def test_evict_after_every_step_behaves_like_the_normal_mode(tmp_path):
         assert normal[name]["status"] == "completed", (name, normal[name]["error"])
         assert evicting[name]["output"] == normal[name]["output"], name
         assert evicting[name]["state"] == normal[name]["state"], name
-        assert evicting[name]["types"] == normal[name]["types"], name
+        # parallel sync steps run in step threads, so how their events interleave across branches is a
+        # matter of timing in either mode; each step's own sequence is compared exactly (per_step)
+        assert sorted(evicting[name]["types"]) == sorted(normal[name]["types"]), name
         assert evicting[name]["per_step"] == normal[name]["per_step"], name
         assert evicting[name]["steps"] == normal[name]["steps"], name
     assert counts[True] == counts[False]
