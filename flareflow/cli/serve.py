@@ -107,7 +107,7 @@ async def serve_local(project: Project, host: str, port: int, token: str, consol
     from ..local.backend import LocalBackend
     from ..local.guard import (
         RepeatFilter,
-        connection_cap,
+        budget,
         guarded_protocol,
         install_log_limits,
         raise_descriptor_limit,
@@ -158,17 +158,18 @@ async def serve_local(project: Project, host: str, port: int, token: str, consol
         console.print(f"  fire one by hand: curl --oauth2-bearer {choice.shell_reference(Path.cwd())} "
                       f'"{scheduled_url(base, schedules[0][1])}"', markup=False, highlight=False, soft_wrap=True)
     raise_descriptor_limit()
-    cap = connection_cap(dev.max_connections)
-    if cap < dev.max_connections:
-        console.print(f"  connections: at most {cap} at once (half the descriptor limit; raise it with ulimit -n)",
-                      markup=False, highlight=False)
+    shares = budget(dev.max_connections)
+    if shares.cap < dev.max_connections:
+        console.print(f"  connections: at most {shares.cap} at once (half the descriptor limit; raise it with "
+                      "ulimit -n)", markup=False, highlight=False)
     # uvicorn has no header timeout and caps connections only after their headers came: the guarded
     # protocol does both, before a connection reaches the application (flareflow.local.guard)
-    protocol = guarded_protocol(AutoHTTPProtocol, header_timeout=dev.header_timeout, cap=cap)
+    protocol = guarded_protocol(AutoHTTPProtocol, header_timeout=dev.header_timeout, cap=shares.cap,
+                                max_lingering=shares.lingering)
     # no permessage-deflate: compressing every frame once per client costs more than the bytes it saves
     # on loopback and LANs (36% of server CPU in the fanout benchmark)
-    config = uvicorn.Config(app, http=protocol, log_level="warning", lifespan="on", timeout_graceful_shutdown=3,
-                            ws_per_message_deflate=False)
+    config = uvicorn.Config(app, http=protocol, backlog=shares.backlog, log_level="warning", lifespan="on",
+                            timeout_graceful_shutdown=3, ws_per_message_deflate=False)
     repeats = RepeatFilter()
     install_log_limits(repeats)  # after uvicorn.Config, which configures uvicorn's loggers
     server = uvicorn.Server(config)

@@ -27,6 +27,7 @@ import logging
 import resource
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
@@ -34,8 +35,6 @@ log = logging.getLogger("flareflow.local.guard")
 
 #: How long a refused connection stays half-closed so the client reads its 503 before the close.
 LINGER_SECONDS = 1.0
-#: Refused connections lingering at once; beyond this a refused connection is closed at once.
-MAX_LINGERING = 256
 
 
 def raise_descriptor_limit(wanted: int = 65536) -> int:
@@ -52,13 +51,26 @@ def raise_descriptor_limit(wanted: int = 65536) -> int:
     return soft
 
 
-def connection_cap(max_connections: int) -> int:
+@dataclass(frozen=True)
+class Budget:
+    """How the descriptors are shared out (`budget`)."""
+
+    cap: int  # connections served at once
+    backlog: int  # listen backlog, which is also how many connections asyncio accepts in one go
+    lingering: int  # refused connections kept half-open at once so they read their 503
+
+
+def budget(max_connections: int) -> Budget:
     """``max_connections``, but never more than half the process's descriptor limit: the other half
-    stays for run databases (three descriptors per open run), the index and the log files."""
+    stays for run databases (three descriptors per open run), the index and the log files, for the
+    connections asyncio accepts in one batch before any is refused (the backlog, an eighth) and for
+    refused connections still reading their 503 (another eighth)."""
     soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft == resource.RLIM_INFINITY or soft <= 0:
-        return max_connections
-    return max(1, min(max_connections, soft // 2))
+        soft = 1 << 20
+    cap = max(1, min(max_connections, soft // 2))
+    eighth = max(8, soft // 8)
+    return Budget(cap=cap, backlog=min(2048, eighth), lingering=min(256, eighth))
 
 
 def _busy_response(cap: int) -> bytes:
@@ -69,8 +81,10 @@ def _busy_response(cap: int) -> bytes:
             b"connection: close\r\ncontent-length: " + str(len(body)).encode() + b"\r\n\r\n" + body)
 
 
-def guarded_protocol(base: type[asyncio.Protocol], *, header_timeout: float, cap: int) -> type[asyncio.Protocol]:
-    """A subclass of uvicorn's HTTP protocol class ``base`` with the header timeout and connection cap."""
+def guarded_protocol(base: type[asyncio.Protocol], *, header_timeout: float, cap: int,
+                     max_lingering: int = 256) -> type[asyncio.Protocol]:
+    """A subclass of uvicorn's HTTP protocol class ``base`` with the header timeout and connection cap;
+    at most ``max_lingering`` refused connections wait for their client to close, the rest are closed."""
     busy = _busy_response(cap)
     lingering: set[asyncio.BaseTransport] = set()
 
@@ -90,7 +104,7 @@ def guarded_protocol(base: type[asyncio.Protocol], *, header_timeout: float, cap
 
         def _ff_refuse(self, transport: Any) -> None:
             transport.write(busy)
-            if len(lingering) >= MAX_LINGERING or not transport.can_write_eof():
+            if len(lingering) >= max_lingering or not transport.can_write_eof():
                 transport.close()
                 return
             transport.write_eof()  # FIN after the answer; what the client still sends is read and dropped
