@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import os
 import secrets
@@ -16,6 +17,7 @@ from .. import __version__
 from .project import Project
 
 TOKEN_ENV = "FLAREFLOW_TOKEN"
+LISTEN_BACKLOG = 2048
 URL_ENV = "FLAREFLOW_URL"
 
 
@@ -94,7 +96,7 @@ def bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         raise OSError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
-    sock.listen(2048)
+    sock.listen(LISTEN_BACKLOG)
     sock.setblocking(False)
     return sock
 
@@ -160,8 +162,8 @@ async def serve_local(project: Project, host: str, port: int, token: str, consol
     raise_descriptor_limit()
     shares = budget(dev.max_connections)
     if shares.cap < dev.max_connections:
-        console.print(f"  connections: at most {shares.cap} at once (half the descriptor limit; raise it with "
-                      "ulimit -n)", markup=False, highlight=False)
+        console.print(f"  connections: at most {shares.cap} at once (their share of the descriptor limit; raise it "
+                      "with ulimit -n)", markup=False, highlight=False)
     # uvicorn has no header timeout and caps connections only after their headers came: the guarded
     # protocol does both, before a connection reaches the application (flareflow.local.guard)
     protocol = guarded_protocol(AutoHTTPProtocol, header_timeout=dev.header_timeout, cap=shares.cap,
@@ -173,7 +175,18 @@ async def serve_local(project: Project, host: str, port: int, token: str, consol
     repeats = RepeatFilter()
     install_log_limits(repeats)  # after uvicorn.Config, which configures uvicorn's loggers
     server = uvicorn.Server(config)
+
+    async def widen_backlog() -> None:
+        # asyncio accepts `backlog` connections per turn and uvicorn listens with that backlog too; the
+        # kernel may queue more (queued connections use no descriptor of ours), so connects under a
+        # burst wait in the queue instead of timing out their SYNs
+        while not server.started:
+            await asyncio.sleep(0.05)
+        sock.listen(LISTEN_BACKLOG)
+
+    widen = asyncio.ensure_future(widen_backlog())
     try:
         await server.serve(sockets=[sock])
     finally:
+        widen.cancel()
         repeats.flush()

@@ -58,8 +58,8 @@ class DevSettings(BaseModel):
     )
     max_connections: int = Field(
         1000, ge=1,
-        description="Connections served at once (serve --local; 503 beyond). Never more than half the "
-                    "process's descriptor limit (RLIMIT_NOFILE), so connections cannot starve the run databases.",
+        description="Connections served at once (serve --local; 503 beyond). Never more than the connections' "
+                    "share of the descriptor limit (ulimit -n 1024: 360), so they cannot starve the run databases.",
     )
 
 

@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
+from .runtime import FD_RESERVE
+
 log = logging.getLogger("flareflow.local.guard")
 
 #: How long a refused connection stays half-closed so the client reads its 503 before the close.
@@ -60,17 +62,22 @@ class Budget:
     lingering: int  # refused connections kept half-open at once so they read their 503
 
 
-def budget(max_connections: int) -> Budget:
-    """``max_connections``, but never more than half the process's descriptor limit: the other half
-    stays for run databases (three descriptors per open run), the index and the log files, for the
-    connections asyncio accepts in one batch before any is refused (the backlog, an eighth) and for
-    refused connections still reading their 503 (another eighth)."""
-    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-    if soft == resource.RLIM_INFINITY or soft <= 0:
-        soft = 1 << 20
-    cap = max(1, min(max_connections, soft // 2))
-    eighth = max(8, soft // 8)
-    return Budget(cap=cap, backlog=min(2048, eighth), lingering=min(256, eighth))
+def budget(max_connections: int, limit: int | None = None) -> Budget:
+    """Connections get the half of the descriptor limit (default: this process's soft RLIMIT_NOFILE)
+    that the run databases leave (`flareflow.local.runtime.open_budget` takes the other half of what
+    ``FD_RESERVE`` leaves). Of that share, an eighth is the listen backlog, which is also how many
+    connections asyncio accepts in one go before any can be refused, and an eighth is for refused
+    connections still reading their 503; the rest, at most ``max_connections``, is the cap.
+    ``ulimit -n 1024``: 360 connections, backlog 60."""
+    if limit is None:
+        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+        limit = soft if soft != resource.RLIM_INFINITY and soft > 0 else 1 << 20
+    share = max(32, (limit - FD_RESERVE) // 2)
+    eighth = share // 8
+    backlog = min(2048, eighth)
+    lingering = min(256, eighth)
+    return Budget(cap=max(1, min(max_connections, share - backlog - lingering)), backlog=backlog,
+                  lingering=lingering)
 
 
 def _busy_response(cap: int) -> bytes:
