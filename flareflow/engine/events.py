@@ -31,7 +31,7 @@ EVENT_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     STEP_STARTED: ("step", "name", "attempt"),
     STEP_COMPLETED: ("step", "name", "attempt", "duration_ms", "result", "patch"),
     STEP_FAILED: ("step", "name", "attempt", "duration_ms", "error"),
-    STEP_RETRYING: ("step", "name", "attempt", "error", "delay", "retry_at"),
+    STEP_RETRYING: ("step", "name", "attempt", "duration_ms", "error", "delay", "retry_at"),
     RUN_WAITING: ("reason", "step", "name", "until"),  # plus "event_type" when reason == "event"
     INPUT_REQUESTED: ("step", "prompt", "schema"),
     INPUT_RECEIVED: ("step", "value"),

@@ -34,11 +34,13 @@ class _Job:
         self.loop = loop
         self.future = future
 
-    def run(self) -> None:
+    def run(self) -> tuple[bool, Any]:
         try:
-            outcome: tuple[bool, Any] = (True, self.context.run(self.fn))
+            return True, self.context.run(self.fn)
         except BaseException as exc:  # SystemExit too: in a step thread it is the step's failure
-            outcome = (False, exc)
+            return False, exc
+
+    def post(self, outcome: tuple[bool, Any]) -> None:
         with contextlib.suppress(RuntimeError):  # the loop is closed: nobody waits for this outcome
             self.loop.call_soon_threadsafe(_settle, self.future, outcome)
 
@@ -105,13 +107,18 @@ class StepThreads:
             job = self._jobs.get()
             if job is None:
                 return
-            job.run()
-            del job
+            outcome = job.run()
             with self._lock:
-                if self._closed or self._idle >= self.size:
+                leave = self._closed or self._idle >= self.size
+                if leave:
                     self._threads -= 1
-                    return
-                self._idle += 1
+                else:
+                    self._idle += 1
+            # the hand-over comes last, so the loop thread that wakes for it finds the GIL free at once
+            job.post(outcome)
+            del job, outcome
+            if leave:
+                return
 
     def close(self) -> None:
         """Let idle threads end; busy ones end when their call returns. Nothing is waited for."""
