@@ -119,6 +119,7 @@ async def serve_local(project: Project, host: str, port: int, token: str, consol
     from ..local.server import create_app
     from ..worker.router import Router
 
+    raise_descriptor_limit()  # before the runtime sizes its run budget from it
     sock = bind(host, port)
     runtime = LocalRuntime(project.state_dir, project.registry, sync=project.settings.local.sync,
                            payload_threshold=project.settings.worker.payload_threshold,
@@ -159,7 +160,6 @@ async def serve_local(project: Project, host: str, port: int, token: str, consol
                       markup=False, highlight=False, soft_wrap=True)
         console.print(f"  fire one by hand: curl --oauth2-bearer {choice.shell_reference(Path.cwd())} "
                       f'"{scheduled_url(base, schedules[0][1])}"', markup=False, highlight=False, soft_wrap=True)
-    raise_descriptor_limit()
     shares = budget(dev.max_connections)
     if shares.cap < dev.max_connections:
         console.print(f"  connections: at most {shares.cap} at once (their share of the descriptor limit; raise it "
