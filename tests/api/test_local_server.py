@@ -7,8 +7,8 @@ Tried: a run whose stored text holds a lone surrogate (written before such text 
 aborted uploads (headers and part of the body, then a close or a reset); 1,040 stalled connections
 under RLIMIT_NOFILE = 1024 (the reviewer's figures); 150 half-sent requests (silent, half a request
 line, trickling, a second request on a kept-alive connection) with a 1 s header timeout; 20 stalled
-bodies with a 1 s body timeout; 100 unauthenticated 1 MiB uploads, half sent, with the server's RSS read from /proc; a storm
-of 10,000 identical tracebacks through the log filter.
+bodies with a 1 s body timeout; 100 unauthenticated 1 MiB uploads, half sent, with the server's
+RSS read from /proc; a storm of 10,000 identical tracebacks through the log filter.
 
 Found and fixed: every aborted upload logged a ``ClientDisconnect`` traceback; a connection that
 never finished its headers was held for good (uvicorn has no header timeout), so a few hundred of
