@@ -37,6 +37,8 @@ OVERRIDES = ("wrangler.toml", "wrangler.jsonc")
 #: Never removed from the build directory: wrangler's and npm's own state, serve's .dev.vars.
 KEEP = {"node_modules", ".wrangler", "package-lock.json", ".dev.vars"}
 SYNC_SCRIPT = "sync-workflows.mjs"
+#: The GitHub Actions deploy workflow `flareflow new` writes (eject rewrites it for npm).
+CI_WORKFLOW = ".github/workflows/deploy.yml"
 PLACEHOLDER_D1 = "00000000-0000-0000-0000-000000000000"
 PLACEHOLDER_KV = "00000000000000000000000000000000"
 #: [vars] the generated wrangler.toml always sets, and the setting each comes from.
@@ -148,11 +150,34 @@ def _module_path(project: Project, entry: str) -> Path:
     return origin.parent if origin.name == "__init__.py" else origin
 
 
+#: The first line of an ejected project's wrangler.toml (templates/wrangler.toml.j2).
+EJECTED_MARK = "# Ejected from flareflow"
+
+
 def _override(project: Project) -> Path | None:
     found = [project.root / name for name in OVERRIDES if (project.root / name).exists()]
     if len(found) > 1:
         raise BuildError("both wrangler.toml and wrangler.jsonc are in the project root; keep one")
     return found[0] if found else None
+
+
+def ejected(project: Project) -> bool:
+    """True when the project root holds an ejected wrangler project (it builds and deploys itself)."""
+    config = project.root / "wrangler.toml"
+    try:
+        return config.is_file() and config.read_text(encoding="utf-8").startswith(EJECTED_MARK)
+    except (OSError, UnicodeDecodeError):
+        return False
+
+
+def refuse_if_ejected(project: Project, command: str) -> None:
+    """`flareflow build` / `serve` / `deploy` on an ejected project would serve a copy of it from
+    ``.flareflow/build`` where its ``[build]`` step cannot run: say what to use instead."""
+    if ejected(project):
+        npm = {"serve": "npm run dev", "deploy": "npm run deploy"}.get(command, "npm run dev / npm run deploy")
+        raise BuildError(f"{project.root} was ejected (its wrangler.toml says so): it is a plain wrangler project "
+                         f"now; use `{npm}` there (DEPLOY.md), or delete the ejected files to go back to "
+                         f"`flareflow {command}`")
 
 
 def fingerprint(project: Project, *, eject: bool) -> str:
@@ -322,7 +347,7 @@ def plan(project: Project, *, eject: bool = False) -> tuple[dict[str, bytes], li
     entries = manifest_of(project)
     lines = [f"    {name!r}: {dict(sorted(entries[name].items()))!r},\n" for name in sorted(entries)]
     manifest = "{\n" + "".join(lines) + "}"
-    files["src/entry.py"] = render("entry.py.j2", modules=modules, manifest=manifest).encode()
+    files["src/entry.py"] = render("entry.py.j2", modules=modules, manifest=manifest, ejected=eject).encode()
     for source, rel in _source_files(project):
         files[f"src/{rel}"] = source.read_bytes()
     for source, rel in flareflow_sources():
@@ -350,6 +375,7 @@ def source_tops(project: Project) -> list[str]:
 def build(project: Project, *, force: bool = False) -> BuildResult:
     """Write ``.flareflow/build/``; a no-op (and says so) when nothing it reads has changed."""
     started = time.perf_counter()
+    refuse_if_ejected(project, "build")
     out = project.root / BUILD_DIR
     stamp_path = out / MANIFEST
     stamp = fingerprint(project, eject=False)
@@ -364,7 +390,9 @@ def build(project: Project, *, force: bool = False) -> BuildResult:
                                seconds=time.perf_counter() - started)
     files, warnings = plan(project)
     result = BuildResult(out, True, warnings=warnings, workflows=project.registry.names())
-    for rel, data in files.items():
+    # the files wrangler dev reloads on (entry, config) last, so it never loads a half-written build
+    last = ("src/entry.py", "wrangler.toml", "wrangler.jsonc")
+    for rel, data in sorted(files.items(), key=lambda item: item[0] in last):
         if _write_if_changed(out / rel, data):
             result.written.append(rel)
     expected = set(files) | {MANIFEST}
@@ -398,8 +426,13 @@ def eject_plan(project: Project) -> dict[str, bytes]:
     used = resource_names(project)
     tops = source_tops(project)
     secrets = [s for s in project.settings.worker.secrets if s != "FLAREFLOW_TOKEN"]
+    kinds = {kind: used.get(kind) for kind in ("d1", "r2", "kv", "queues")}  # StrictUndefined: every kind
     files["DEPLOY.md"] = render("DEPLOY.md.j2", name=name, d1="d1" in used, tops=tops, secrets=secrets,
-                                resources=used).encode()
+                                resources=kinds).encode()
+    ci = project.root / CI_WORKFLOW
+    if ci.exists() and "flareflow deploy" in ci.read_text(encoding="utf-8", errors="replace"):
+        # the scaffold's CI deploy runs `flareflow deploy`, which an ejected project no longer uses
+        files[CI_WORKFLOW] = render("deploy-ejected.yml.j2").encode()
     files[SYNC_SCRIPT] = render("sync-workflows.mjs.j2", sources=tops).encode()
     files[".dev.vars.example"] = render("dev.vars.example.j2", secrets=secrets).encode()
     files[".gitignore"] = merged_gitignore(project.root / ".gitignore", tops).encode()

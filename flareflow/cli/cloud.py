@@ -9,7 +9,16 @@ from typing import Annotated
 import typer
 from rich.markup import escape
 
-from .build import RESOURCES_FILE, build, copy_tree_files, eject_plan, resource_names, worker_name
+from .build import (
+    CI_WORKFLOW,
+    RESOURCES_FILE,
+    build,
+    copy_tree_files,
+    eject_plan,
+    refuse_if_ejected,
+    resource_names,
+    worker_name,
+)
 from .common import ProjectOpt, console, err_console, fail
 from .common import guard as _guard
 from .common import load as _project
@@ -17,7 +26,7 @@ from .project import Project
 from .wrangler import WranglerError, checked, ensure_resources, missing_resources, wrangler_command
 
 #: Files eject merges into instead of replacing (so they never count as overwritten).
-MERGED = {".gitignore"}
+MERGED = {".gitignore", CI_WORKFLOW}
 
 
 def _say(message: str) -> None:
@@ -61,6 +70,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Build, create missing resources (D1, R2, KV, Queues), apply D1 migrations, wrangler deploy."""
         proj = _project(project, discover=False)
+        _guard(lambda: refuse_if_ejected(proj, "deploy"))
         out = do_build(proj)
         env_args = ["--env", env] if env else []
         try:
@@ -113,6 +123,8 @@ def register(app: typer.Typer) -> None:
             fail(f"eject would overwrite {len(existing)} existing file(s): {shown}; nothing was written "
                  "(pass --force to overwrite)")
         copy_tree_files(files, proj.root)
+        if CI_WORKFLOW in files:
+            console.print(f"  {CI_WORKFLOW} now deploys with npm run deploy (it ran flareflow deploy)")
         console.print(f"[green]✓[/green] ejected into {proj.root}: wrangler.toml, src/entry.py, src/ "
                       f"({len(files)} files in all); see DEPLOY.md. Next: npm install, "
                       "cp .dev.vars.example .dev.vars, npm run dev")

@@ -22,6 +22,7 @@ good build keeps serving; one that brings a new migration file applies it before
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -36,12 +37,22 @@ from urllib.parse import quote_plus
 import typer
 from rich.markup import escape
 
-from .build import BUILD_DIR, BuildError, build, collect_crons, fingerprint, resource_names
+from .build import (
+    BUILD_DIR,
+    MANIFEST,
+    BuildError,
+    build,
+    collect_crons,
+    fingerprint,
+    refuse_if_ejected,
+    resource_names,
+)
 from .common import console, err_console, fail
 from .devvars import DEV_VARS, DevVarsError, read_dev_vars, render_dev_vars, write_private
 from .errors import UserError
 from .project import Project, discover_workflows
-from .serve import TOKEN_ENV, TokenChoice, choose_token
+from .serve import TOKEN_ENV, TokenChoice, bind, choose_token
+from .settings import load_settings
 from .wrangler import WranglerError, explain_dev_failure, wrangler_command
 
 #: The D1 binding the index migrations go to (``migrations_dir`` of that binding in wrangler.toml).
@@ -61,14 +72,18 @@ class DevState:
     wrangler: list[str]
     applied: set[str] = field(default_factory=set)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    token: str = ""
 
 
 def dev_vars_values(project: Project, token: str, warn: Callable[[str], None]) -> dict[str, str]:
     """FLAREFLOW_TOKEN and every declared secret that has a value (environment first, then the root
     ``.dev.vars``); a missing declared secret, or a root variable that is not declared, is one warning."""
     root_file = project.root / DEV_VARS
-    from_file = read_dev_vars(root_file)
+    from_file = read_dev_vars(root_file, warn)
     values = {TOKEN_ENV: token}
+    if TOKEN_ENV in from_file and from_file[TOKEN_ENV] != token:
+        warn(f"{root_file}: {TOKEN_ENV} there is not used; the API token comes from --token, ${TOKEN_ENV}, "
+             "[tool.flareflow.dev].token or .flareflow/state/token (the same as for serve --local)")
     declared = [name for name in project.settings.worker.secrets if name != TOKEN_ENV]
     for name in declared:
         value = os.environ.get(name, from_file.get(name))
@@ -122,6 +137,8 @@ def apply_local_migrations(state: DevState) -> list[str]:
                                 f"(`wrangler d1 migrations apply {INDEX_BINDING} --local`): "
                                 + " | ".join(detail[-4:]))
         state.applied |= files
+        if "No migrations to apply" in proc.stdout + proc.stderr:
+            return []  # an earlier start applied them: wrangler keeps its own record
         return new
 
 
@@ -141,10 +158,41 @@ def banner(project: Project, url: str, choice: TokenChoice, dev_vars: Path, work
     return lines
 
 
-def _watch(state: DevState, stop: threading.Event) -> None:
-    """Rebuild when anything the build reads changes; apply new index migrations; never crash."""
-    last = _fingerprint(state.project)
+def _reload_settings(state: DevState, warn: Callable[[str], None]) -> bool:
+    """Re-read ``pyproject.toml`` when it changed, so a rebuild uses the settings on disk; False (and
+    one error line) while it does not load."""
+    try:
+        settings, pyproject = load_settings(state.project.root)
+    except UserError as exc:
+        err_console.print(f"[bold red]error:[/bold red] {escape(str(exc))}; still serving the last good build")
+        return False
+    changed_secrets = settings.worker.secrets != state.project.settings.worker.secrets
+    state.project.settings, state.project.pyproject = settings, pyproject
+    if changed_secrets and state.token:
+        write_build_dev_vars(state.project, state.build_dir, state.token, warn)
+        warn("tool.flareflow.worker.secrets changed: .flareflow/build/.dev.vars rewritten; restart "
+             "flareflow serve if the Worker does not see them")
+    return True
+
+
+def _watch(state: DevState, stop: threading.Event, baseline: str | None) -> None:
+    """Rebuild when anything the build reads changes; apply new index migrations; never crash.
+
+    ``baseline`` is the fingerprint the start-up build was made from, so an edit made while serve
+    was still preparing (token, migrations, npm install) is built on the first poll."""
+
+    def warn(message: str) -> None:
+        err_console.print(f"[yellow]warning:[/yellow] {escape(message)}")
+
+    pyproject = state.project.root / "pyproject.toml"
+    last_pyproject = _stat(pyproject)
+    last = baseline if baseline is not None else _fingerprint(state.project)
     while not stop.wait(POLL_SECONDS):
+        seen_pyproject = _stat(pyproject)
+        if seen_pyproject != last_pyproject:
+            last_pyproject = seen_pyproject
+            if not _reload_settings(state, warn):
+                continue
         current = _fingerprint(state.project)
         if current is None or current == last:
             continue
@@ -159,9 +207,13 @@ def _watch(state: DevState, stop: threading.Event) -> None:
             err_console.print(f"[bold red]error:[/bold red] rebuild failed: {type(exc).__name__}: "
                               f"{escape(str(exc))}; still serving the last good build")
             continue
-        if result.changed:
+        for message in result.warnings:
+            warn(message)
+        if result.written or result.removed:
             console.print(f"[green]✓[/green] rebuilt ({len(result.written)} file(s) written, "
                           f"{len(result.removed)} removed, {result.seconds * 1000:.0f} ms); wrangler dev reloads")
+        elif result.changed:
+            console.print("[green]✓[/green] rebuilt: the build is the same as before")
         try:
             applied = apply_local_migrations(state)
         except UserError as exc:
@@ -169,6 +221,14 @@ def _watch(state: DevState, stop: threading.Event) -> None:
             continue
         if applied:
             console.print(f"[green]✓[/green] applied index migration(s) {', '.join(applied)} to the local D1")
+
+
+def _stat(path: Path) -> tuple[int, int] | None:
+    try:
+        info = path.stat()
+    except OSError:
+        return None
+    return info.st_size, info.st_mtime_ns
 
 
 def _fingerprint(project: Project) -> str | None:
@@ -190,10 +250,38 @@ def _stop_on_sigterm() -> threading.Event:
     return terminated
 
 
+def _check_port(host: str, port: int) -> None:
+    """A busy port is one clear line before anything is built or migrated (wrangler's own error comes
+    late and as a stack)."""
+    if port == 0:
+        return
+    try:
+        bind(host, port).close()
+    except OSError as exc:
+        raise UserError(f"{exc}; pass --port N or set [tool.flareflow.dev].port") from None
+
+
+def _baseline(build_dir: Path) -> str | None:
+    """The fingerprint the last build was made from (its record), or None."""
+    try:
+        record = json.loads((build_dir / MANIFEST).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    value = record.get("fingerprint") if isinstance(record, dict) else None
+    return str(value) if value else None
+
+
 def serve_wrangler(project: Project, host: str, port: int, explicit_token: str | None,
                    build_and_report: Callable[[Project], Path]) -> None:
     """Build, prepare ``.dev.vars`` and the local D1, then run ``wrangler dev`` and watch the project."""
+    terminated = _stop_on_sigterm()  # from the start: a SIGTERM during npm install or migrations too
+    try:
+        refuse_if_ejected(project, "serve")
+        _check_port(host, port)
+    except UserError as exc:
+        fail(str(exc))
     out = build_and_report(project)
+    baseline = _baseline(out)
 
     def warn(message: str) -> None:
         err_console.print(f"[yellow]warning:[/yellow] {escape(message)}")
@@ -204,24 +292,27 @@ def serve_wrangler(project: Project, host: str, port: int, explicit_token: str |
         wrangler = wrangler_command(out, say=lambda message: console.print(message))
         choice = choose_token(project, explicit_token, console)
         dev_vars = write_build_dev_vars(project, out, choice.value, warn)
-        state = DevState(project, out, wrangler)
+        state = DevState(project, out, wrangler, token=choice.value)
         if "d1" in resource_names(project):
             applied = apply_local_migrations(state)
-            if applied:
-                console.print(f"[green]✓[/green] applied index migration(s) {', '.join(applied)} to the "
-                              f"local D1 ({BUILD_DIR}/.wrangler)")
+            where = f"the local D1 ({BUILD_DIR}/.wrangler)"
+            console.print(f"[green]✓[/green] applied index migration(s) {', '.join(applied)} to {where}" if applied
+                          else f"[green]✓[/green] index migrations: {where} is up to date")
     except (UserError, DevVarsError) as exc:
         fail(str(exc))
+    except KeyboardInterrupt:
+        raise typer.Exit(0 if terminated.is_set() else 130) from None
     workflows = project.registry.names()
     url = f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
     cmd = [*wrangler, "dev", "--port", str(port), "--ip", host]
-    proc = subprocess.Popen(cmd, cwd=out, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    terminated = _stop_on_sigterm()
+    proc = subprocess.Popen(cmd, cwd=out, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            encoding="utf-8", errors="replace")
     stop = threading.Event()
-    watcher = threading.Thread(target=_watch, args=(state, stop), name="flareflow-watch", daemon=True)
+    watcher = threading.Thread(target=_watch, args=(state, stop, baseline), name="flareflow-watch", daemon=True)
     watcher.start()
     seen: list[str] = []
     shown = False
+    code: int | None = None
     assert proc.stdout is not None
     try:
         for line in proc.stdout:
@@ -237,13 +328,14 @@ def serve_wrangler(project: Project, host: str, port: int, explicit_token: str |
                     console.print(text)
         code = proc.wait()
     except KeyboardInterrupt:
-        proc.terminate()  # wrangler dev stops workerd; a SIGTERM to serve must not orphan it
-        try:
-            proc.wait(15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
         raise typer.Exit(0 if terminated.is_set() else 130) from None
     finally:
         stop.set()
+        if proc.poll() is None:  # whatever ended the loop, wrangler dev (and workerd) end with serve
+            proc.terminate()
+            try:
+                proc.wait(15)
+            except subprocess.TimeoutExpired:
+                proc.kill()
     if code != 0:
         fail(explain_dev_failure("".join(seen)))

@@ -89,6 +89,7 @@ def discover_workflows(project: Project) -> None:
     if root not in sys.path:
         sys.path.insert(0, root)
     names = _module_names(project)
+    _forget_project_modules(project)
     for module, file in names:
         for loaded in [m for m in sys.modules if m == module or m.startswith(module + ".")]:
             del sys.modules[loaded]
@@ -107,6 +108,20 @@ def discover_workflows(project: Project) -> None:
             f"no workflows found in {looked} under {project.root}; decorate an async function with "
             "@workflow(\"name\") there, or create a project with: flareflow new DIR"
         )
+
+
+def _forget_project_modules(project: Project) -> None:
+    """Drop every imported module whose file is in the project (outside virtualenvs and installed
+    packages), so a second discovery in one process (``flareflow serve``'s rebuilds) sees edits to
+    helper modules too, not only to the workflow modules themselves."""
+    root = project.root.resolve()
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if not file or name == "flareflow" or name.startswith("flareflow."):
+            continue
+        path = Path(file).resolve()
+        if root in path.parents and not {"site-packages", ".venv", "venv", ".flareflow"} & set(path.parts):
+            del sys.modules[name]
 
 
 def _user_line(exc: BaseException, file: Path | None) -> str:

@@ -210,6 +210,9 @@ def failure_message(what: str, stdout: str, stderr: str, code: int) -> str:
 
 def explain_dev_failure(output: str) -> str:
     lowered = output.lower()
+    if "address already in use" in lowered:
+        return ("wrangler dev could not listen: the address is already in use (another server on that port?); "
+                "pass --port N or set [tool.flareflow.dev].port")
     if any(sign.lower() in lowered for sign in OFFLINE_SIGNS):
         return ("wrangler dev could not start the Python Worker: workerd downloads its Pyodide bundle "
                 "from Cloudflare at start, so native Python Workers cannot start offline. Connect to the "

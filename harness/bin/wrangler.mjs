@@ -6,6 +6,7 @@
 // FLAREFLOW_WRANGLER pointing here, or `npm run dev` with harness/bin first on PATH, runs exactly
 // the user's commands, with only the final `wrangler dev` swapped.
 import { spawn } from 'node:child_process';
+import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -17,4 +18,4 @@ const args = process.argv.slice(2);
 const target = args[0] === 'dev' ? [LAUNCHER, ...args.slice(1)] : [REAL, ...args];
 const child = spawn(process.execPath, target, { stdio: 'inherit' });
 for (const sig of ['SIGTERM', 'SIGINT', 'SIGHUP']) process.on(sig, () => child.kill(sig));
-child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + 1 : 1)));
+child.on('exit', (code, signal) => process.exit(code ?? (signal ? 128 + (os.constants.signals[signal] ?? 1) : 1)));

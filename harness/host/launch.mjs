@@ -190,6 +190,8 @@ function buildOptions(opts, workerOptions, bundle, snapshot) {
     queueConsumers,
     bindings: wo.bindings ?? {},
     defaultPersistRoot: opts.persist,
+    // As wrangler dev: /cdn-cgi/handler/scheduled?cron= (and friends) reach the handlers, no token.
+    unsafeTriggerHandlers: true,
     // Offline: a fixed Request.cf object instead of fetching Cloudflare's.
     cf: { colo: 'HARNESS', country: 'XX' },
     log: new Log(opts.verbose ? LogLevel.DEBUG : LogLevel.INFO),

@@ -127,9 +127,10 @@ def main(argv: list[str]) -> int:
                 outdir.mkdir(parents=True, exist_ok=True)
                 (outdir / "entry.py").write_text("# fake\n")
             print("--dry-run: exiting now.")
-        case ["dev", "--port", port, *_]:
+        case ["dev", "--port", port, *rest]:
             seconds = float(os.environ.get("FAKE_WRANGLER_DEV_SECONDS", "0"))
-            print(f"[wrangler:info] Ready on http://localhost:{port} (fake wrangler dev; "
+            ip = rest[rest.index("--ip") + 1] if "--ip" in rest else "localhost"  # as wrangler prints it
+            print(f"[wrangler:info] Ready on http://{ip}:{port} (fake wrangler dev; "
                   f"{'exiting' if not seconds else f'up for {seconds:g} s'})", flush=True)
             stop = Path(os.environ["FAKE_WRANGLER_LOG"] + ".stop")
             deadline = time.monotonic() + seconds

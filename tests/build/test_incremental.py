@@ -130,7 +130,7 @@ def test_eject_plan_is_standalone(demo: Path) -> None:
     assert scripts == {"predev": "wrangler d1 migrations apply INDEX --local", "dev": "wrangler dev",
                        "predeploy": "wrangler d1 migrations apply INDEX --remote", "deploy": "wrangler deploy"}
     deploy_md = files["DEPLOY.md"].decode()
-    for needle in ("npm run dev", "npm run deploy", "cp .dev.vars.example .dev.vars",
+    for needle in ("npm run dev", "npm run deploy", "cp -n .dev.vars.example .dev.vars",
                    "Edit the workflows in `workflows`"):
         assert needle in deploy_md, deploy_md
     assert b"FLAREFLOW_TOKEN=" in files[".dev.vars.example"]

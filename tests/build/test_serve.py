@@ -27,6 +27,7 @@ from .helpers import (
     fake_wrangler_env,
     ff,
     flareflow_changed_since,
+    isolated_imports,
     load,
     read_log,
 )
@@ -198,3 +199,86 @@ def test_a_rebuild_that_brings_a_new_migration_file_applies_it(built_demo: Path,
     finally:
         del os.environ["FAKE_WRANGLER_LOG"]
     assert [e["argv"] for e in read_log(log)] == [APPLY_LOCAL, APPLY_LOCAL]
+
+
+def test_serve_applies_settings_edited_while_it_runs(demo: Path, tmp_path: Path) -> None:
+    log = tmp_path / "wrangler.log"
+    env = fake_wrangler_env(log, FAKE_WRANGLER_DEV_SECONDS="60")
+    out, err = tmp_path / "serve.out", tmp_path / "serve.err"
+    with out.open("w") as stdout, err.open("w") as stderr:
+        proc = subprocess.Popen([*FLAREFLOW, "serve"], cwd=demo, env=env, stdout=stdout, stderr=stderr,
+                                stdin=subprocess.DEVNULL, text=True)
+    config = demo / BUILD_DIR / "wrangler.toml"
+    try:
+        _wait_for(out, "Ctrl-C stops", proc)
+        pyproject = demo / "pyproject.toml"
+        original = pyproject.read_text()
+        pyproject.write_text(original + '\n[tool.flareflow.worker]\nvars = { REGION = "eu" }\n')
+        _wait_for(out, "rebuilt (", proc)
+        deadline = time.monotonic() + 10
+        while "REGION" not in config.read_text() and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert '"REGION" = "eu"' in config.read_text()
+        pyproject.write_text(original + "\n[tool.flareflow.worker\n")  # broken TOML: said, nothing built
+        _wait_for(err, "invalid TOML", proc)
+        assert '"REGION" = "eu"' in config.read_text() and proc.poll() is None
+    finally:
+        (tmp_path / "wrangler.log.stop").touch()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_an_edit_made_while_serve_prepares_is_built(built_demo: Path, tmp_path: Path) -> None:
+    """The watcher starts from the fingerprint the start-up build was made from, not from the files as
+    they are once the token, .dev.vars and the migrations are done."""
+    import threading
+
+    from flareflow.cli.devloop import _baseline, _watch
+
+    build_dir = built_demo / BUILD_DIR
+    baseline = _baseline(build_dir)
+    assert baseline
+    source = built_demo / "workflows" / "hello.py"
+    source.write_text(source.read_text() + "\n# edited during start-up\n")  # before the watcher runs
+    stop = threading.Event()
+    with isolated_imports(built_demo):
+        state = DevState(load(built_demo), build_dir, [sys.executable, str(FAKE_WRANGLER)], applied={"0001_init.sql"})
+        watcher = threading.Thread(target=_watch, args=(state, stop, baseline), daemon=True)
+        watcher.start()
+        built = build_dir / "src" / "workflows" / "hello.py"
+        deadline = time.monotonic() + 10
+        while not built.read_text().endswith("# edited during start-up\n") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        stop.set()
+        watcher.join(5)
+    assert built.read_text().endswith("# edited during start-up\n")
+
+
+def test_a_busy_port_is_one_line_before_anything_is_built(demo: Path, tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = taken.getsockname()[1]
+        log = tmp_path / "wrangler.log"
+        result = ff("serve", "--port", str(port), cwd=demo, env=fake_wrangler_env(log))
+    assert result.returncode == 1, describe(result)
+    assert result.stderr.startswith(f"error: cannot listen on 127.0.0.1:{port}"), describe(result)
+    assert "--port N" in result.stderr and result.stdout == ""
+    assert read_log(log) == [] and not (demo / BUILD_DIR).exists()
+
+
+def test_a_token_in_the_root_dev_vars_is_not_silently_ignored(demo: Path, tmp_path: Path) -> None:
+    (demo / ".dev.vars").write_text("FLAREFLOW_TOKEN=mine-0123456789abcdef\n")
+    log = tmp_path / "wrangler.log"
+    result = ff("serve", cwd=demo, env=fake_wrangler_env(log))
+    assert_ok(result)
+    warnings = [line for line in result.stderr.splitlines() if line.startswith("warning:")]
+    assert len(warnings) == 1 and "FLAREFLOW_TOKEN there is not used" in warnings[0], describe(result)
+    assert "index migrations" in result.stdout or "applied index migration" in result.stdout
+    again = ff("serve", cwd=demo, env=fake_wrangler_env(tmp_path / "again.log"))
+    assert "applied index migration" in again.stdout  # the fake wrangler never says "No migrations"

@@ -182,7 +182,7 @@ def test_serve_runs_wrangler_dev_on_the_configured_port(demo: Path, tmp_path: Pa
     assert [e["argv"] for e in entries][-1] == ["dev", "--port", "8931", "--ip", "127.0.0.1"]
     assert Path(entries[-1]["cwd"]).resolve() == (demo / BUILD_DIR).resolve()
     assert (demo / BUILD_DIR / "wrangler.toml").exists()  # it built first
-    assert "Ready on http://localhost:8931" in result.stdout  # wrangler's output is passed through
+    assert "Ready on http://127.0.0.1:8931" in result.stdout  # wrangler's output is passed through
     # --port and --host win over the settings
     again = ff("serve", "--port", "9123", "--host", "0.0.0.0", cwd=demo, env=fake_wrangler_env(log))
     assert_ok(again)

@@ -97,6 +97,19 @@ def test_flareflow_serve_prepares_what_the_worker_needs(served: tuple[Path, Work
     assert listed.returncode == 0, listed.stdout + listed.stderr
     assert listed.stdout.count("hello") >= 2 and "completed" in listed.stdout, listed.stdout
 
+    # the banner's cron line, as pasted: wrangler dev's trigger path starts the scheduled workflow
+    cron_url = re.search(r'curl "([^"]+/cdn-cgi/handler/scheduled\?cron=[^"]+)"', output)
+    assert cron_url, output
+    fired = httpx.get(cron_url.group(1), timeout=60)
+    assert fired.status_code == 200, fired.text
+    for _ in range(100):
+        runs = httpx.get(f"{server.url}/runs", params={"workflow": "report"}, timeout=30,
+                         headers={"authorization": f"Bearer {token}"}).json()["runs"]
+        if runs:
+            break
+        time.sleep(0.2)
+    assert runs, "the banner's curl started no run of the scheduled workflow"
+
 
 def test_a_build_the_user_did_not_prepare_fails_as_under_wrangler_dev(tmp_path: Path) -> None:
     project = new_project(tmp_path)
