@@ -345,13 +345,16 @@ def test_queued_start(server, host):
             events = await stored_events(client, run_id)
             # the queued keyed start and a later synchronous one with the same key meet one run
             await wait_until(lambda: _exists(client, keyed.json()["id"]), 15, "the keyed queued run")
-            repeat = await client.post("/runs", json={"workflow": "many", "idempotency_key": key})
+            repeat = await client.post("/runs", json={"workflow": "many", "input": {"n": 2}, "idempotency_key": key})
+            # the same key with another input is a conflict, not silently the first run
+            other = await client.post("/runs", json={"workflow": "many", "input": {"n": 5}, "idempotency_key": key})
             keyed_run = await finished(server, client, keyed.json()["id"], 15)
         assert run["status"] == "completed" and run["output"] == {"n": 3, "total": 3}
         assert run["input"] == {"n": 3}
         assert_gapless(events)
         assert repeat.status_code == 200, repeat.text
         assert repeat.json()["id"] == keyed.json()["id"]
+        assert other.status_code == 409 and other.json()["error"]["code"] == "idempotency_conflict", other.text
         assert keyed_run["output"] == {"n": 2, "total": 1} and keyed_run["idempotency_key"] == key
 
     arun(body(), timeout=60)
