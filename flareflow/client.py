@@ -24,7 +24,9 @@ import httpx
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus, WebSocketException
 
-TERMINAL = ("run.completed", "run.failed", "run.cancelled")
+from .engine.events import TERMINAL_EVENTS
+
+TERMINAL = TERMINAL_EVENTS  # the events that end a run (one vocabulary, in the engine)
 
 
 class ApiError(Exception):

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import typer
 
 from ..engine.events import iso
+from ..engine.status import RunStatus
 from ..local.runtime import LocalRuntime
 from .common import CliError, console, run_async
 from .common import load as load_project
@@ -130,7 +131,7 @@ class LocalRuns(Runs):
             follow.cancel()
             settle.cancel()
             obj = rt.get(run_id)
-            if obj.status == "waiting":
+            if obj.status == RunStatus.WAITING:
                 console.print(f"run {run_id} is waiting; [bold]flareflow resume {run_id}[/bold] keeps it going")
 
 

@@ -22,6 +22,7 @@ from rich.table import Table
 
 from .. import __version__
 from ..engine.errors import InvalidInput
+from ..engine.status import STATUSES, TERMINAL, RunStatus
 from . import cloud
 from .backends import RemoteRuns, Runs, local_runtime, open_runs
 from .common import CliError, ProjectOpt, console, err_console, fail
@@ -58,7 +59,7 @@ TokenOpt = Annotated[
 ]
 
 
-RUN_STATUSES = ("running", "waiting", "paused", "completed", "failed", "cancelled")
+RUN_STATUSES = STATUSES
 
 
 def parse_json(text: str, what: str) -> Any:
@@ -254,7 +255,7 @@ def resume(
         async with local_runtime(proj) as rt:
             if run_id is not None:
                 full = rt.resolve(run_id)
-                if rt.get(full).status in ("completed", "failed", "cancelled"):
+                if rt.get(full).status in TERMINAL:
                     console.print(f"run {full} already {rt.get(full).status}")
                     return 0
                 resumed = await rt.resume([full])
@@ -262,7 +263,7 @@ def resume(
                     raise InvalidInput(f"run {full} is being executed by another flareflow process")
                 if quiet:
                     obj = await rt.until_finished(full)
-                    return 0 if obj.status == "completed" else 1
+                    return 0 if obj.status == RunStatus.COMPLETED else 1
                 watcher = Watcher(rt, full, console=console, json_mode=as_json)
                 final = await watcher.run(start=False)
                 return 0 if final and final["type"] == "run.completed" else 1
@@ -277,7 +278,7 @@ def resume(
             if not quiet:
                 for obj in results:
                     console.print(f"  {obj.run_id}  {obj.info['workflow']}  {obj.status}")
-            return 0 if all(o.status == "completed" for o in results) else 1
+            return 0 if all(o.status == RunStatus.COMPLETED for o in results) else 1
 
     raise typer.Exit(_run(go))
 
@@ -343,7 +344,8 @@ def runs_list(
             console.print("no runs yet; start one with: flareflow run NAME")
         return
     table = Table("run", "workflow", "status", "created", "updated", box=None)
-    colors = {"completed": "green", "failed": "red", "cancelled": "yellow", "waiting": "blue"}
+    colors = {RunStatus.COMPLETED: "green", RunStatus.FAILED: "red", RunStatus.CANCELLED: "yellow",
+              RunStatus.WAITING: "blue"}
     for row in rows:
         color = colors.get(row["status"], "white")
         table.add_row(row["id"], row["workflow"], f"[{color}]{row['status']}[/{color}]",
@@ -368,7 +370,7 @@ def runs_show(
                   f"status [bold]{info['status']}[/bold]")
     console.print(f"created {info['created_at']}  updated {info['updated_at']}")
     console.print(f"input  {escape(json.dumps(info['input']))}")
-    if info["status"] == "completed":
+    if info["status"] == RunStatus.COMPLETED:
         console.print(f"output {escape(json.dumps(info['output']))}")
     if info["error"]:
         console.print(f"error  {escape(json.dumps(info['error']))}")

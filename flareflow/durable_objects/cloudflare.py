@@ -30,8 +30,9 @@ from workers import DurableObject, Response
 from ..engine.errors import FlareflowError, InvalidInput, RunNotFound, StorageError
 from ..engine.events import TERMINAL_EVENTS
 from ..engine.registry import Registry
+from ..engine.status import TERMINAL, RunStatus
 from ..worker.router import api_error, close_reason, parse_client_frame
-from .coordinator import TERMINAL, RunObject
+from .coordinator import RunObject
 from .ports import Row, is_storage_fault_text
 
 try:
@@ -433,7 +434,7 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
             rows = self.sql.exec("SELECT (SELECT MIN(fire_at) FROM timers), "
                                  "(SELECT fire_at FROM timers WHERE key = '__wake__'), (SELECT status FROM run)")
             due, wake, status = rows[0] if rows else (None, None, None)
-            interrupted = status == "running"  # an activation died with the isolate: pick it up again
+            interrupted = status == RunStatus.RUNNING  # an activation died with the isolate: pick it up again
             # the store refused the last activation: this alarm is its retry (the coordinator's backoff)
             retry = self.obj is not None and self.obj.abandoned is not None
             if (due is not None and float(due) <= self.clock.now()) or interrupted or retry:

@@ -19,6 +19,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from ..engine import events as ev
+from ..engine import outcome as outcome_kind
 from ..engine.errors import (
     InvalidInput,
     RunFinished,
@@ -27,18 +28,20 @@ from ..engine.errors import (
     Suspend,
     WorkflowNotFound,
 )
-from ..engine.history import COMPLETED, EVENT, INPUT, UNCHANGED, WAITING, Delivery, Offload, StepRecord
+from ..engine.history import COMPLETED, EVENT, INPUT, RETRYING, UNCHANGED, WAITING, Delivery, Offload, StepRecord
+from ..engine.history import FAILED as STEP_FAILED
+from ..engine.history import RUNNING as STEP_RUNNING
 from ..engine.registry import Registry
 from ..engine.run import Execution, to_json
 from ..engine.schema import SchemaError, validate
+from ..engine.status import TERMINAL, RunStatus
 from .migrate import migrate
 from .ports import Alarm, Blobs, Clock, Sql
 from .store import DEFAULT_THRESHOLD, RunStore, dumps
 
-RUNNING = "running"
-WAITING_STATUS = "waiting"
-PAUSED = "paused"
-TERMINAL = frozenset({"completed", "failed", "cancelled"})
+RUNNING = RunStatus.RUNNING
+WAITING_STATUS = RunStatus.WAITING
+PAUSED = RunStatus.PAUSED
 
 Listener = Callable[[dict[str, Any]], None]
 StatusHook = Callable[[dict[str, Any]], None]
@@ -84,11 +87,11 @@ def fault_backoff(failures: int) -> float:
 
 def commit_site(record: StepRecord) -> str:
     """The named site of a step record's commit, from the status it is committed with."""
-    if record.status == "running":
+    if record.status == STEP_RUNNING:
         return STEP_START
-    if record.status == "retrying":
+    if record.status == RETRYING:
         return STEP_RETRY
-    if record.status == "failed":
+    if record.status == STEP_FAILED:
         return STEP_FAIL
     if record.status == WAITING:
         return WAIT_BEGIN
@@ -288,7 +291,7 @@ class RunObject:
     ) -> None:
         if self.abandoned is not None:
             raise Abandoned()  # the store refused an earlier commit of this activation: write nothing more
-        if self.info["status"] == PAUSED and record.status == "running":
+        if self.info["status"] == PAUSED and record.status == STEP_RUNNING:
             raise Suspend()  # paused: start nothing new; the current activation unwinds here
         now = self.clock.now()
 
@@ -374,7 +377,7 @@ class RunObject:
         try:
             defn = self.registry.get(info["workflow"])
         except WorkflowNotFound as exc:
-            self._finish("failed", error={"type": "WorkflowNotFound", "message": str(exc)})
+            self._finish(RunStatus.FAILED, error={"type": "WorkflowNotFound", "message": str(exc)})
             return
         execution = Execution(defn, self.run_id, info["input"], self, self.store.history(), info["state"])
         if info["status"] != RUNNING:
@@ -391,10 +394,10 @@ class RunObject:
         if task.cancelled() or self.abandoned is not None or self.info["status"] in TERMINAL:
             return
         outcome = task.result()
-        if outcome.kind == "completed":
-            self._finish("completed", output=outcome.output, patch=outcome.patch, state=outcome.state)
-        elif outcome.kind == "failed":
-            self._finish("failed", error=outcome.error)
+        if outcome.kind == outcome_kind.COMPLETED:
+            self._finish(RunStatus.COMPLETED, output=outcome.output, patch=outcome.patch, state=outcome.state)
+        elif outcome.kind == outcome_kind.FAILED:
+            self._finish(RunStatus.FAILED, error=outcome.error)
         else:
             if not self.evicted and self.info["status"] != PAUSED:
                 self._set_status(WAITING_STATUS)
@@ -403,9 +406,9 @@ class RunObject:
     def _finish(self, status: str, *, output: Any = None, error: Any = None,
                 patch: list[dict[str, Any]] | None = None, state: Any = UNCHANGED) -> None:
         now = self.clock.now()
-        if status == "completed":
+        if status == RunStatus.COMPLETED:
             event: tuple[str, dict[str, Any]] = (ev.RUN_COMPLETED, {"output": output, "patch": patch or []})
-        elif status == "failed":
+        elif status == RunStatus.FAILED:
             event = (ev.RUN_FAILED, {"error": error})
         else:
             event = (ev.RUN_CANCELLED, {"reason": error})
@@ -413,7 +416,7 @@ class RunObject:
         def write() -> list[dict[str, Any]]:
             if state is not UNCHANGED and patch:
                 self.store.set_state(state, now)
-            self.store.set_status(status, now, output=output, error=error, has_output=status == "completed")
+            self.store.set_status(status, now, output=output, error=error, has_output=status == RunStatus.COMPLETED)
             self.store.clear_timers()
             return self.store.append([event], now)
 
@@ -421,7 +424,7 @@ class RunObject:
         self.alarm.set(None)
         info = self.info
         info.update(status=status, updated_at=now)
-        if status == "completed":
+        if status == RunStatus.COMPLETED:
             info["output"] = output
         elif error is not None:
             info["error"] = error
@@ -553,7 +556,7 @@ class RunObject:
     def cancel(self, reason: str = "cancelled") -> None:
         """Stop the run for good: interrupt a running step, drop timers, emit ``run.cancelled``."""
         self._require_open("commands")
-        self._finish("cancelled", error=reason)
+        self._finish(RunStatus.CANCELLED, error=reason)
         if self._task is not None:
             self._task.cancel()
 

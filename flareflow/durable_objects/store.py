@@ -15,6 +15,7 @@ from typing import Any
 from ..engine import events as ev
 from ..engine.errors import StorageError
 from ..engine.history import RETRYING, WAITING, StepRecord
+from ..engine.history import RUNNING as STEP_RUNNING
 from .ports import Blobs, Row, Sql
 
 _STEP_COLUMNS = "key, pos, kind, name, status, attempts, failures, result, error, wake_at, started_at, meta"
@@ -113,6 +114,7 @@ class RunStore:
 
     def set_status(self, status: str, now: float, *, output: Any = None, error: Any = None,
                    has_output: bool = False) -> None:
+        status = str(status)  # a RunStatus member is its string; SQL (and the JS FFI) get a plain one
         if has_output:
             self.sql.exec("UPDATE run SET status = ?, output = ?, updated_at = ?", status, self.enc(output), now)
         elif error is not None:
@@ -142,7 +144,7 @@ class RunStore:
                 "ON CONFLICT(key) DO UPDATE SET fire_at = excluded.fire_at",
                 rec.key, rec.kind, rec.wake_at,
             )
-        elif rec.wake_at is None and rec.status != "running" and not (rec.kind == "step" and rec.failures == 0):
+        elif rec.wake_at is None and rec.status != STEP_RUNNING and not (rec.kind == "step" and rec.failures == 0):
             # a step only ever has a timer while it backs off after a failure: nothing to delete otherwise
             self.sql.exec("DELETE FROM timers WHERE key = ?", rec.key)
 

@@ -49,6 +49,8 @@ from .history import (
     StepRecord,
 )
 from .jsonpatch import diff
+from .outcome import COMPLETED as COMPLETED_OUTCOME
+from .outcome import FAILED as FAILED_OUTCOME
 from .outcome import Outcome
 from .registry import WorkflowDef
 from .retry import Retry
@@ -538,24 +540,24 @@ class Execution:
                 value = await self.defn.fn(run)
         except Suspend:
             if self.diverged is not None:
-                return Outcome("failed", error=error_body(self.diverged))
+                return Outcome(FAILED_OUTCOME, error=error_body(self.diverged))
             return Outcome("suspended")
         except BaseException as exc:  # SystemExit & co. in the workflow body fail the run, not the process
             if not isinstance(exc, Exception) and _unwinds(exc, owner):
                 raise
             cause = self.diverged if self.diverged is not None else exc
-            return Outcome("failed", error=error_body(cause))
+            return Outcome(FAILED_OUTCOME, error=error_body(cause))
         if self.diverged is not None:
-            return Outcome("failed", error=error_body(self.diverged))
+            return Outcome(FAILED_OUTCOME, error=error_body(self.diverged))
         missed = sorted(set(self.by_pos) - self.reached)
         if missed:
             rec = self.by_pos[missed[0]]
             message = (f"replay diverged: the history has {rec.kind} '{rec.name}' (key '{rec.key}') "
                        "that the workflow no longer reaches")
-            return Outcome("failed", error=error_body(ReplayDivergence(message)))
+            return Outcome(FAILED_OUTCOME, error=error_body(ReplayDivergence(message)))
         try:
             output, _ = to_json(value, f"the output of workflow '{self.defn.name}'")
             state, patch = self.state_patch()
         except InvalidInput as exc:
-            return Outcome("failed", error=error_body(exc))
-        return Outcome("completed", output=output, state=state, patch=patch)
+            return Outcome(FAILED_OUTCOME, error=error_body(exc))
+        return Outcome(COMPLETED_OUTCOME, output=output, state=state, patch=patch)

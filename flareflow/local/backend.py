@@ -13,9 +13,9 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
-from ..durable_objects.coordinator import TERMINAL
 from ..engine.errors import RunNotFound
 from ..engine.events import TERMINAL_EVENTS, iso
+from ..engine.status import TERMINAL
 from .runtime import LocalRuntime
 
 POLL_SECONDS = 0.2

@@ -37,13 +37,14 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..durable_objects.coordinator import TERMINAL, RunObject, fault_backoff
+from ..durable_objects.coordinator import RunObject, fault_backoff
 from ..durable_objects.faults import Faults
 from ..durable_objects.migrate import migrate, migrations
 from ..durable_objects.ports import Blobs, Clock, Sql, SystemClock
 from ..durable_objects.store import DEFAULT_THRESHOLD
 from ..engine.errors import InvalidInput, RunNotFound, StorageError
 from ..engine.registry import Registry, default_registry
+from ..engine.status import TERMINAL, UNFINISHED, RunStatus
 from .blobs import FileBlobs
 from .index import RunIndex
 from .sqlite import SqliteSql, UnreadableDatabase
@@ -52,7 +53,6 @@ from .threads import DEFAULT_STEP_THREADS, StepThreads
 log = logging.getLogger("flareflow.local")
 
 Listener = Callable[[dict[str, Any]], None]
-UNFINISHED = ("running", "waiting", "paused")
 POLL_SECONDS = 0.25
 #: At most this many run databases open at once, however many descriptors the process may have.
 MAX_OPEN = 256
@@ -488,7 +488,7 @@ class LocalRuntime:
                 return self.get(existing), False
         now = self.clock.now()
         run_id = new_run_id(now)
-        row = {"id": run_id, "workflow": defn.name, "status": "running",
+        row = {"id": run_id, "workflow": defn.name, "status": str(RunStatus.RUNNING),
                "idempotency_key": idempotency_key, "created_at": now, "updated_at": now}
         if not self._own(run_id):  # pragma: no cover - a fresh random id cannot be locked by others
             raise StorageError(f"run '{run_id}' is locked by another process")
@@ -576,7 +576,7 @@ class LocalRuntime:
         self.reconcile()
         resumed = []
         if run_ids is None:  # the index now agrees with every unfinished run file: nothing else is opened
-            candidates = [r for r in self.index.ids(UNFINISHED) if r not in self._damaged]
+            candidates = [r for r in self.index.ids(tuple(sorted(UNFINISHED))) if r not in self._damaged]
         else:
             candidates = [self.resolve(ref) for ref in run_ids]
         for run_id in candidates:

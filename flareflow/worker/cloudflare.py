@@ -30,6 +30,7 @@ from ..engine.cron import CRON_TRIGGER, cron_firing
 from ..engine.errors import InvalidInput, RunFinished, RunNotFound, StorageError, WorkflowNotFound
 from ..engine.events import iso
 from ..engine.registry import Registry
+from ..engine.status import TERMINAL
 from .http import ApiError, Request, StreamRequest
 from .router import Router
 
@@ -38,7 +39,6 @@ try:
 except ImportError:  # pragma: no cover
     jsnull = None
 
-TERMINAL = ("completed", "failed", "cancelled")
 VERSION = "0.1.0"
 
 

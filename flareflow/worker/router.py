@@ -20,13 +20,13 @@ from ..engine.errors import (
     StorageError,
     WorkflowNotFound,
 )
+from ..engine.status import STATUSES
 from .backend import Backend
 from .http import ApiError, Request, Response, StreamRequest
 
 DEFAULT_MAX_BODY = 1024 * 1024
 MAX_JSON_DEPTH = 256  # deeper bodies would overflow Python's recursion limit in json.loads / json.dumps
 RUN_ID = re.compile(r"^[0-9a-f]{8,64}$")
-STATUSES = ("running", "waiting", "paused", "completed", "failed", "cancelled")
 PUBLIC = {"/health", "/openapi.json"}
 MAX_SEQ = 2**53  # event sequence numbers a client may name (after=, Last-Event-ID): JSON-safe integers
 
