@@ -7,11 +7,28 @@ that wraps its body in ``except Exception`` must not swallow the runtime's reque
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, ClassVar
 
 
 class FlareflowError(Exception):
-    """Base of every error flareflow raises for a user to read."""
+    """Base of every error flareflow raises for a user to read.
+
+    An error a client can cause or meet carries its wire form here, once: ``code`` and
+    ``http_status`` (and ``field``, ``retry_after``) are what the API answers (`wire_error`), and
+    `error_from_wire` turns such an answer back into the same class (the Worker reading its Durable
+    Objects' answers). ``code = None``: not an API error (a 500 if it ever reaches the router).
+    """
+
+    code: ClassVar[str | None] = None
+    http_status: ClassVar[int] = 500
+    #: The request field the error is about, when the class always names one (``run_id``, ...).
+    default_field: ClassVar[str | None] = None
+    #: Seconds a client should wait before retrying (the ``Retry-After`` header), if any.
+    retry_after: ClassVar[int | None] = None
+
+    @property
+    def field(self) -> str | None:
+        return self.default_field
 
 
 class NonRetryableError(FlareflowError):
@@ -54,21 +71,39 @@ class WorkflowDefinitionError(FlareflowError):
 class WorkflowNotFound(FlareflowError):
     """No workflow is registered under the requested name."""
 
+    code = "workflow_not_found"
+    http_status = 404
+    default_field = "workflow"
+
 
 class InvalidInput(FlareflowError):
     """Input, an answer or an event does not fit what it is delivered to."""
 
+    code = "invalid_input"
+    http_status = 400
+
     def __init__(self, message: str, field: str | None = None) -> None:
-        self.field = field
+        self._field = field
         super().__init__(message)
+
+    @property
+    def field(self) -> str | None:
+        return self._field
 
 
 class RunNotFound(FlareflowError):
     """No run has the requested id."""
 
+    code = "run_not_found"
+    http_status = 404
+    default_field = "run_id"
+
 
 class RunFinished(FlareflowError):
     """The run has already completed, failed or been cancelled."""
+
+    code = "run_finished"
+    http_status = 409
 
 
 class StorageError(FlareflowError):
@@ -84,8 +119,35 @@ class StorageError(FlareflowError):
 
     code = "storage_error"
     http_status = 503
-    #: Seconds a client should wait before retrying (the ``Retry-After`` header).
     retry_after = 5
+
+
+#: The engine errors with a wire form, by code (derived from the classes, so it cannot drift).
+WIRE_ERRORS: dict[str, type[FlareflowError]] = {
+    cls.code: cls for cls in (RunNotFound, WorkflowNotFound, RunFinished, InvalidInput, StorageError)
+    if cls.code is not None
+}
+
+
+def wire_error(exc: FlareflowError) -> tuple[int, dict[str, Any], dict[str, str]] | None:
+    """``(status, {"error": {code, message, field}}, headers)`` for an error with a wire form, else None."""
+    if exc.code is None:
+        return None
+    headers = {"retry-after": str(exc.retry_after)} if exc.retry_after is not None else {}
+    return exc.http_status, {"error": {"code": exc.code, "message": str(exc), "field": exc.field}}, headers
+
+
+def error_from_wire(status: int, error: dict[str, Any]) -> FlareflowError:
+    """The engine error a ``{"error": ...}`` answer stands for: the class of its code; an unknown code
+    is invalid input below 500 and a storage error (retry later) from 500 on."""
+    message = str(error.get("message") or f"HTTP {status}")
+    cls = WIRE_ERRORS.get(str(error.get("code")))
+    if cls is None:
+        cls = InvalidInput if status < 500 else StorageError
+    if cls is InvalidInput:
+        field = error.get("field")
+        return InvalidInput(message, str(field) if field is not None else None)
+    return cls(message)
 
 
 class Suspend(BaseException):

@@ -27,7 +27,7 @@ from pyodide.ffi import to_js
 from workers import Response, WorkerEntrypoint
 
 from ..engine.cron import CRON_TRIGGER, cron_firing
-from ..engine.errors import InvalidInput, RunFinished, RunNotFound, StorageError, WorkflowNotFound
+from ..engine.errors import InvalidInput, error_from_wire
 from ..engine.events import iso
 from ..engine.registry import Registry
 from ..engine.status import TERMINAL
@@ -92,19 +92,8 @@ class DoBackend:
         response = await self.stub(run_id).fetch(request)
         status = int(response.status)
         data = json.loads(str(await response.text()) or "null")
-        if status >= 400:
-            error = (data or {}).get("error", {})
-            message = str(error.get("message", f"HTTP {status}"))
-            code = error.get("code")
-            if code == "run_not_found":
-                raise RunNotFound(message)
-            if code == "workflow_not_found":
-                raise WorkflowNotFound(message)
-            if code == "run_finished":
-                raise RunFinished(message)
-            if status < 500:
-                raise InvalidInput(message, error.get("field"))
-            raise StorageError(message)
+        if status >= 400:  # the object's answer back into the engine error it stands for
+            raise error_from_wire(status, (data or {}).get("error", {}))
         return status, data
 
     # -- Backend ---------------------------------------------------------------------------------

@@ -13,13 +13,7 @@ from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
 
-from ..engine.errors import (
-    InvalidInput,
-    RunFinished,
-    RunNotFound,
-    StorageError,
-    WorkflowNotFound,
-)
+from ..engine.errors import FlareflowError
 from ..engine.status import STATUSES
 from .backend import Backend
 from .http import ApiError, Request, Response, StreamRequest
@@ -114,16 +108,8 @@ def api_error(exc: Exception) -> ApiError:
     """The API error for an engine error (the same codes over HTTP and in WebSocket error frames)."""
     if isinstance(exc, ApiError):
         return exc
-    if isinstance(exc, RunNotFound):
-        return ApiError(404, "run_not_found", str(exc), "run_id")
-    if isinstance(exc, WorkflowNotFound):
-        return ApiError(404, "workflow_not_found", str(exc), "workflow")
-    if isinstance(exc, RunFinished):
-        return ApiError(409, "run_finished", str(exc))
-    if isinstance(exc, InvalidInput):
-        return ApiError(400, "invalid_input", str(exc), exc.field)
-    if isinstance(exc, StorageError):  # the store refused: retry later (wire form on the engine error)
-        return ApiError(exc.http_status, exc.code, str(exc), retry_after=exc.retry_after)
+    if isinstance(exc, FlareflowError) and exc.code is not None:  # the wire form the error carries
+        return ApiError(exc.http_status, exc.code, str(exc), exc.field, retry_after=exc.retry_after)
     return ApiError(500, "internal_error", f"{type(exc).__name__}: {exc}")
 
 
@@ -236,7 +222,11 @@ class Router:
         """Answer one request. Never raises for anything a client sends."""
         try:
             return await self._dispatch(request)
-        except (ApiError, RunNotFound, WorkflowNotFound, RunFinished, InvalidInput, StorageError) as exc:
+        except ApiError as exc:
+            return exc.response()
+        except FlareflowError as exc:
+            if exc.code is None:  # not an API error: the host's own 500 handling
+                raise
             return api_error(exc).response()
 
     def authorized(self, headers: dict[str, str], query: dict[str, str], *, query_token: bool = False) -> bool:
