@@ -70,9 +70,11 @@ def test_a_thousand_finished_runs_cost_no_descriptors_at_start(many, few, tmp_pa
     print(f"fds under ulimit -n {LIMIT}: {FINISHED + 1} runs on disk -> {at_start} at start, {after} after a run; "
           f"11 runs -> {few_start}, {few_after}")
     assert "Traceback" not in err and "not a readable" not in err and "Too many open files" not in err, err[-2000:]
-    # one waiting run is resumed (opened, then idle); the finished ones are never opened
-    assert at_start == few_start, (at_start, few_start)
-    assert after == few_after, (after, few_after)
+    # one waiting run is resumed (opened, then idle); the finished ones are never opened. The count is
+    # a snapshot of a live server: allow the descriptor or two a keep-alive or a WAL file may hold at
+    # that instant, far below the ~3 per run that opening the finished runs would cost
+    assert abs(at_start - few_start) <= 2, (at_start, few_start)
+    assert abs(after - few_after) <= 2, (after, few_after)
     assert at_start < 40, at_start
 
 
