@@ -27,11 +27,24 @@ import js
 from pyodide.ffi import create_once_callable, to_js
 from workers import DurableObject, Response
 
-from ..engine.errors import FlareflowError, InvalidInput, RunNotFound, StorageError
+from ..engine.errors import FlareflowError, InvalidInput, RunNotFound, StorageError, wire_error
 from ..engine.events import TERMINAL_EVENTS
 from ..engine.registry import Registry
+from ..engine.sockets import (
+    FINISHED_REASON,
+    MESSAGE_TOO_BIG,
+    NORMAL_CLOSURE,
+    POLICY_VIOLATION,
+    SSE_RETRY,
+    FrameError,
+    catch_up,
+    close_reason,
+    error_frame,
+    oversized,
+    parse_client_frame,
+    sse_frame,
+)
 from ..engine.status import TERMINAL, RunStatus
-from ..worker.router import api_error, close_reason, parse_client_frame
 from .coordinator import RunObject
 from .ports import Row, is_storage_fault_text
 
@@ -172,9 +185,14 @@ class DoAlarm:
 
 
 def error_response(exc: Exception) -> Any:
-    """Engine errors as the API's JSON error bodies and headers (the same mapping as the router's)."""
-    error = api_error(exc).response()
-    return Response(json.dumps(error.body), status=error.status, headers={**JSON_HEADERS, **error.headers})
+    """Engine errors as the API's JSON error bodies and headers: the wire form the error carries (the
+    router answers the same), else a 500."""
+    wire = wire_error(exc) if isinstance(exc, FlareflowError) else None
+    if wire is None:
+        wire = (500, {"error": {"code": "internal_error", "message": f"{type(exc).__name__}: {exc}",
+                                "field": None}}, {})
+    status, body, headers = wire
+    return Response(json.dumps(body), status=status, headers={**JSON_HEADERS, **headers})
 
 
 def json_response(body: Any, status: int = 200) -> Any:
@@ -271,7 +289,7 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
             self._send_gapless(ws, event["seq"], text)
             if terminal:
                 with contextlib.suppress(Exception):  # already closing
-                    ws.close(1000, "run finished")
+                    ws.close(NORMAL_CLOSURE, FINISHED_REASON)
         for writer in list(self.streams):
             self._stream_write(writer, _sse_bytes(event["seq"], event["type"], text))
             if event["type"] in TERMINAL_EVENTS:
@@ -290,10 +308,9 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
         if seq <= last:
             return
         if seq > last + 1:  # woken after hibernation or a missed send: fill the gap from SQL
-            for missed in self.coordinator().events(after=last):
-                if missed["seq"] >= seq:
-                    break
-                ws.send(json.dumps(missed, separators=(",", ":")))
+            missed, _, _ = catch_up((e for e in self.coordinator().events(after=last) if e["seq"] < seq), last)
+            for event in missed:
+                ws.send(json.dumps(event, separators=(",", ":")))
         ws.send(text)
         ws.serializeAttachment(to_js({"last": seq}, dict_converter=js.Object.fromEntries))
 
@@ -359,13 +376,12 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
         self.js_ctx.acceptWebSocket(server)
         after = int(query.get("after", "0") or 0)
         server.serializeAttachment(to_js({"last": after}, dict_converter=js.Object.fromEntries))
-        last = after
-        for event in obj.events(after=after):
+        batch, last, _ = catch_up(obj.events(after=after), after)  # the Sockets port's one rule
+        for event in batch:
             server.send(json.dumps(event, separators=(",", ":")))
-            last = event["seq"]
         server.serializeAttachment(to_js({"last": last}, dict_converter=js.Object.fromEntries))
         if obj.status in TERMINAL:
-            server.close(1000, "run finished")
+            server.close(NORMAL_CLOSURE, FINISHED_REASON)
         return Response(None, status=101, web_socket=client)
 
     def _sse(self, query: dict[str, str]) -> Any:
@@ -374,12 +390,11 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
         follow = query.get("follow", "true").lower() not in ("0", "false", "no")
         stream = js.TransformStream.new()
         writer = stream.writable.getWriter()
-        self._stream_write(writer, _encode("retry: 1000\n\n"))
-        finished = False
-        for event in obj.events(after=after):
+        self._stream_write(writer, _encode(SSE_RETRY))
+        batch, _, finished = catch_up(obj.events(after=after), after)
+        for event in batch:
             text = json.dumps(event, separators=(",", ":"))
             self._stream_write(writer, _sse_bytes(event["seq"], event["type"], text))
-            finished = finished or event["type"] in TERMINAL_EVENTS
         if finished or not follow or obj.status in TERMINAL:
             self._stream_write(writer, None)
         else:
@@ -390,9 +405,10 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
     # -- hibernatable WebSocket handlers (JS names, as the runtime calls them) -------------------
     async def webSocketMessage(self, ws: Any, message: Any) -> None:
         limit = int(getattr(self.js_env, "FLAREFLOW_MAX_BODY", 1024 * 1024) or 1024 * 1024)
-        size = len(message.encode()) if isinstance(message, str) else int(getattr(message, "byteLength", 0))
-        if size > limit:  # as an HTTP body would get 413
-            ws.close(1009, f"frame is larger than {limit} bytes")
+        raw = message if isinstance(message, str) else b"\0" * int(getattr(message, "byteLength", 0))
+        too_big = oversized(raw, limit)  # as an HTTP body would get 413
+        if too_big is not None:
+            ws.close(MESSAGE_TOO_BIG, too_big)
             return
         try:
             if self.blobs is not None:
@@ -400,8 +416,8 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
             obj = self.coordinator()
             try:
                 frame = parse_client_frame(str(message))
-            except Exception as exc:  # ApiError: malformed frame closes this socket only
-                ws.close(1008, close_reason(str(getattr(exc, "message", exc))))
+            except FrameError as exc:  # a malformed frame closes this socket only
+                ws.close(POLICY_VIOLATION, close_reason(str(exc)))
                 return
             try:
                 if frame["type"] == "input":
@@ -410,7 +426,7 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
                     obj.deliver_event(frame["event_type"], frame["payload"])
                 self.wake()
             except FlareflowError as exc:  # same code/message/field as the HTTP endpoint would answer
-                ws.send(json.dumps({"type": "error", "error": api_error(exc).response().body["error"]}))
+                ws.send(error_frame(exc))
         finally:
             await self._settle()
 
@@ -471,4 +487,4 @@ def _encode(text: str) -> Any:
 
 
 def _sse_bytes(seq: int, type_: str, text: str) -> Any:
-    return _encode(f"id: {seq}\nevent: {type_}\ndata: {text}\n\n")
+    return _encode(sse_frame(seq, type_, text))

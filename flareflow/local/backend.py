@@ -14,7 +14,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ..engine.errors import RunNotFound
-from ..engine.events import TERMINAL_EVENTS, iso
+from ..engine.events import iso
+from ..engine.sockets import catch_up
 from ..engine.status import TERMINAL
 from .runtime import LocalRuntime
 
@@ -74,27 +75,23 @@ class LocalBackend:
         last = after
         try:
             obj = self.runtime.get(run_id)
-            for event in obj.events(after=last):
-                last = event["seq"]
-                yield last, event["type"], self.text(event)
-                if event["type"] in TERMINAL_EVENTS:
-                    return
-            if not follow or obj.status in TERMINAL:
+            batch, last, done = catch_up(obj.events(after=last), last)  # the Sockets port's one rule
+            for event in batch:
+                yield event["seq"], event["type"], self.text(event)
+            if done or not follow or obj.status in TERMINAL:
                 return
             while True:
                 if self.runtime.owns(run_id):
                     event = await queue.get()
-                    batch = [event] if event["seq"] == last + 1 else self.runtime.get(run_id).events(after=last)
+                    source = [event] if event["seq"] == last + 1 else self.runtime.get(run_id).events(after=last)
                 else:  # executed by another process: follow its database
                     await asyncio.sleep(POLL_SECONDS)
-                    batch = self.runtime.get(run_id).events(after=last)
+                    source = self.runtime.get(run_id).events(after=last)
+                batch, last, done = catch_up(source, last)
                 for event in batch:
-                    if event["seq"] <= last:
-                        continue
-                    last = event["seq"]
-                    yield last, event["type"], self.text(event)
-                    if event["type"] in TERMINAL_EVENTS:
-                        return
+                    yield event["seq"], event["type"], self.text(event)
+                if done:
+                    return
         finally:
             unsubscribe()
 

@@ -22,16 +22,28 @@ from starlette.routing import Route, WebSocketRoute
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from ..engine.errors import FlareflowError
+from ..engine.sockets import (
+    FINISHED_REASON,
+    MESSAGE_TOO_BIG,
+    NORMAL_CLOSURE,
+    POLICY_VIOLATION,
+    SSE_KEEPALIVE,
+    SSE_RETRY,
+    FrameError,
+    close_reason,
+    error_frame,
+    oversized,
+    parse_client_frame,
+    sse_frame,
+)
 from ..worker.http import ApiError, Request, StreamRequest
-from ..worker.router import Router, api_error, close_reason, parse_client_frame
+from ..worker.router import Router
 from .backend import LocalBackend
 from .scheduler import SCHEDULED_PATH, LocalScheduler, handle_scheduled
 
 log = logging.getLogger("flareflow.local.server")
 
 KEEPALIVE_SECONDS = 15.0
-POLICY_VIOLATION = 1008
-MESSAGE_TOO_BIG = 1009
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 
 
@@ -150,17 +162,17 @@ async def _sse(backend: LocalBackend, stream: StreamRequest) -> AsyncIterator[st
 
     task = asyncio.ensure_future(pump())
     try:
-        yield "retry: 1000\n\n"
+        yield SSE_RETRY
         while True:
             try:
                 item = await asyncio.wait_for(queue.get(), KEEPALIVE_SECONDS)
             except TimeoutError:
-                yield ": keep-alive\n\n"
+                yield SSE_KEEPALIVE
                 continue
             if item is None:
                 break
             seq, type_, text = item
-            yield f"id: {seq}\nevent: {type_}\ndata: {text}\n\n"
+            yield sse_frame(seq, type_, text)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
@@ -174,7 +186,7 @@ async def _serve_socket(websocket: WebSocket, backend: LocalBackend, stream: Str
     async def send_events() -> None:
         async for _, _, text in backend.stream(stream.run_id, stream.after, True):
             await websocket.send_text(text)
-        await websocket.close(1000, "run finished")
+        await websocket.close(NORMAL_CLOSURE, FINISHED_REASON)
 
     sender = asyncio.ensure_future(send_events())
     try:
@@ -190,13 +202,14 @@ async def _serve_socket(websocket: WebSocket, backend: LocalBackend, stream: Str
             raw = message.get("text")
             if raw is None:
                 raw = message.get("bytes") or b""
-            if len(raw.encode() if isinstance(raw, str) else raw) > max_frame:  # as an HTTP body (413 there)
-                await websocket.close(MESSAGE_TOO_BIG, f"frame is larger than {max_frame} bytes")
+            too_big = oversized(raw, max_frame)  # as an HTTP body would get 413
+            if too_big is not None:
+                await websocket.close(MESSAGE_TOO_BIG, too_big)
                 return
             try:
                 frame = parse_client_frame(raw)
-            except ApiError as exc:
-                await websocket.close(POLICY_VIOLATION, close_reason(exc.message))
+            except FrameError as exc:
+                await websocket.close(POLICY_VIOLATION, close_reason(str(exc)))
                 return
             try:
                 if frame["type"] == "input":
@@ -204,8 +217,7 @@ async def _serve_socket(websocket: WebSocket, backend: LocalBackend, stream: Str
                 else:
                     await backend.send_event(stream.run_id, frame["event_type"], frame["payload"])
             except FlareflowError as exc:  # same code/message/field as the HTTP endpoint would answer
-                error = api_error(exc).response().body["error"]
-                await websocket.send_text(json.dumps({"type": "error", "error": error}))
+                await websocket.send_text(error_frame(exc))
     except (WebSocketDisconnect, RuntimeError):
         return
     finally:

@@ -15,11 +15,11 @@ from typing import Any
 
 from ..engine.errors import FlareflowError
 from ..engine.status import STATUSES
+from ..engine.wirejson import loads_bounded, lone_surrogate_field
 from .backend import Backend
 from .http import ApiError, Request, Response, StreamRequest
 
 DEFAULT_MAX_BODY = 1024 * 1024
-MAX_JSON_DEPTH = 256  # deeper bodies would overflow Python's recursion limit in json.loads / json.dumps
 RUN_ID = re.compile(r"^[0-9a-f]{8,64}$")
 PUBLIC = {"/health", "/openapi.json"}
 MAX_SEQ = 2**53  # event sequence numbers a client may name (after=, Last-Event-ID): JSON-safe integers
@@ -36,72 +36,11 @@ def openapi_document() -> dict[str, Any]:
     return _openapi_cache
 
 
-def _too_deep(value: dict[str, Any] | list[Any], limit: int = MAX_JSON_DEPTH) -> bool:
-    """Whether a parsed JSON container nests deeper than ``limit`` (iterative: no recursion of its own)."""
-    stack: list[tuple[Any, int]] = [(value, 1)]
-    while stack:
-        item, depth = stack.pop()
-        if depth > limit:
-            return True
-        children = item.values() if isinstance(item, dict) else item
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
-    return False
-
-
-#: A ``\\uD800``-``\\uDFFF`` escape in JSON text: the only way a lone surrogate gets into a parsed value
-#: (the bytes themselves must be valid UTF-8). An escaped backslash before ``uD8..`` matches too; it
-#: only costs a walk of the parsed value.
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-_SURROGATE_ESCAPE_BYTES = re.compile(rb"\\u[dD][89a-fA-F]")
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _lone_surrogate(value: Any, path: str) -> str | None:
-    """Where (``input.a[0]``) the first string or key in ``value`` holds a lone surrogate, else None.
-
-    Such text is valid JSON but not valid Unicode: it cannot be encoded as UTF-8, so it could be
-    neither stored nor served back. Iterative, like `_too_deep`."""
-    stack: list[tuple[Any, str]] = [(value, path)]
-    while stack:
-        item, where = stack.pop()
-        if isinstance(item, str):
-            if _SURROGATE.search(item):
-                return where
-        elif isinstance(item, dict):
-            for key, child in item.items():
-                if _SURROGATE.search(key):
-                    return f"{where} (a key)"
-                stack.append((child, f"{where}.{key}"))
-        elif isinstance(item, list):
-            stack.extend((child, f"{where}[{i}]") for i, child in enumerate(item))
-    return None
-
-
 def _check_text(fields: dict[str, Any], raw: str | bytes, code: str, what: str = "body") -> None:
-    """400 naming the top-level field whose value (or key) holds a lone surrogate. Free for ordinary
-    requests: the parsed value is only walked when ``raw`` has a surrogate escape at all."""
-    found = (_SURROGATE_ESCAPE.search(raw) if isinstance(raw, str) else _SURROGATE_ESCAPE_BYTES.search(raw))
-    if found is None:
-        return
-    for name, value in fields.items():
-        if _SURROGATE.search(name):
-            raise ApiError(400, code, f"a field name of the {what} holds a lone surrogate (\\uD800-\\uDFFF); "
-                           "text must be valid Unicode", what)
-        where = _lone_surrogate(value, name)
-        if where is not None:
-            raise ApiError(400, code, f"'{name}' holds a lone surrogate (\\uD800-\\uDFFF) at {where[:60]}; "
-                           "text must be valid Unicode", name)
-
-
-def _loads_bounded(text: str | bytes) -> Any:
-    """``json.loads`` that raises ValueError (not RecursionError) for absurdly nested documents."""
-    try:
-        value = json.loads(text)
-    except RecursionError:
-        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels") from None
-    if isinstance(value, (dict, list)) and _too_deep(value):
-        raise ValueError(f"nested deeper than {MAX_JSON_DEPTH} levels")
-    return value
+    """400 naming the top-level field whose value (or key) holds a lone surrogate."""
+    found = lone_surrogate_field(fields, raw, what)
+    if found is not None:
+        raise ApiError(400, code, found[1], found[0])
 
 
 def api_error(exc: Exception) -> ApiError:
@@ -117,7 +56,7 @@ def _json_body(request: Request) -> dict[str, Any]:
     if not request.body.strip():
         return {}
     try:
-        value = _loads_bounded(request.body)
+        value = loads_bounded(request.body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise ApiError(400, "invalid_json", f"request body is not valid JSON: {exc}", "body") from None
     if not isinstance(value, dict):
@@ -381,33 +320,3 @@ class Router:
 
     async def _resume(self, request: Request, run_id: str) -> Response:
         return Response(200, await self.backend.resume(run_id))
-
-
-def close_reason(message: str) -> str:
-    """A WebSocket close reason: at most 123 bytes of UTF-8 (RFC 6455), cut on a character boundary."""
-    return message.encode("utf-8")[:123].decode("utf-8", "ignore")
-
-
-def parse_client_frame(text: str | bytes) -> dict[str, Any]:
-    """Validate a frame a WebSocket client sent: an answer or an event. Raises ApiError(400)."""
-    try:
-        frame = _loads_bounded(text)
-    except (ValueError, UnicodeDecodeError):
-        raise ApiError(400, "invalid_frame", "frame is not JSON (or is nested too deeply)") from None
-    if not isinstance(frame, dict):
-        raise ApiError(400, "invalid_frame", "frame must be a JSON object")
-    _check_text(frame, text, "invalid_frame", "frame")
-    kind = frame.get("type")
-    if kind == "input":
-        if "value" not in frame:
-            raise ApiError(400, "invalid_frame", "an input frame needs 'value'", "value")
-        step = frame.get("step")
-        if step is not None and not isinstance(step, str):
-            raise ApiError(400, "invalid_frame", "'step' must be a string", "step")
-        return {"type": "input", "value": frame["value"], "step": step}
-    if kind == "event":
-        event_type = frame.get("event_type")
-        if not isinstance(event_type, str) or not event_type.strip():
-            raise ApiError(400, "invalid_frame", "an event frame needs 'event_type'", "event_type")
-        return {"type": "event", "event_type": event_type, "payload": frame.get("payload")}
-    raise ApiError(400, "invalid_frame", "frame 'type' must be 'input' or 'event'", "type")
