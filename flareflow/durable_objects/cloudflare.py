@@ -45,6 +45,7 @@ from ..engine.sockets import (
     sse_frame,
 )
 from ..engine.status import TERMINAL, RunStatus
+from ..migrations.runs_index import UPSERT, upsert_params
 from .coordinator import RunObject
 from .ports import Row, is_storage_fault_text
 
@@ -252,12 +253,7 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
         index = getattr(self.js_env, "INDEX", None)
         if index is None:
             return
-        statement = index.prepare(
-            "INSERT INTO runs (id, workflow, status, idempotency_key, created_at, updated_at) "
-            "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(id) DO UPDATE SET status = excluded.status, "
-            "updated_at = excluded.updated_at"
-        ).bind(summary["id"], summary["workflow"], summary["status"], js_param(summary["idempotency_key"]),
-               summary["created_at"], summary["updated_at"])
+        statement = index.prepare(UPSERT).bind(*[js_param(p) for p in upsert_params(summary)])
         self.pending.append(statement.run())
 
     async def _settle(self) -> None:

@@ -13,9 +13,8 @@ from typing import Any
 
 from ..durable_objects.migrate import migrate
 from ..engine.errors import StorageError
+from ..migrations.runs_index import COLUMNS, UPSERT, list_query, upsert_params
 from .sqlite import SqliteSql, UnreadableDatabase
-
-_COLUMNS = ("id", "workflow", "status", "idempotency_key", "created_at", "updated_at")
 
 
 class RunIndex:
@@ -50,12 +49,7 @@ class RunIndex:
             raise UnreadableDatabase(f"{path.name}: not a flareflow index ({exc})") from None
 
     def upsert(self, row: dict[str, Any]) -> None:
-        self.sql.exec(
-            "INSERT INTO runs (id, workflow, status, idempotency_key, created_at, updated_at) "
-            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT(id) DO UPDATE SET status = excluded.status, "
-            "updated_at = excluded.updated_at",
-            *(row[c] for c in _COLUMNS),
-        )
+        self.sql.exec(UPSERT, *upsert_params(row))
 
     def reserve(self, row: dict[str, Any]) -> str | None:
         """Insert a new run; if its idempotency key is taken, return the run id that holds it."""
@@ -77,21 +71,9 @@ class RunIndex:
 
     def list(self, *, workflow: str | None = None, status: str | None = None,
              limit: int = 50, before: str | None = None) -> builtins.list[dict[str, Any]]:
-        """Newest first; ``before`` is a run id cursor for the next page."""
-        query = f"SELECT {', '.join(_COLUMNS)} FROM runs WHERE 1 = 1"
-        params: list[Any] = []
-        if workflow is not None:
-            query += " AND workflow = ?"
-            params.append(workflow)
-        if status is not None:
-            query += " AND status = ?"
-            params.append(status)
-        if before is not None:
-            query += " AND id < ?"
-            params.append(before)
-        query += " ORDER BY id DESC LIMIT ?"
-        params.append(limit)
-        return [dict(zip(_COLUMNS, r, strict=True)) for r in self.sql.exec(query, *params)]
+        """Newest first; ``before`` is a run id cursor for the next page (the Worker's paging rule)."""
+        query, params = list_query(workflow=workflow, status=status, cursor=before, limit=limit)
+        return [dict(zip(COLUMNS, r, strict=True)) for r in self.sql.exec(query, *params)]
 
     def statuses(self) -> dict[str, str]:
         """Every run id with its indexed status."""

@@ -31,7 +31,6 @@ import logging
 import os
 import re
 import resource
-import secrets
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -43,6 +42,7 @@ from ..durable_objects.migrate import migrate, migrations
 from ..durable_objects.ports import Blobs, Clock, Sql, SystemClock
 from ..durable_objects.store import DEFAULT_THRESHOLD
 from ..engine.errors import InvalidInput, RunNotFound, StorageError
+from ..engine.ids import new_run_id
 from ..engine.registry import Registry, default_registry
 from ..engine.status import TERMINAL, UNFINISHED, RunStatus
 from .blobs import FileBlobs
@@ -143,11 +143,6 @@ class _RunLocks:
         if self.owners.get(run_id) == owner:
             del self.owners[run_id]
             fcntl.lockf(self.fd, fcntl.LOCK_UN, 1, self._offset(run_id), os.SEEK_SET)
-
-
-def new_run_id(now: float) -> str:
-    """Time-ordered, unguessable: 11 hex digits of milliseconds + 10 random hex digits."""
-    return f"{int(now * 1000):011x}{secrets.token_hex(5)}"
 
 
 class _ObjectAlarm:

@@ -15,9 +15,7 @@ Standard library, the ``workers`` SDK and Pyodide's FFI only.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import secrets
 import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -29,8 +27,10 @@ from workers import Response, WorkerEntrypoint
 from ..engine.cron import CRON_TRIGGER, cron_firing
 from ..engine.errors import InvalidInput, error_from_wire
 from ..engine.events import iso
+from ..engine.ids import keyed_run_id, new_run_id
 from ..engine.registry import Registry
 from ..engine.status import TERMINAL
+from ..migrations.runs_index import list_query
 from .http import ApiError, Request, StreamRequest
 from .router import Router
 
@@ -42,11 +42,9 @@ except ImportError:  # pragma: no cover
 VERSION = "0.1.0"
 
 
-def new_run_id(idempotency_key: str | None = None) -> str:
-    """Time-ordered random ids; a keyed start gets an id derived from its key, so retries meet one object."""
-    if idempotency_key is not None:
-        return hashlib.sha256(idempotency_key.encode()).hexdigest()[:21]
-    return f"{int(time.time() * 1000):011x}{secrets.token_hex(5)}"
+def run_id_for(idempotency_key: str | None = None) -> str:
+    """A keyed start gets the id derived from its key, so retries meet one object; else a new one."""
+    return keyed_run_id(idempotency_key) if idempotency_key is not None else new_run_id(time.time())
 
 
 def _js_obj(value: dict[str, Any]) -> Any:
@@ -103,7 +101,7 @@ class DoBackend:
     async def start(self, workflow: str, input: Any, idempotency_key: str | None,
                     respond_async: bool = False, *, trigger: str | None = None) -> tuple[dict[str, Any], bool]:
         self.registry.get(workflow)
-        run_id = new_run_id(idempotency_key)
+        run_id = run_id_for(idempotency_key)
         message = {"run_id": run_id, "workflow": workflow, "input": input, "idempotency_key": idempotency_key}
         if trigger is not None:  # recorded on run.started by the object (through the queue too)
             message["trigger"] = trigger
@@ -128,19 +126,8 @@ class DoBackend:
                         cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
         if self.index is None:
             raise InvalidInput("listing runs needs the D1 index (tool.flareflow.resources.d1)")
-        where, params = ["1 = 1"], []
-        if workflow is not None:
-            where.append("workflow = ?")
-            params.append(workflow)
-        if status is not None:
-            where.append("status = ?")
-            params.append(status)
-        if cursor is not None:
-            where.append("(created_at, id) < (SELECT created_at, id FROM runs WHERE id = ?)")
-            params.append(cursor)
-        sql = ("SELECT id, workflow, status, idempotency_key, created_at, updated_at FROM runs WHERE "
-               + " AND ".join(where) + " ORDER BY created_at DESC, id DESC LIMIT ?")
-        result = await self.index.prepare(sql).bind(*[_param(p) for p in params], limit + 1).all()
+        sql, params = list_query(workflow=workflow, status=status, cursor=cursor, limit=limit + 1)
+        result = await self.index.prepare(sql).bind(*[_param(p) for p in params]).all()
         rows = [_py(row) for row in result.results]
         more = len(rows) > limit
         out = [{**row, "idempotency_key": None if row.get("idempotency_key") is jsnull else row.get("idempotency_key"),
@@ -233,7 +220,7 @@ class WorkerBase(WorkerEntrypoint):  # type: ignore[misc]
                 if not isinstance(body, dict) or "workflow" not in body:
                     message.ack()  # malformed: retrying cannot help
                     continue
-                run_id = body.get("run_id") or new_run_id(body.get("idempotency_key"))
+                run_id = body.get("run_id") or run_id_for(body.get("idempotency_key"))
                 await backend.call(run_id, "start", {**body, "run_id": run_id})
                 message.ack()
             except (ApiError, Exception):
