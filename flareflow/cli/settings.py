@@ -14,6 +14,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ..engine.limits import DEFAULT_MAX_BODY, DEFAULT_PAYLOAD_THRESHOLD
 from .errors import UserError
 
 
@@ -48,7 +49,7 @@ class DevSettings(BaseModel):
         None, min_length=16,
         description="API bearer token; prefer the FLAREFLOW_TOKEN environment variable. Generated if unset.",
     )
-    max_body: int = Field(1024 * 1024, ge=1024, description="Largest request body in bytes (413 beyond).")
+    max_body: int = Field(DEFAULT_MAX_BODY, ge=1024, description="Largest request body in bytes (413 beyond).")
     header_timeout: float = Field(
         10.0, gt=0, le=3600,
         description="Seconds a connection has to send a request's complete headers (serve --local; closed after).",
@@ -82,7 +83,8 @@ class WorkerSettings(BaseModel):
     dependencies: list[str] | None = Field(
         None, description="Runtime packages to vendor (default: [project].dependencies without flareflow)."
     )
-    payload_threshold: int = Field(10 * 1024, ge=256, description="JSON payloads above this many bytes go to R2.")
+    payload_threshold: int = Field(DEFAULT_PAYLOAD_THRESHOLD, ge=256,
+                                   description="JSON payloads above this many bytes go to R2.")
 
     @field_validator("name")
     @classmethod

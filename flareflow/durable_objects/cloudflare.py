@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import time
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
@@ -29,6 +28,7 @@ from workers import DurableObject, Response
 
 from ..engine.errors import FlareflowError, InvalidInput, RunNotFound, StorageError, wire_error
 from ..engine.events import TERMINAL_EVENTS
+from ..engine.limits import DEFAULT_MAX_BODY, DEFAULT_PAYLOAD_THRESHOLD
 from ..engine.registry import Registry
 from ..engine.sockets import (
     FINISHED_REASON,
@@ -47,29 +47,11 @@ from ..engine.sockets import (
 from ..engine.status import TERMINAL, RunStatus
 from ..migrations.runs_index import UPSERT, upsert_params
 from .coordinator import RunObject
-from .ports import Row, is_storage_fault_text
-
-try:
-    from pyodide.ffi import jsnull
-except ImportError:  # pragma: no cover - older Pyodide
-    jsnull = None
+from .jsglue import JSON_HEADERS, js_param, jsnull, json_response, py_value
+from .ports import Row, SystemClock, is_storage_fault_text
 
 #: Drop in-memory state after this long without activity (the object may hibernate meanwhile).
 INACTIVITY_SECONDS = 30.0
-JSON_HEADERS = {"content-type": "application/json"}
-
-
-def js_param(value: Any) -> Any:
-    """A Python value as a SQL parameter: None must become JS null, not undefined."""
-    if value is None:
-        return jsnull
-    if isinstance(value, bool):
-        return int(value)
-    return value
-
-
-def py_value(value: Any) -> Any:
-    return None if value is jsnull else value
 
 
 class DoSql:
@@ -161,18 +143,6 @@ class R2Blobs:
         await self.confirm()
 
 
-class DoClock:
-    """Wall time (Workers advance it on I/O) and sleeping through a JS timer."""
-
-    def now(self) -> float:
-        return time.time()
-
-    async def sleep(self, seconds: float) -> None:
-        import asyncio
-
-        await asyncio.sleep(max(0.0, seconds))
-
-
 class DoAlarm:
     """Remembers the coordinator's wish; the shell applies it (async) before the handler returns."""
 
@@ -196,10 +166,6 @@ def error_response(exc: Exception) -> Any:
     return Response(json.dumps(body), status=status, headers={**JSON_HEADERS, **headers})
 
 
-def json_response(body: Any, status: int = 200) -> Any:
-    return Response(json.dumps(body, separators=(",", ":")), status=status, headers=JSON_HEADERS)
-
-
 class RunObjectBase(DurableObject):  # type: ignore[misc]
     """Base of the generated ``RunObject``: set ``registry`` in the subclass."""
 
@@ -214,12 +180,13 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
         self.storage = self.js_ctx.storage
         self.sql = DoSql(self.storage)
         self.alarm_port = DoAlarm()
-        self.clock = DoClock()
+        self.clock = SystemClock()
         self.obj: RunObject | None = None
         self.streams: list[Any] = []
         self.stream_writes: list[Any] = []
         self.pending: list[Any] = []
-        self.threshold = int(getattr(self.js_env, "FLAREFLOW_PAYLOAD_THRESHOLD", 10240) or 10240)
+        threshold = getattr(self.js_env, "FLAREFLOW_PAYLOAD_THRESHOLD", DEFAULT_PAYLOAD_THRESHOLD)
+        self.threshold = int(threshold or DEFAULT_PAYLOAD_THRESHOLD)
         bucket = getattr(self.js_env, "PAYLOADS", None)
         self.blobs = R2Blobs(bucket, self.sql) if bucket is not None and bucket is not jsnull else None
         self.js_ctx.blockConcurrencyWhile(create_once_callable(self._migrate))
@@ -400,7 +367,7 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
 
     # -- hibernatable WebSocket handlers (JS names, as the runtime calls them) -------------------
     async def webSocketMessage(self, ws: Any, message: Any) -> None:
-        limit = int(getattr(self.js_env, "FLAREFLOW_MAX_BODY", 1024 * 1024) or 1024 * 1024)
+        limit = int(getattr(self.js_env, "FLAREFLOW_MAX_BODY", DEFAULT_MAX_BODY) or DEFAULT_MAX_BODY)
         raw = message if isinstance(message, str) else b"\0" * int(getattr(message, "byteLength", 0))
         too_big = oversized(raw, limit)  # as an HTTP body would get 413
         if too_big is not None:

@@ -16,6 +16,7 @@ from ..engine import events as ev
 from ..engine.errors import StorageError
 from ..engine.history import RETRYING, WAITING, StepRecord
 from ..engine.history import RUNNING as STEP_RUNNING
+from ..engine.limits import DEFAULT_PAYLOAD_THRESHOLD
 from .ports import Blobs, Row, Sql
 
 _STEP_COLUMNS = "key, pos, kind, name, status, attempts, failures, result, error, wake_at, started_at, meta"
@@ -31,7 +32,7 @@ def dumps(value: Any) -> str:
 
 
 BLOB_MARK = '{"$blob":'
-DEFAULT_THRESHOLD = 10 * 1024
+DEFAULT_THRESHOLD = DEFAULT_PAYLOAD_THRESHOLD
 
 
 class RunStore:

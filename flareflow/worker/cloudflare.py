@@ -21,23 +21,19 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import js
-from pyodide.ffi import to_js
-from workers import Response, WorkerEntrypoint
+from workers import WorkerEntrypoint
 
+from ..durable_objects.jsglue import js_object, js_param, jsnull, json_response, to_python
 from ..engine.cron import CRON_TRIGGER, cron_firing
 from ..engine.errors import InvalidInput, error_from_wire
 from ..engine.events import iso
 from ..engine.ids import keyed_run_id, new_run_id
+from ..engine.limits import DEFAULT_MAX_BODY
 from ..engine.registry import Registry
 from ..engine.status import TERMINAL
 from ..migrations.runs_index import list_query
 from .http import ApiError, Request, StreamRequest
 from .router import Router
-
-try:
-    from pyodide.ffi import jsnull
-except ImportError:  # pragma: no cover
-    jsnull = None
 
 VERSION = "0.1.0"
 
@@ -45,22 +41,6 @@ VERSION = "0.1.0"
 def run_id_for(idempotency_key: str | None = None) -> str:
     """A keyed start gets the id derived from its key, so retries meet one object; else a new one."""
     return keyed_run_id(idempotency_key) if idempotency_key is not None else new_run_id(time.time())
-
-
-def _js_obj(value: dict[str, Any]) -> Any:
-    return to_js(value, dict_converter=js.Object.fromEntries)
-
-
-def _param(value: Any) -> Any:
-    return jsnull if value is None else value
-
-
-def _py(value: Any) -> Any:
-    if value is jsnull:
-        return None
-    if hasattr(value, "to_py"):
-        return value.to_py()
-    return value
 
 
 class DoBackend:
@@ -85,8 +65,8 @@ class DoBackend:
         init: dict[str, Any] = {"method": "POST" if body is not None else "GET"}
         if body is not None:
             init["body"] = json.dumps(body)
-            init["headers"] = _js_obj({"content-type": "application/json"})
-        request = js.Request.new(f"https://run.internal/runs/{run_id}/_ff/{op}{query}", _js_obj(init))
+            init["headers"] = js_object({"content-type": "application/json"})
+        request = js.Request.new(f"https://run.internal/runs/{run_id}/_ff/{op}{query}", js_object(init))
         response = await self.stub(run_id).fetch(request)
         status = int(response.status)
         data = json.loads(str(await response.text()) or "null")
@@ -106,7 +86,7 @@ class DoBackend:
         if trigger is not None:  # recorded on run.started by the object (through the queue too)
             message["trigger"] = trigger
         if respond_async and self.queue is not None:
-            await self.queue.send(_js_obj(message))
+            await self.queue.send(js_object(message))
             return {"id": run_id, "workflow": workflow, "status": "queued"}, True
         status, data = await self.call(run_id, "start", message)
         return data, status == 201
@@ -119,7 +99,7 @@ class DoBackend:
                 return dict(json.loads(str(cached)))
         _, data = await self.call(run_id, "describe")
         if self.cache is not None and data.get("status") in TERMINAL:
-            await self.cache.put(key, json.dumps(data), _js_obj({"expirationTtl": 7 * 24 * 3600}))
+            await self.cache.put(key, json.dumps(data), js_object({"expirationTtl": 7 * 24 * 3600}))
         return dict(data)
 
     async def list_runs(self, workflow: str | None, status: str | None, limit: int,
@@ -127,8 +107,8 @@ class DoBackend:
         if self.index is None:
             raise InvalidInput("listing runs needs the D1 index (tool.flareflow.resources.d1)")
         sql, params = list_query(workflow=workflow, status=status, cursor=cursor, limit=limit + 1)
-        result = await self.index.prepare(sql).bind(*[_param(p) for p in params]).all()
-        rows = [_py(row) for row in result.results]
+        result = await self.index.prepare(sql).bind(*[js_param(p) for p in params]).all()
+        rows = [to_python(row) for row in result.results]
         more = len(rows) > limit
         out = [{**row, "idempotency_key": None if row.get("idempotency_key") is jsnull else row.get("idempotency_key"),
                 "created_at": iso(float(row["created_at"])), "updated_at": iso(float(row["updated_at"]))}
@@ -160,11 +140,6 @@ class DoBackend:
         return dict((await self.call(run_id, "resume", {}))[1])
 
 
-def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Any:
-    return Response(json.dumps(body, separators=(",", ":")), status=status,
-                    headers={"content-type": "application/json", **(headers or {})})
-
-
 class WorkerBase(WorkerEntrypoint):  # type: ignore[misc]
     """Base of the generated ``Default`` entrypoint: set ``registry`` and ``manifest`` in the subclass."""
 
@@ -183,12 +158,12 @@ class WorkerBase(WorkerEntrypoint):  # type: ignore[misc]
         token = getattr(js_env, "FLAREFLOW_TOKEN", None)
         if (token is None or token is jsnull or not str(token)) and url.path != "/health":
             message = "the FLAREFLOW_TOKEN secret is not set: wrangler secret put FLAREFLOW_TOKEN"
-            return _json(503, {"error": {"code": "not_configured", "field": None, "message": message}})
+            return json_response({"error": {"code": "not_configured", "field": None, "message": message}}, 503)
         router = Router(self.backend(), token=str(token or ""), version=VERSION,
-                        max_body=int(getattr(js_env, "FLAREFLOW_MAX_BODY", 1024 * 1024) or 1024 * 1024))
+                        max_body=int(getattr(js_env, "FLAREFLOW_MAX_BODY", DEFAULT_MAX_BODY) or DEFAULT_MAX_BODY))
         refused = router.precheck(str(raw.method), url.path, headers, query)  # 401 / 413 before the body
         if refused is not None:
-            return _json(refused.status, refused.body, refused.headers)
+            return json_response(refused.body, refused.status, refused.headers)
         body = b""
         if str(raw.method) in ("POST", "PUT", "PATCH"):
             body = bytes((await raw.arrayBuffer()).to_bytes())  # bytes as sent: invalid UTF-8 is a 400
@@ -198,7 +173,7 @@ class WorkerBase(WorkerEntrypoint):  # type: ignore[misc]
             follow = "true" if result.follow else "false"
             target = f"https://run.internal/runs/{result.run_id}/{result.kind}?after={result.after}&follow={follow}"
             return await self.backend().stub(result.run_id).fetch(js.Request.new(target, raw))
-        return _json(result.status, result.body, result.headers)
+        return json_response(result.body, result.status, result.headers)
 
     async def scheduled(self, controller: Any, *rest: Any) -> None:
         """Start the workflows this cron firing names (`flareflow.engine.cron.cron_firing`, the rule the
@@ -215,7 +190,7 @@ class WorkerBase(WorkerEntrypoint):  # type: ignore[misc]
         """Asynchronous starts: ack each message once its run exists; retry it on failure."""
         backend = self.backend()
         for message in batch.messages:
-            body = _py(message.body)
+            body = to_python(message.body)
             try:
                 if not isinstance(body, dict) or "workflow" not in body:
                     message.ack()  # malformed: retrying cannot help

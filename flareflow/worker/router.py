@@ -14,12 +14,12 @@ from importlib import resources
 from typing import Any
 
 from ..engine.errors import FlareflowError
+from ..engine.limits import DEFAULT_MAX_BODY
 from ..engine.status import STATUSES
 from ..engine.wirejson import loads_bounded, lone_surrogate_field
 from .backend import Backend
 from .http import ApiError, Request, Response, StreamRequest
 
-DEFAULT_MAX_BODY = 1024 * 1024
 RUN_ID = re.compile(r"^[0-9a-f]{8,64}$")
 PUBLIC = {"/health", "/openapi.json"}
 MAX_SEQ = 2**53  # event sequence numbers a client may name (after=, Last-Event-ID): JSON-safe integers
