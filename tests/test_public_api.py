@@ -19,8 +19,8 @@ PUBLIC = {
                          "ReplayDivergence", "Retry", "Run", "StepFailed", "StepTimeout", "WaitTimeout",
                          "WorkflowDef", "WorkflowDefinitionError", "WorkflowNotFound", "default_registry",
                          "parse_duration", "workflow"],
-    "flareflow.durable_objects": ["Alarm", "Clock", "RunObject", "Sql", "SystemClock"],
-    "flareflow.worker": ["ApiError", "Backend", "Request", "Response", "Router", "StreamRequest"],
+    "flareflow.durable_objects": ["Alarm", "Clock", "RunCoordinator", "Sql", "SystemClock"],
+    "flareflow.worker": ["Backend", "HttpError", "Request", "Response", "Router", "StreamRequest"],
     "flareflow.local": ["LocalRuntime", "ManualClock"],
     "flareflow.client": ["ApiError", "Client"],
 }

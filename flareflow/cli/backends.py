@@ -3,7 +3,7 @@
 Every command that inspects or controls runs is written once against `Runs`; `open_runs` picks
 `LocalRuns` (the embedded runtime over ``.flareflow/state``) or `RemoteRuns` (the HTTP API through
 `flareflow.client.Client`). Each backend maps its own failures to the CLI's one-line errors:
-locally a `UserError` / `FlareflowError` (exit 1) or `CliError` (exit 2); remotely an API error or an
+locally a `UserError` / `FlareflowError` (exit 1) or `UsageError` (exit 2); remotely an API error or an
 unreachable server (exit 1).
 """
 
@@ -19,7 +19,7 @@ import typer
 from ..engine.events import iso
 from ..engine.status import RunStatus
 from ..local.runtime import LocalRuntime
-from .common import CliError, console, run_async
+from .common import UsageError, console, run_async
 from .common import load as load_project
 from .project import Project
 from .watch import Watcher
@@ -161,16 +161,16 @@ class RemoteRuns(Runs):
                     return await fn(self)
             except ApiError as exc:
                 where = f" ({exc.field})" if exc.field else ""
-                raise CliError(f"server said {exc.status} {exc.code}{where}: {exc.message}") from None
+                raise UsageError(f"server said {exc.status} {exc.code}{where}: {exc.message}") from None
             except (httpx.TransportError, OSError) as exc:
-                raise CliError(f"cannot reach the server: {exc}") from None
+                raise UsageError(f"cannot reach the server: {exc}") from None
             finally:
                 self._client = None
 
         try:
             return run_async(guarded)
         except typer.Exit as exc:
-            if exc.exit_code == 2:  # CliError is a usage error (2); a server's refusal is not
+            if exc.exit_code == 2:  # UsageError is a usage error (2); a server's refusal is not
                 raise typer.Exit(1) from None
             raise
 

@@ -29,7 +29,7 @@ ProjectOpt = Annotated[
 ]
 
 
-class CliError(Exception):
+class UsageError(Exception):
     """A usage error: printed as one line, exit code 2."""
 
 
@@ -43,7 +43,7 @@ def guard(fn: Callable[[], T]) -> T:
         return fn()
     except typer.Exit:
         raise
-    except CliError as exc:
+    except UsageError as exc:
         fail(str(exc), 2)
     except (UserError, FlareflowError) as exc:
         fail(str(exc))

@@ -25,7 +25,7 @@ from ..engine.errors import InvalidInput
 from ..engine.status import STATUSES, TERMINAL, RunStatus
 from . import cloud
 from .backends import RemoteRuns, Runs, local_runtime, open_runs
-from .common import CliError, ProjectOpt, console, err_console, fail
+from .common import ProjectOpt, UsageError, console, err_console, fail
 from .common import guard as _guard
 from .common import load as _project
 from .common import run_async as _run
@@ -66,13 +66,13 @@ def parse_json(text: str, what: str) -> Any:
     try:
         return json.loads(text)
     except ValueError as exc:
-        raise CliError(f"{what} is not valid JSON ({exc}): {text[:60]}") from None
+        raise UsageError(f"{what} is not valid JSON ({exc}): {text[:60]}") from None
 
 
 def build_input(raw: str | None, pairs: list[str] | None) -> Any:
     """``--input JSON`` or ``-i key=value`` pairs (values parsed as JSON when they are JSON)."""
     if raw is not None and pairs:
-        raise CliError("give either --input JSON or -i key=value pairs, not both")
+        raise UsageError("give either --input JSON or -i key=value pairs, not both")
     if raw is not None:
         return parse_json(raw, "--input")
     if not pairs:
@@ -81,7 +81,7 @@ def build_input(raw: str | None, pairs: list[str] | None) -> Any:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise CliError(f"-i expects key=value, got '{pair}'")
+            raise UsageError(f"-i expects key=value, got '{pair}'")
         try:
             data[key.strip()] = json.loads(value)
         except ValueError:
@@ -258,7 +258,7 @@ def resume(
                 if rt.get(full).status in TERMINAL:
                     console.print(f"run {full} already {rt.get(full).status}")
                     return 0
-                resumed = await rt.resume([full])
+                resumed = await rt.recover([full])
                 if not resumed:
                     raise InvalidInput(f"run {full} is being executed by another flareflow process")
                 if quiet:
@@ -267,7 +267,7 @@ def resume(
                 watcher = Watcher(rt, full, console=console, json_mode=as_json)
                 final = await watcher.run(start=False)
                 return 0 if final and final["type"] == "run.completed" else 1
-            resumed = await rt.resume()
+            resumed = await rt.recover()
             if not resumed:
                 if not quiet:
                     console.print("nothing to resume")

@@ -1,4 +1,4 @@
-"""The thin Cloudflare shell around `RunObject`: one Python Durable Object per run.
+"""The thin Cloudflare shell around `RunCoordinator`: one Python Durable Object (``RunObject``) per run.
 
 It adapts the host to the coordinator's ports and nothing more:
 
@@ -46,7 +46,7 @@ from ..engine.sockets import (
 )
 from ..engine.status import TERMINAL, RunStatus
 from ..migrations.runs_index import UPSERT, upsert_params
-from .coordinator import RunObject
+from .coordinator import RunCoordinator
 from .jsglue import JSON_HEADERS, js_param, jsnull, json_response, py_value
 from .ports import Row, SystemClock, is_storage_fault_text
 
@@ -167,7 +167,7 @@ def error_response(exc: Exception) -> Any:
 
 
 class RunObjectBase(DurableObject):  # type: ignore[misc]
-    """Base of the generated ``RunObject``: set ``registry`` in the subclass."""
+    """Base of the generated ``RunObject`` (the Durable Object class): set ``registry`` in the subclass."""
 
     registry: Registry
     #: Fault injection for tests (a `flareflow.durable_objects.faults.Faults`); None in production.
@@ -181,7 +181,7 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
         self.sql = DoSql(self.storage)
         self.alarm_port = DoAlarm()
         self.clock = SystemClock()
-        self.obj: RunObject | None = None
+        self.obj: RunCoordinator | None = None
         self.streams: list[Any] = []
         self.stream_writes: list[Any] = []
         self.pending: list[Any] = []
@@ -197,7 +197,7 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
         migrate(self.sql, "run")
 
     # -- the coordinator, built lazily and dropped on inactivity ------------------------------
-    def coordinator(self, run_id: str | None = None) -> RunObject:
+    def coordinator(self, run_id: str | None = None) -> RunCoordinator:
         if self.obj is None:
             if run_id is None:
                 rows = self.sql.exec("SELECT id FROM run")
@@ -209,7 +209,7 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
             if self.faults is not None:
                 sql = self.faults.sql(sql, run_id)
                 blobs = None if blobs is None else self.faults.blobs(blobs, run_id)
-            obj = RunObject(run_id, sql, self.alarm_port, self.clock, self.registry,
+            obj = RunCoordinator(run_id, sql, self.alarm_port, self.clock, self.registry,
                             on_status=self._index_status, blobs=blobs, payload_threshold=self.threshold)
             obj.listeners.append(self._broadcast)
             self.obj = obj

@@ -110,7 +110,7 @@ class Abandoned(Suspend):
     """
 
 
-class RunObject:
+class RunCoordinator:
     """One run's coordinator. The host creates it per activation or keeps it warm; both are correct."""
 
     def __init__(
@@ -563,13 +563,13 @@ class RunObject:
 
 def open_run_object(
     run_id: str, sql: Sql, alarm: Alarm, clock: Clock, registry: Registry, **options: Any
-) -> RunObject:
-    """A `RunObject` over existing storage; `StorageError` when the storage is not a run's."""
-    obj = RunObject(run_id, sql, alarm, clock, registry, **options)
+) -> RunCoordinator:
+    """A `RunCoordinator` over existing storage; `StorageError` when the storage is not a run's."""
+    obj = RunCoordinator(run_id, sql, alarm, clock, registry, **options)
     if not obj.exists:
         raise StorageError(f"run '{run_id}' has no stored state")
     return obj
 
 
-__all__ = ["COMMIT_SITES", "Abandoned", "Evicted", "RunObject", "commit_site", "dumps", "fault_backoff",
+__all__ = ["COMMIT_SITES", "Abandoned", "Evicted", "RunCoordinator", "commit_site", "dumps", "fault_backoff",
            "open_run_object"]

@@ -36,7 +36,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, ClassVar
 
-from ..durable_objects.coordinator import RunObject, fault_backoff
+from ..durable_objects.coordinator import RunCoordinator, fault_backoff
 from ..durable_objects.faults import Faults
 from ..durable_objects.migrate import migrate, migrations
 from ..durable_objects.ports import Blobs, Clock, Sql, SystemClock
@@ -189,7 +189,7 @@ class LocalRuntime:
         self._blob_port: Blobs = faults.blobs(self.blobs) if faults is not None else self.blobs
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         self.index = self._open_index()
-        self.objects: dict[str, RunObject] = {}  # least recently used first
+        self.objects: dict[str, RunCoordinator] = {}  # least recently used first
         self._sql: dict[str, SqliteSql] = {}
         self._locks: set[str] = set()
         self._run_locks = _RunLocks.acquire(self.state_dir)
@@ -361,11 +361,11 @@ class LocalRuntime:
         except OSError as exc:
             raise StorageError(f"cannot create runs/{path.name} ({exc.strerror or exc})") from None
 
-    def _build(self, run_id: str) -> RunObject:
+    def _build(self, run_id: str) -> RunCoordinator:
         """A run object on a fresh connection; the connection is closed again if building fails."""
         self._make_room(run_id)
         try:
-            obj = RunObject(
+            obj = RunCoordinator(
                 run_id,
                 self._port(run_id),
                 _ObjectAlarm(self, run_id),
@@ -383,7 +383,7 @@ class LocalRuntime:
         obj.listeners.append(lambda event: self._publish(run_id, event))
         return obj
 
-    def get(self, run_id: str) -> RunObject:
+    def get(self, run_id: str) -> RunCoordinator:
         """The run's object, built from SQL if it is not in memory. Raises `RunNotFound`."""
         run_id = self.resolve(run_id)
         obj = self.objects.pop(run_id, None)
@@ -464,13 +464,13 @@ class LocalRuntime:
 
     # -- starting and driving runs ---------------------------------------------------------
     async def start_run(self, workflow: str, input: Any = None, *, idempotency_key: str | None = None,
-                        activate: bool = True) -> RunObject:
+                        activate: bool = True) -> RunCoordinator:
         """Create a run (or return the one holding ``idempotency_key``) and begin executing it."""
         obj, _ = await self.start_or_get(workflow, input, idempotency_key=idempotency_key, activate=activate)
         return obj
 
     async def start_or_get(self, workflow: str, input: Any = None, *, idempotency_key: str | None = None,
-                           activate: bool = True, trigger: str | None = None) -> tuple[RunObject, bool]:
+                           activate: bool = True, trigger: str | None = None) -> tuple[RunCoordinator, bool]:
         """Like `start_run`, and say whether this call created the run (False: the key's existing run).
 
         ``trigger`` (``"cron"``) is recorded on the new run's ``run.started`` event."""
@@ -566,8 +566,9 @@ class LocalRuntime:
         """Activate now and wait for this activation to finish (used by tests and the CLI)."""
         await self._drive(self.resolve(run_id))
 
-    async def resume(self, run_ids: list[str] | None = None) -> list[str]:
-        """Continue unfinished runs (all of them, or the given ones) that no other process owns."""
+    async def recover(self, run_ids: list[str] | None = None) -> list[str]:
+        """Continue unfinished runs (all of them, or the given ones) that no other process owns: after a
+        crash, a detach or a restart. (Un-pausing a paused run is `unpause`, the API's ``resume``.)"""
         self.reconcile()
         resumed = []
         if run_ids is None:  # the index now agrees with every unfinished run file: nothing else is opened
@@ -731,13 +732,13 @@ class LocalRuntime:
         if event is not None:
             event.set()
 
-    async def wait_settled(self, run_id: str) -> RunObject:
+    async def wait_settled(self, run_id: str) -> RunCoordinator:
         """Wait until the current activation of ``run_id`` ends (finished or suspended)."""
         event = self._settled.setdefault(run_id, asyncio.Event())
         await event.wait()
         return self.get(run_id)
 
-    async def until_finished(self, run_id: str) -> RunObject:
+    async def until_finished(self, run_id: str) -> RunCoordinator:
         """Wait until the run completes, fails or is cancelled (timers and deliveries keep it going)."""
         run_id = self.resolve(run_id)
         done = asyncio.Event()

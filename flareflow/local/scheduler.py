@@ -38,7 +38,7 @@ from ..engine.cron import (
 )
 from ..engine.errors import FlareflowError
 from ..engine.events import iso
-from ..worker.http import ApiError, Request, Response
+from ..worker.http import HttpError, Request, Response
 from ..worker.router import Router
 from .runtime import LocalRuntime
 
@@ -180,27 +180,27 @@ async def handle_scheduled(scheduler: LocalScheduler, router: Router, request: R
     try:
         router.check_access(request.method, request.path, request.headers, request.query)  # 401 as the API
         if request.method != "GET":
-            raise ApiError(405, "method_not_allowed", f"{request.method} is not allowed here; use GET")
+            raise HttpError(405, "method_not_allowed", f"{request.method} is not allowed here; use GET")
         cron = " ".join((request.query.get("cron") or "").split())
         if not cron:
-            raise ApiError(400, "missing_parameter", "'cron' is required, e.g. ?cron=0+9+*+*+1", "cron")
+            raise HttpError(400, "missing_parameter", "'cron' is required, e.g. ?cron=0+9+*+*+1", "cron")
         try:
             parse_cron(cron)
         except CronError as exc:
-            raise ApiError(400, "invalid_parameter", f"'cron': {exc}", "cron") from None
+            raise HttpError(400, "invalid_parameter", f"'cron': {exc}", "cron") from None
         raw = request.query.get("time") or ""
         when = None
         if raw:
             try:
                 when = int(raw) / 1000
             except ValueError:
-                raise ApiError(400, "invalid_parameter", "'time' must be milliseconds since the epoch",
+                raise HttpError(400, "invalid_parameter", "'time' must be milliseconds since the epoch",
                                "time") from None
             if not 0 <= when < 253_402_300_800:  # before year 10000
-                raise ApiError(400, "invalid_parameter", "'time' is out of range", "time")
+                raise HttpError(400, "invalid_parameter", "'time' is out of range", "time")
         moment = scheduler.runtime.clock.now() if when is None else when
         started = await scheduler.fire(cron, moment)
-    except ApiError as exc:
+    except HttpError as exc:
         return exc.response()
     return Response(200, {"outcome": "ok", "cron": cron, "scheduled_time": iso(minute_of(moment)),
                           "started": [s.to_json() for s in started]})

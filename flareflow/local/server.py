@@ -36,7 +36,7 @@ from ..engine.sockets import (
     parse_client_frame,
     sse_frame,
 )
-from ..worker.http import ApiError, Request, StreamRequest
+from ..worker.http import HttpError, Request, StreamRequest
 from ..worker.router import Router
 from .backend import LocalBackend
 from .scheduler import SCHEDULED_PATH, LocalScheduler, handle_scheduled
@@ -61,7 +61,7 @@ def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> JSON
 
 async def _read_body(request: StarletteRequest, limit: int, timeout: float) -> bytes | None:
     """The body, or None when the client went away mid-upload (nothing to answer, nothing worth a
-    traceback). ApiError 413 as soon as it grows past ``limit`` (a huge upload is never buffered
+    traceback). HttpError 413 as soon as it grows past ``limit`` (a huge upload is never buffered
     whole), 408 when it has not all arrived within ``timeout`` seconds of the headers."""
     chunks: list[bytes] = []
     size = 0
@@ -70,13 +70,13 @@ async def _read_body(request: StarletteRequest, limit: int, timeout: float) -> b
             async for chunk in request.stream():
                 size += len(chunk)
                 if size > limit:
-                    raise ApiError(413, "payload_too_large", f"request body is larger than {limit} bytes", "body")
+                    raise HttpError(413, "payload_too_large", f"request body is larger than {limit} bytes", "body")
                 chunks.append(chunk)
     except ClientDisconnect:
         log.debug("client went away during the body of %s %s", request.method, request.url.path)
         return None
     except TimeoutError:
-        raise ApiError(408, "request_timeout", f"the request body did not arrive within {timeout:g} s",
+        raise HttpError(408, "request_timeout", f"the request body did not arrive within {timeout:g} s",
                        "body") from None
     return b"".join(chunks)
 
@@ -99,7 +99,7 @@ def create_app(router: Router, backend: LocalBackend, *, scheduler: LocalSchedul
             return _json(refused.status, refused.body, refused.headers)
         try:
             body = await _read_body(request, router.max_body, body_timeout)
-        except ApiError as exc:
+        except HttpError as exc:
             # 413: uvicorn reads and drops the rest as it comes; 408: the client stalled, nothing will
             # come, so this connection carries no further request
             return _json(exc.status, exc.response().body, {"connection": "close"} if exc.status == 408 else None)

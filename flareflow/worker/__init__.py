@@ -5,7 +5,7 @@ Standard library + engine only: this code is vendored into the Worker.
 """
 
 from .backend import Backend
-from .http import ApiError, Request, Response, StreamRequest
+from .http import HttpError, Request, Response, StreamRequest
 from .router import Router
 
-__all__ = ["ApiError", "Backend", "Request", "Response", "Router", "StreamRequest"]
+__all__ = ["Backend", "HttpError", "Request", "Response", "Router", "StreamRequest"]

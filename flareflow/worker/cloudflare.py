@@ -32,7 +32,7 @@ from ..engine.limits import DEFAULT_MAX_BODY
 from ..engine.registry import Registry
 from ..engine.status import TERMINAL
 from ..migrations.runs_index import list_query
-from .http import ApiError, Request, StreamRequest
+from .http import HttpError, Request, StreamRequest
 from .router import Router
 
 VERSION = "0.1.0"
@@ -198,5 +198,5 @@ class WorkerBase(WorkerEntrypoint):  # type: ignore[misc]
                 run_id = body.get("run_id") or run_id_for(body.get("idempotency_key"))
                 await backend.call(run_id, "start", {**body, "run_id": run_id})
                 message.ack()
-            except (ApiError, Exception):
+            except (HttpError, Exception):
                 message.retry()

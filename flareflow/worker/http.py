@@ -36,7 +36,7 @@ class StreamRequest:
     follow: bool = True
 
 
-class ApiError(Exception):
+class HttpError(Exception):
     """An error the API reports as ``{"error": {"code", "message", "field"}}``."""
 
     def __init__(self, status: int, code: str, message: str, field: str | None = None, *,

@@ -18,7 +18,7 @@ from ..engine.limits import DEFAULT_MAX_BODY
 from ..engine.status import STATUSES
 from ..engine.wirejson import loads_bounded, lone_surrogate_field
 from .backend import Backend
-from .http import ApiError, Request, Response, StreamRequest
+from .http import HttpError, Request, Response, StreamRequest
 
 RUN_ID = re.compile(r"^[0-9a-f]{8,64}$")
 PUBLIC = {"/health", "/openapi.json"}
@@ -40,16 +40,16 @@ def _check_text(fields: dict[str, Any], raw: str | bytes, code: str, what: str =
     """400 naming the top-level field whose value (or key) holds a lone surrogate."""
     found = lone_surrogate_field(fields, raw, what)
     if found is not None:
-        raise ApiError(400, code, found[1], found[0])
+        raise HttpError(400, code, found[1], found[0])
 
 
-def api_error(exc: Exception) -> ApiError:
+def api_error(exc: Exception) -> HttpError:
     """The API error for an engine error (the same codes over HTTP and in WebSocket error frames)."""
-    if isinstance(exc, ApiError):
+    if isinstance(exc, HttpError):
         return exc
     if isinstance(exc, FlareflowError) and exc.code is not None:  # the wire form the error carries
-        return ApiError(exc.http_status, exc.code, str(exc), exc.field, retry_after=exc.retry_after)
-    return ApiError(500, "internal_error", f"{type(exc).__name__}: {exc}")
+        return HttpError(exc.http_status, exc.code, str(exc), exc.field, retry_after=exc.retry_after)
+    return HttpError(500, "internal_error", f"{type(exc).__name__}: {exc}")
 
 
 def _json_body(request: Request) -> dict[str, Any]:
@@ -58,9 +58,9 @@ def _json_body(request: Request) -> dict[str, Any]:
     try:
         value = loads_bounded(request.body)
     except (ValueError, UnicodeDecodeError) as exc:
-        raise ApiError(400, "invalid_json", f"request body is not valid JSON: {exc}", "body") from None
+        raise HttpError(400, "invalid_json", f"request body is not valid JSON: {exc}", "body") from None
     if not isinstance(value, dict):
-        raise ApiError(400, "invalid_body", "request body must be a JSON object", "body")
+        raise HttpError(400, "invalid_body", "request body must be a JSON object", "body")
     _check_text(value, request.body, "invalid_text")
     return value
 
@@ -69,12 +69,12 @@ def _string(body: dict[str, Any], name: str, *, required: bool, max_len: int = 2
     value = body.get(name)
     if value is None:
         if required:
-            raise ApiError(400, "missing_field", f"'{name}' is required", name)
+            raise HttpError(400, "missing_field", f"'{name}' is required", name)
         return None
     if not isinstance(value, str) or not value.strip():
-        raise ApiError(400, "invalid_field", f"'{name}' must be a non-empty string", name)
+        raise HttpError(400, "invalid_field", f"'{name}' must be a non-empty string", name)
     if len(value) > max_len:
-        raise ApiError(400, "invalid_field", f"'{name}' is longer than {max_len} characters", name)
+        raise HttpError(400, "invalid_field", f"'{name}' is longer than {max_len} characters", name)
     return value
 
 
@@ -87,11 +87,11 @@ def _int_value(raw: str | None, name: str, default: int, low: int, high: int) ->
     if raw is None or raw == "":
         return default
     if not _INTEGER.fullmatch(raw):
-        raise ApiError(400, "invalid_parameter", f"'{name}' must be an integer", name)
+        raise HttpError(400, "invalid_parameter", f"'{name}' must be an integer", name)
     digits = raw.lstrip("+-").lstrip("0") or "0"
     value = None if len(digits) > 20 else (-1 if raw.startswith("-") else 1) * int(digits)
     if value is None or not low <= value <= high:
-        raise ApiError(400, "invalid_parameter", f"'{name}' must be between {low} and {high}", name)
+        raise HttpError(400, "invalid_parameter", f"'{name}' must be between {low} and {high}", name)
     return value
 
 
@@ -128,7 +128,7 @@ def _bool_param(query: dict[str, str], name: str, default: bool) -> bool:
         return True
     if lowered in ("0", "false", "no"):
         return False
-    raise ApiError(400, "invalid_parameter", f"'{name}' must be true or false", name)
+    raise HttpError(400, "invalid_parameter", f"'{name}' must be true or false", name)
 
 
 class Router:
@@ -161,7 +161,7 @@ class Router:
         """Answer one request. Never raises for anything a client sends."""
         try:
             return await self._dispatch(request)
-        except ApiError as exc:
+        except HttpError as exc:
             return exc.response()
         except FlareflowError as exc:
             if exc.code is None:  # not an API error: the host's own 500 handling
@@ -182,7 +182,7 @@ class Router:
 
     def check_access(self, method: str, path: str, headers: dict[str, str], query: dict[str, str]) -> None:
         """What can be decided from the request line and headers alone, so a host can call it before it
-        reads a body: the token (401), then a declared body over the limit (413). Raises ApiError.
+        reads a body: the token (401), then a declared body over the limit (413). Raises HttpError.
 
         ``?token=`` is honoured only where a browser cannot set a header: the WebSocket upgrade and the
         SSE stream (``EventSource``); elsewhere it is a 401 saying to use the Authorization header."""
@@ -191,20 +191,20 @@ class Router:
             browser_stream = _browser_stream(method, path, headers)
             if not self.authorized(headers, query, query_token=browser_stream):
                 if "token" in query and not browser_stream and not headers.get("authorization"):
-                    raise ApiError(401, "unauthorized", "a token in the query string (?token=) is accepted only "
+                    raise HttpError(401, "unauthorized", "a token in the query string (?token=) is accepted only "
                                    "on the WebSocket and SSE streams; send it in the Authorization header "
                                    "(Authorization: Bearer TOKEN)")
-                raise ApiError(401, "unauthorized", "missing or wrong bearer token")
+                raise HttpError(401, "unauthorized", "missing or wrong bearer token")
         length = headers.get("content-length")
         if length is not None and length.isascii() and length.isdigit() and (
                 len(length) > 18 or int(length) > self.max_body):
-            raise ApiError(413, "payload_too_large", f"request body is larger than {self.max_body} bytes", "body")
+            raise HttpError(413, "payload_too_large", f"request body is larger than {self.max_body} bytes", "body")
 
     def precheck(self, method: str, path: str, headers: dict[str, str], query: dict[str, str]) -> Response | None:
         """`check_access` as a response: the answer to send without reading the body, or None to go on."""
         try:
             self.check_access(method, path, headers, query)
-        except ApiError as exc:
+        except HttpError as exc:
             return exc.response()
         return None
 
@@ -212,7 +212,7 @@ class Router:
         path = request.path.rstrip("/") or "/"
         self.check_access(request.method, path, request.headers, request.query)
         if len(request.body) > self.max_body:
-            raise ApiError(413, "payload_too_large", f"request body is larger than {self.max_body} bytes", "body")
+            raise HttpError(413, "payload_too_large", f"request body is larger than {self.max_body} bytes", "body")
         allowed = []
         for method, pattern, handler in self._routes:
             match = pattern.match(path)
@@ -223,12 +223,12 @@ class Router:
                 continue
             run_id = match.group(1) if match.groups() else ""
             if run_id and not RUN_ID.match(run_id):
-                raise ApiError(404, "run_not_found", f"no run '{run_id[:80]}'", "run_id")
+                raise HttpError(404, "run_not_found", f"no run '{run_id[:80]}'", "run_id")
             return await handler(request, run_id)
         if allowed:
-            raise ApiError(405, "method_not_allowed", f"{request.method} is not allowed here; use "
+            raise HttpError(405, "method_not_allowed", f"{request.method} is not allowed here; use "
                            + ", ".join(sorted(set(allowed))))
-        raise ApiError(404, "not_found", f"no route {request.path[:200]}")
+        raise HttpError(404, "not_found", f"no route {request.path[:200]}")
 
     # -- handlers --------------------------------------------------------------------------
     async def _health(self, request: Request, _: str) -> Response:
@@ -244,7 +244,7 @@ class Router:
         body = _json_body(request)
         unknown = sorted(set(body) - {"workflow", "input", "idempotency_key"})
         if unknown:
-            raise ApiError(400, "unknown_field", f"unknown field '{unknown[0]}'", unknown[0])
+            raise HttpError(400, "unknown_field", f"unknown field '{unknown[0]}'", unknown[0])
         workflow = _string(body, "workflow", required=True)
         key = _string(body, "idempotency_key", required=False)
         key_field = "idempotency_key"
@@ -258,7 +258,7 @@ class Router:
         if not created and not queued and (run.get("workflow") != workflow
                                            or _canonical(run.get("input")) != _canonical(body.get("input"))):
             # a retry repeats its request exactly; anything else reusing the key is a client bug
-            raise ApiError(409, "idempotency_conflict", f"idempotency key '{key}' already started run "
+            raise HttpError(409, "idempotency_conflict", f"idempotency key '{key}' already started run "
                            f"{run.get('id')} with a different workflow or input; use a new key", key_field)
         status = 202 if queued else 201 if created else 200
         return Response(status, run, {"location": f"/runs/{run['id']}"})
@@ -266,10 +266,10 @@ class Router:
     async def _list(self, request: Request, _: str) -> Response:
         status = request.query.get("status") or None
         if status is not None and status not in STATUSES:
-            raise ApiError(400, "invalid_parameter", "'status' must be one of " + ", ".join(STATUSES), "status")
+            raise HttpError(400, "invalid_parameter", "'status' must be one of " + ", ".join(STATUSES), "status")
         cursor = request.query.get("cursor") or None
         if cursor is not None and not RUN_ID.match(cursor):
-            raise ApiError(400, "invalid_parameter", "'cursor' is not a cursor this API returned", "cursor")
+            raise HttpError(400, "invalid_parameter", "'cursor' is not a cursor this API returned", "cursor")
         limit = _int_param(request.query, "limit", 50, 1, 500)
         workflow = request.query.get("workflow") or None
         runs, next_cursor = await self.backend.list_runs(workflow, status, limit, cursor)
@@ -291,7 +291,7 @@ class Router:
 
     async def _ws(self, request: Request, run_id: str) -> StreamRequest:
         if request.headers.get("upgrade", "").lower() != "websocket":
-            raise ApiError(400, "websocket_required", "this endpoint needs a WebSocket upgrade")
+            raise HttpError(400, "websocket_required", "this endpoint needs a WebSocket upgrade")
         after = _int_param(request.query, "after", 0, 0, MAX_SEQ)
         await self.backend.get(run_id)
         return StreamRequest("ws", run_id, after, True)
@@ -305,7 +305,7 @@ class Router:
     async def _input(self, request: Request, run_id: str) -> Response:
         body = _json_body(request)
         if "value" not in body:
-            raise ApiError(400, "missing_field", "'value' is required", "value")
+            raise HttpError(400, "missing_field", "'value' is required", "value")
         step = _string(body, "step", required=False)
         key = await self.backend.answer(run_id, body["value"], step)
         return Response(202, {"delivered": True, "run_id": run_id, "step": key})

@@ -5,7 +5,7 @@ a repeat with different input (409, the first run untouched); 40 concurrent POST
 connections; keys that are blank or too long. Survived: exactly one 201 and one run per key.
 
 Found and fixed: a repeated key answered 201 (not 200) whenever the run was still cached in the
-server (a sticky `RunObject.created` flag; now `LocalRuntime.start_or_get` says whether the call
+server (a sticky `RunCoordinator.created` flag; now `LocalRuntime.start_or_get` says whether the call
 created the run); a header key longer
 than 256 characters was silently truncated, so two different keys could share one run (router.py
 now rejects it with 400 naming ``Idempotency-Key``, like the body key).

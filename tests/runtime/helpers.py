@@ -11,7 +11,7 @@ import asyncio
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from flareflow.durable_objects.coordinator import RunObject
+from flareflow.durable_objects.coordinator import RunCoordinator
 from flareflow.local import LocalRuntime, ManualClock
 
 #: Hard ceiling (real seconds) for any single test body.
@@ -60,15 +60,15 @@ async def advance(rt: LocalRuntime, clock: ManualClock, seconds: float) -> None:
     await idle(rt)
 
 
-async def finished(rt: LocalRuntime, run_id: str, timeout: float = 5.0) -> RunObject:
+async def finished(rt: LocalRuntime, run_id: str, timeout: float = 5.0) -> RunCoordinator:
     return await asyncio.wait_for(rt.until_finished(run_id), timeout)
 
 
-def types(obj: RunObject) -> list[str]:
+def types(obj: RunCoordinator) -> list[str]:
     return [e["type"] for e in obj.events()]
 
 
-def of_type(obj: RunObject, type_: str) -> list[dict[str, Any]]:
+def of_type(obj: RunCoordinator, type_: str) -> list[dict[str, Any]]:
     return [e for e in obj.events() if e["type"] == type_]
 
 

@@ -131,7 +131,7 @@ def test_runtime_close_abandons_a_blocked_thread_and_the_run_resumes(tmp_path):
         async with LocalRuntime(tmp_path, reg, clock=ManualClock()) as again:
             obj = again.get(run_id)
             assert not of_type(obj, "step.failed") and not of_type(obj, "step.retrying"), types(obj)
-            await again.resume()
+            await again.recover()
             done = await finished(again, run_id)
             assert done.status == "completed" and done.info["output"] == "resumed"
             assert [e["attempt"] for e in of_type(done, "step.completed")] == [2]

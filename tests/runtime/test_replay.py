@@ -54,7 +54,7 @@ def test_completed_steps_run_once_across_eviction_and_restart(tmp_path):
 
         # A new runtime on the same directory resumes the run.
         async with LocalRuntime(tmp_path, reg, clock=clock) as rt2:
-            assert await rt2.resume() == [run_id]
+            assert await rt2.recover() == [run_id]
             await idle(rt2)
             assert calls == ["a", "b", "c"], "resume re-ran a recorded step"
             await rt2.send_event(run_id, "go", {"n": 1})
@@ -138,7 +138,7 @@ def test_divergent_replay_fails_naming_the_step_and_the_difference(tmp_path):
 
         clock.advance(86400)
         async with LocalRuntime(tmp_path, new, clock=clock) as rt2:
-            await rt2.resume()
+            await rt2.recover()
             done = await finished(rt2, run_id)
 
             assert done.status == "failed"
@@ -181,7 +181,7 @@ def test_divergence_is_not_swallowed_by_a_broad_except(tmp_path):
             await idle(rt)
         clock.advance(10)
         async with LocalRuntime(tmp_path, new, clock=clock) as rt2:
-            await rt2.resume()
+            await rt2.recover()
             done = await finished(rt2, run_id)
         assert done.status == "failed"
         assert done.info["error"]["type"] == "ReplayDivergence"
@@ -212,7 +212,7 @@ def test_step_no_longer_reached_is_a_divergence(tmp_path):
             run_id = (await rt.start_run("wf")).run_id
             await idle(rt)
         async with LocalRuntime(tmp_path, new, clock=clock) as rt2:
-            await rt2.resume()
+            await rt2.recover()
             done = await finished(rt2, run_id)
         assert done.status == "failed"
         assert done.info["error"]["type"] == "ReplayDivergence"
@@ -293,7 +293,7 @@ def test_replay_after_restart_matches_live_event_log(tmp_path):
             await idle(rt)
             before = types(rt.get(run_id))
         async with LocalRuntime(tmp_path, reg, clock=clock) as rt2:
-            await rt2.resume()
+            await rt2.recover()
             await idle(rt2)
             assert types(rt2.get(run_id)) == before  # replay alone emits nothing new
             await advance(rt2, clock, 3600)

@@ -201,7 +201,7 @@ def test_retry_count_survives_a_restart(tmp_path):
             assert flaky.calls == 1
         clock.advance(3600)
         async with LocalRuntime(tmp_path, reg, clock=clock) as rt2:
-            await rt2.resume()
+            await rt2.recover()
             await idle(rt2)
             assert flaky.calls == 2
             assert [e["attempt"] for e in of_type(rt2.get(run_id), "step.started")] == [1, 2]

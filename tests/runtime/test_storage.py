@@ -81,7 +81,7 @@ def test_event_seq_is_gapless_and_unique(tmp_path, evict):
             await rt.send_event(run_id, "go", {"k": 1})  # delivered early: buffered
             check_log(rt.get(run_id))
         async with LocalRuntime(tmp_path, reg, clock=clock, evict_after_step=evict) as rt2:
-            await rt2.resume()
+            await rt2.recover()
             rt2.subscribe(run_id, lambda e: live.append(e["seq"]))
             await idle(rt2)
             await advance(rt2, clock, 60)
@@ -100,7 +100,7 @@ def test_event_seq_is_gapless_and_unique(tmp_path, evict):
 
 
 def test_describe_last_seq_is_the_seq_of_the_last_event(tmp_path):
-    """KNOWN BUG (reported): RunObject._finish reloads the run row (RunStore.load re-primes
+    """KNOWN BUG (reported): RunCoordinator._finish reloads the run row (RunStore.load re-primes
     next_seq from MAX(seq)) *before* _after_commit advances next_seq by the terminal event again,
     so a finished run's describe()["last_seq"] is one past its last event until it is rebuilt.
     """
@@ -180,7 +180,7 @@ def test_corrupt_state_file_gives_a_storage_error_and_spares_other_runs(tmp_path
             other = (await rt.start_run("hello", "bob")).run_id
             assert (await finished(rt, other)).info["output"] == "hi bob"
             # resume() (through reconcile()) skips the damaged file instead of failing.
-            assert await rt.resume() == []
+            assert await rt.recover() == []
             _assert_good_run_readable(rt, good)
             assert (tmp_path / "runs" / f"{BAD_ID}.db").exists()  # left alone for a human to look at
 
@@ -206,7 +206,7 @@ def test_foreign_sqlite_database_gives_a_storage_error(tmp_path):
             with pytest.raises(StorageError, match="not a flareflow"):
                 rt.get(BAD_ID)
             _assert_good_run_readable(rt, good)
-            assert await rt.resume() == []
+            assert await rt.recover() == []
 
     arun(main())
     # Neither get() nor resume() may delete or alter a file that is not ours.

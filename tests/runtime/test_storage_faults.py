@@ -131,7 +131,7 @@ def _reference(tmp_path: Path) -> tuple[dict[str, Any], list[str], Counter[str]]
     return final, kinds, calls
 
 
-def _assert_consistent(obj: co.RunObject) -> None:
+def _assert_consistent(obj: co.RunCoordinator) -> None:
     """Nothing half-committed: a gapless log, and every recorded outcome has its event (and back)."""
     events = obj.events()
     assert [e["seq"] for e in events] == list(range(1, len(events) + 1))
@@ -160,7 +160,7 @@ def test_a_refused_commit_abandons_the_activation_and_the_run_completes_as_witho
     faults.fail(site, point)
     after_fault: dict[str, Any] = {}
 
-    def check(obj: co.RunObject) -> None:
+    def check(obj: co.RunCoordinator) -> None:
         after_fault.update(status=obj.status, abandoned=obj.abandoned)
         _assert_consistent(obj)
 
@@ -318,7 +318,7 @@ def test_a_refused_start_creates_nothing_and_its_idempotency_key_stays_free(tmp_
     arun(main())
 
 
-async def _waiting_for_go(rt: LocalRuntime, clock: ManualClock, run_id: str) -> co.RunObject:
+async def _waiting_for_go(rt: LocalRuntime, clock: ManualClock, run_id: str) -> co.RunCoordinator:
     """Drive a fresh `guarded` run to its event wait (past the flaky retry and the nap)."""
     for _ in range(10):
         await idle(rt)

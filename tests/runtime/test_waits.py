@@ -54,7 +54,7 @@ def test_sleep_survives_a_restart(tmp_path):
 
         later = ManualClock(start=clock.now() + DAY + 60)
         async with LocalRuntime(tmp_path, reg, clock=later) as rt2:
-            assert await rt2.resume() == [run_id]
+            assert await rt2.recover() == [run_id]
             done = await finished(rt2, run_id)
             assert done.status == "completed" and done.info["output"] == "woke"
             assert calls == ["before", "after"]
@@ -74,7 +74,7 @@ def test_sleep_not_yet_due_after_restart_keeps_waiting(tmp_path):
             await idle(rt)
         clock.advance(DAY - 60)
         async with LocalRuntime(tmp_path, reg, clock=clock) as rt2:
-            await rt2.resume()
+            await rt2.recover()
             await idle(rt2)
             assert rt2.get(run_id).status == "waiting"
             assert calls == ["before"]
@@ -434,7 +434,7 @@ def test_cancel_a_sleeping_run(tmp_path):
 
         # A restart does not resurrect it either.
         async with LocalRuntime(tmp_path, reg, clock=clock) as rt2:
-            assert await rt2.resume() == []
+            assert await rt2.recover() == []
             await advance(rt2, clock, DAY)
             assert len(rt2.get(run_id).events()) == n
             assert calls == ["before"]
