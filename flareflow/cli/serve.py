@@ -130,7 +130,7 @@ async def serve_local(project: Project, host: str, port: int, token: str, consol
 
     async def startup() -> None:
         runtime.start()
-        resumed = await runtime.resume()
+        resumed = await runtime.recover()
         if resumed:
             console.print(f"resumed {len(resumed)} unfinished run(s)")
         scheduler.start()  # its first tick is the catch-up of what came due while the server was down
