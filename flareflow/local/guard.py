@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from types import TracebackType
 from typing import Any
 
-from .runtime import FD_RESERVE
+from .budget import FD_RESERVE
 
 log = logging.getLogger("flareflow.local.guard")
 
@@ -64,7 +64,7 @@ class Budget:
 
 def budget(max_connections: int, limit: int | None = None) -> Budget:
     """Connections get the half of the descriptor limit (default: this process's soft RLIMIT_NOFILE)
-    that the run databases leave (`flareflow.local.runtime.open_budget` takes the other half of what
+    that the run databases leave (`flareflow.local.budget.open_budget` takes the other half of what
     ``FD_RESERVE`` leaves). Of that share, an eighth is the listen backlog, which is also how many
     connections asyncio accepts in one go before any can be refused, and an eighth is for refused
     connections still reading their 503; the rest, at most ``max_connections``, is the cap.

@@ -19,26 +19,26 @@ damaged ``index.db`` (derived data) is moved aside and rebuilt from the run file
 
 A refused write (disk full, I/O error) never fails a run: the coordinator abandons the activation
 and its alarm retries it with backoff; requests that hit it get the `StorageError` (503 over HTTP).
+
+`LocalRuntime` is the facade; the concerns it composes live beside it: ``locks`` (which process
+executes which run), ``runfiles`` (run databases from a template, what is a run file), ``budget``
+(how many run databases may be open), ``index`` (the run index), ``blobs``, ``threads`` (sync steps
+off the loop). The object cache (open runs, least recently used first) and the alarm / inbox loops
+are still methods of `LocalRuntime`.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import fcntl
-import hashlib
 import logging
 import os
-import re
-import resource
-import shutil
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any
 
 from ..durable_objects.coordinator import RunCoordinator, fault_backoff
 from ..durable_objects.faults import Faults
-from ..durable_objects.migrate import migrate, migrations
 from ..durable_objects.ports import Blobs, Clock, Sql, SystemClock
 from ..durable_objects.store import DEFAULT_THRESHOLD
 from ..engine.errors import InvalidInput, RunNotFound, StorageError
@@ -46,7 +46,10 @@ from ..engine.ids import new_run_id
 from ..engine.registry import Registry, default_registry
 from ..engine.status import TERMINAL, UNFINISHED, RunStatus
 from .blobs import FileBlobs
+from .budget import open_budget
 from .index import RunIndex
+from .locks import RunLocks
+from .runfiles import OWN_TABLES, RUN_COMPANION, RUN_FILE, RunFiles
 from .sqlite import SqliteSql, UnreadableDatabase
 from .threads import DEFAULT_STEP_THREADS, StepThreads
 
@@ -54,29 +57,6 @@ log = logging.getLogger("flareflow.local")
 
 Listener = Callable[[dict[str, Any]], None]
 POLL_SECONDS = 0.25
-#: At most this many run databases open at once, however many descriptors the process may have.
-MAX_OPEN = 256
-#: Descriptors an open run costs: its database, its WAL and its shared-memory index.
-FDS_PER_RUN = 3
-#: Descriptors kept out of the budget for everything else (stdio, the index, the lock, the loop).
-FD_RESERVE = 64
-#: A run file's name: the run id (lowercase hex) and ``.db``. Anything else in ``runs/`` is not ours.
-RUN_FILE = re.compile(r"([0-9a-f]{8,64})\.db")
-#: Companions of a run file that flareflow itself writes there (SQLite's, and ``run --detach``'s log).
-RUN_COMPANION = re.compile(r"[0-9a-f]{8,64}\.(db-wal|db-shm|db-journal|log)")
-OWN_TABLES = frozenset({"_flareflow_migrations", "run", "steps", "events", "timers", "inbox", "blobs",
-                        "sqlite_sequence"})
-
-
-def open_budget(limit: int | None = None) -> int:
-    """How many run databases may be open at once under a descriptor limit (default: this process's
-    soft RLIMIT_NOFILE): half of what `FD_RESERVE` leaves, at `FDS_PER_RUN` each, between 4 and
-    `MAX_OPEN`. The other half stays free for client connections (``ulimit -n 256``: 32 runs)."""
-    if limit is None:
-        soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
-        limit = soft if soft != resource.RLIM_INFINITY else 1 << 20
-    return max(4, min(MAX_OPEN, (limit - FD_RESERVE) // 2 // FDS_PER_RUN))
-
 
 def _signature(path: Path) -> tuple[int, ...]:
     """Size and modification time of a run's database and WAL: changes when any process writes."""
@@ -89,60 +69,6 @@ def _signature(path: Path) -> tuple[int, ...]:
         else:
             out += [st.st_size, st.st_mtime_ns]
     return tuple(out)
-
-
-class _RunLocks:
-    """Per-run ownership: POSIX byte-range locks on one file per state directory.
-
-    One lock file (instead of one per run) keeps run creation cheap. POSIX locks belong to the
-    process and vanish when *any* descriptor of the file closes, so every runtime of this process
-    on the same directory shares one descriptor, and ownership inside the process is tracked here.
-    """
-
-    _shared: ClassVar[dict[str, _RunLocks]] = {}
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        self.users = 0
-        self.owners: dict[str, int] = {}
-
-    @classmethod
-    def acquire(cls, state_dir: Path) -> _RunLocks:
-        key = str(state_dir.resolve())
-        locks = cls._shared.get(key)
-        if locks is None:
-            locks = cls._shared[key] = _RunLocks(state_dir / "runs.lock")
-        locks.users += 1
-        return locks
-
-    def release_all(self, owner: int) -> None:
-        for run_id in [r for r, o in self.owners.items() if o == owner]:
-            self.unlock(run_id, owner)
-        self.users -= 1
-        if self.users == 0:
-            os.close(self.fd)
-            self._shared.pop(str(self.path.parent.resolve()), None)
-
-    @staticmethod
-    def _offset(run_id: str) -> int:
-        return int(hashlib.sha256(run_id.encode()).hexdigest()[:15], 16) + 1
-
-    def lock(self, run_id: str, owner: int) -> bool:
-        holder = self.owners.get(run_id)
-        if holder is not None:
-            return holder == owner
-        try:
-            fcntl.lockf(self.fd, fcntl.LOCK_EX | fcntl.LOCK_NB, 1, self._offset(run_id), os.SEEK_SET)
-        except OSError:
-            return False
-        self.owners[run_id] = owner
-        return True
-
-    def unlock(self, run_id: str, owner: int) -> None:
-        if self.owners.get(run_id) == owner:
-            del self.owners[run_id]
-            fcntl.lockf(self.fd, fcntl.LOCK_UN, 1, self._offset(run_id), os.SEEK_SET)
 
 
 class _ObjectAlarm:
@@ -188,12 +114,12 @@ class LocalRuntime:
         self.blobs = FileBlobs(self.state_dir / "blobs", fsync=sync == "full")
         self._blob_port: Blobs = faults.blobs(self.blobs) if faults is not None else self.blobs
         self.runs_dir.mkdir(parents=True, exist_ok=True)
+        self.files = RunFiles(self.state_dir, self.runs_dir, sync)
         self.index = self._open_index()
         self.objects: dict[str, RunCoordinator] = {}  # least recently used first
         self._sql: dict[str, SqliteSql] = {}
         self._locks: set[str] = set()
-        self._run_locks = _RunLocks.acquire(self.state_dir)
-        self._template_path: Path | None = None
+        self._run_locks = RunLocks.acquire(self.state_dir)
         self._busy: dict[str, int] = {}  # runs with an activation in flight: never closed under it
         # activations in flight at once: a few open slots stay free for reads of other runs
         self._slots = asyncio.Semaphore(max(1, self.max_open - max(1, self.max_open // 8)))
@@ -308,58 +234,6 @@ class LocalRuntime:
         """The run's `Sql` port: its connection, wrapped by the fault injector in tests."""
         sql = self._sql_for(run_id)
         return self.faults.sql(sql, run_id) if self.faults is not None else sql
-
-    def _template(self) -> Path:
-        """An empty run database with the current schema, in WAL mode; new runs start as a copy.
-
-        Copying ~40 KB is far cheaper than creating a database and its schema for every run. The
-        name carries a hash of the migrations, so a flareflow upgrade makes a new template.
-        """
-        if self._template_path is not None and self._template_path.exists():
-            return self._template_path
-        digest = hashlib.sha256("".join(text for _, _, text in migrations("run")).encode()).hexdigest()[:12]
-        path = self.state_dir / f"template-{digest}.db"
-        if not path.exists():
-            tmp = self.state_dir / f".template-{digest}-{os.getpid()}.db"
-            try:
-                sql = SqliteSql(tmp, sync="normal", label=tmp.name)
-                try:
-                    migrate(sql, "run")
-                    sql.exec("PRAGMA wal_checkpoint(TRUNCATE)")
-                finally:
-                    sql.close()
-                for suffix in ("-wal", "-shm"):
-                    Path(f"{tmp}{suffix}").unlink(missing_ok=True)
-                os.replace(tmp, path)
-            except (OSError, StorageError) as exc:
-                for suffix in ("", "-wal", "-shm"):
-                    with contextlib.suppress(OSError):
-                        Path(f"{tmp}{suffix}").unlink()
-                if isinstance(exc, StorageError):
-                    raise
-                raise StorageError(f"cannot create the run template ({exc.strerror or exc})") from None
-        self._template_path = path
-        return path
-
-    def _new_database(self, path: Path) -> None:
-        """Copy the template; with ``sync="full"`` make the file and its directory entry durable too,
-        since the WAL's fsyncs do not cover the main file a power cut could otherwise leave empty.
-        A full disk (or any OS error) is a `StorageError` naming the run, not the path."""
-        try:
-            shutil.copyfile(self._template(), path)
-            if self.sync == "full":
-                fd = os.open(path, os.O_RDONLY)
-                try:
-                    os.fsync(fd)
-                finally:
-                    os.close(fd)
-                dir_fd = os.open(self.runs_dir, os.O_RDONLY)
-                try:
-                    os.fsync(dir_fd)
-                finally:
-                    os.close(dir_fd)
-        except OSError as exc:
-            raise StorageError(f"cannot create runs/{path.name} ({exc.strerror or exc})") from None
 
     def _build(self, run_id: str) -> RunCoordinator:
         """A run object on a fresh connection; the connection is closed again if building fails."""
@@ -497,7 +371,7 @@ class LocalRuntime:
             self._release(run_id)
             return self.get(holder), False
         try:
-            self._new_database(self.db_path(run_id))
+            self.files.create(self.db_path(run_id))
             obj = self._build(run_id)
             obj.create(defn.name, input, idempotency_key, trigger=trigger)
         except BaseException:

@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from flareflow.local.runtime import FDS_PER_RUN, open_budget
+from flareflow.local.budget import FDS_PER_RUN, open_budget
 
 from .runs import make_runs
 from .servers import client, fds, project, server, stderr

@@ -8,7 +8,7 @@ from typing import Any
 from flareflow import Run, workflow
 from flareflow.engine.registry import Registry
 from flareflow.local import LocalRuntime, ManualClock
-from flareflow.local.runtime import open_budget
+from flareflow.local.budget import open_budget
 
 from .helpers import arun, idle, wait_until
 
