@@ -23,7 +23,7 @@ import json
 from collections.abc import Iterable
 from typing import Any, Final
 
-from .errors import FlareflowError, wire_error
+from .errors import FlareflowError, InvalidInput, wire_error
 from .events import TERMINAL_EVENTS
 from .wirejson import loads_bounded, lone_surrogate_field
 
@@ -36,19 +36,10 @@ SSE_RETRY: Final = "retry: 1000\n\n"
 SSE_KEEPALIVE: Final = ": keep-alive\n\n"
 
 
-class FrameError(FlareflowError):
+class FrameError(InvalidInput):
     """A client frame that cannot be read: the socket is closed with 1008 and this message."""
 
     code = "invalid_frame"
-    http_status = 400
-
-    def __init__(self, message: str, field: str | None = None) -> None:
-        self._field = field
-        super().__init__(message)
-
-    @property
-    def field(self) -> str | None:
-        return self._field
 
 
 def close_reason(message: str) -> str:
