@@ -65,3 +65,35 @@ class RunLocks:
         if self.owners.get(run_id) == owner:
             del self.owners[run_id]
             fcntl.lockf(self.fd, fcntl.LOCK_UN, 1, self._offset(run_id), os.SEEK_SET)
+
+
+class Ownership:
+    """The runs one runtime executes: its view of the shared `RunLocks` of its state directory.
+
+    ``take`` locks a run for this runtime (False while another live process holds it), ``release``
+    gives it back, ``holds`` says whether this runtime executes it; ``release_all`` at close.
+    """
+
+    def __init__(self, state_dir: Path) -> None:
+        self._locks = RunLocks.acquire(state_dir)
+        self.held: set[str] = set()
+
+    def take(self, run_id: str) -> bool:
+        if run_id in self.held:
+            return True
+        if not self._locks.lock(run_id, id(self)):
+            return False
+        self.held.add(run_id)
+        return True
+
+    def release(self, run_id: str) -> None:
+        if run_id in self.held:
+            self.held.discard(run_id)
+            self._locks.unlock(run_id, id(self))
+
+    def holds(self, run_id: str) -> bool:
+        return run_id in self.held
+
+    def release_all(self) -> None:
+        self._locks.release_all(id(self))
+        self.held.clear()

@@ -48,7 +48,7 @@ from ..engine.status import TERMINAL, UNFINISHED, RunStatus
 from .blobs import FileBlobs
 from .budget import open_budget
 from .index import RunIndex
-from .locks import RunLocks
+from .locks import Ownership
 from .runfiles import OWN_TABLES, RUN_COMPANION, RUN_FILE, RunFiles
 from .sqlite import SqliteSql, UnreadableDatabase
 from .threads import DEFAULT_STEP_THREADS, StepThreads
@@ -118,8 +118,7 @@ class LocalRuntime:
         self.index = self._open_index()
         self.objects: dict[str, RunCoordinator] = {}  # least recently used first
         self._sql: dict[str, SqliteSql] = {}
-        self._locks: set[str] = set()
-        self._run_locks = RunLocks.acquire(self.state_dir)
+        self.ownership = Ownership(self.state_dir)  # the runs this runtime executes
         self._busy: dict[str, int] = {}  # runs with an activation in flight: never closed under it
         # activations in flight at once: a few open slots stay free for reads of other runs
         self._slots = asyncio.Semaphore(max(1, self.max_open - max(1, self.max_open // 8)))
@@ -167,9 +166,8 @@ class LocalRuntime:
             self.threads.close()  # a step still blocked in a thread was abandoned above; not waited for
         for sql in self._sql.values():
             sql.close()
-        self._run_locks.release_all(id(self))
+        self.ownership.release_all()
         self._sql.clear()
-        self._locks.clear()
         self.objects.clear()
         self.index.close()
 
@@ -191,22 +189,9 @@ class LocalRuntime:
     def db_path(self, run_id: str) -> Path:
         return self.runs_dir / f"{run_id}.db"
 
-    def _own(self, run_id: str) -> bool:
-        """Take the run's lock. False when another live process holds it."""
-        if run_id in self._locks:
-            return True
-        if not self._run_locks.lock(run_id, id(self)):
-            return False
-        self._locks.add(run_id)
-        return True
-
-    def _release(self, run_id: str) -> None:
-        if run_id in self._locks:
-            self._locks.discard(run_id)
-            self._run_locks.unlock(run_id, id(self))
-
     def owns(self, run_id: str) -> bool:
-        return run_id in self._locks
+        """Whether this runtime executes the run (holds its lock)."""
+        return self.ownership.holds(run_id)
 
     def resolve(self, ref: str) -> str:
         """A full run id from an id or a unique prefix of one."""
@@ -293,7 +278,7 @@ class LocalRuntime:
             finished = not obj.exists or obj.status in TERMINAL
             self.evict(run_id, counted=False)
             if finished:
-                self._release(run_id)
+                self.ownership.release(run_id)
 
     def evict(self, run_id: str, *, counted: bool = True) -> None:
         """Drop the in-memory object and its connection; the next access rebuilds from SQL.
@@ -303,7 +288,7 @@ class LocalRuntime:
         obj = self.objects.pop(run_id, None)
         self._close_sql(run_id)
         self._versions.pop(run_id, None)
-        if run_id in self._locks and obj is not None and obj.exists and obj.status not in TERMINAL:
+        if self.ownership.holds(run_id) and obj is not None and obj.exists and obj.status not in TERMINAL:
             self._closed_at[run_id] = _signature(self.db_path(run_id))
         if counted:
             self.evictions += 1
@@ -359,16 +344,16 @@ class LocalRuntime:
         run_id = new_run_id(now)
         row = {"id": run_id, "workflow": defn.name, "status": str(RunStatus.RUNNING),
                "idempotency_key": idempotency_key, "created_at": now, "updated_at": now}
-        if not self._own(run_id):  # pragma: no cover - a fresh random id cannot be locked by others
+        if not self.ownership.take(run_id):  # pragma: no cover - a fresh random id cannot be locked by others
             raise StorageError(f"run '{run_id}' is locked by another process")
         # locked before it is indexed, so another process's reconcile never drops the fresh row
         try:
             holder = self.index.reserve(row)
         except BaseException:
-            self._release(run_id)
+            self.ownership.release(run_id)
             raise
         if holder is not None:
-            self._release(run_id)
+            self.ownership.release(run_id)
             return self.get(holder), False
         try:
             self.files.create(self.db_path(run_id))
@@ -390,7 +375,7 @@ class LocalRuntime:
             with contextlib.suppress(OSError):
                 (self.runs_dir / f"{run_id}{suffix}").unlink()
         self._index_status(None, run_id)
-        self._release(run_id)
+        self.ownership.release(run_id)
 
     def schedule(self, run_id: str) -> None:
         """Activate the run in the background (if this process owns it)."""
@@ -404,7 +389,7 @@ class LocalRuntime:
             log.error("run activation crashed", exc_info=task.exception())
 
     async def _drive(self, run_id: str) -> None:
-        if not self._own(run_id):
+        if not self.ownership.take(run_id):
             return
         async with self._slots:
             self._busy[run_id] = self._busy.get(run_id, 0) + 1
@@ -452,7 +437,7 @@ class LocalRuntime:
         for run_id in candidates:
             if run_ids is not None and self.get(run_id).status in TERMINAL:
                 continue
-            if not self._own(run_id):
+            if not self.ownership.take(run_id):
                 continue
             resumed.append(run_id)
             self.schedule(run_id)
@@ -502,13 +487,13 @@ class LocalRuntime:
                 self.evict(run_id, counted=False)
         self._damaged = damaged
         for run_id in sorted(set(indexed) - on_disk):
-            if self._own(run_id):  # not being created by a live process right now
+            if self.ownership.take(run_id):  # not being created by a live process right now
                 self._index_status(None, run_id)
-                self._release(run_id)
+                self.ownership.release(run_id)
 
     def _discard_if_empty(self, run_id: str) -> bool:
         """Remove a run file that never got its run row (and that no live process is creating)."""
-        if not self._own(run_id):
+        if not self.ownership.take(run_id):
             return False
         try:
             sql = SqliteSql(self.db_path(run_id), sync=self.sync, label=f"runs/{run_id}.db")
@@ -534,7 +519,7 @@ class LocalRuntime:
     # -- deliveries from this or another process -------------------------------------------
     async def send_event(self, run_id: str, event_type: str, payload: Any = None) -> None:
         run_id = self.resolve(run_id)
-        owner = self._own(run_id)
+        owner = self.ownership.take(run_id)
         try:
             self.get(run_id).deliver_event(event_type, payload, owner=owner)
         except StorageError:
@@ -546,7 +531,7 @@ class LocalRuntime:
 
     async def answer(self, run_id: str, value: Any, step: str | None = None) -> str:
         run_id = self.resolve(run_id)
-        owner = self._own(run_id)
+        owner = self.ownership.take(run_id)
         try:
             key = self.get(run_id).answer(value, step, owner=owner)
         except StorageError:
@@ -557,25 +542,25 @@ class LocalRuntime:
             self.schedule(run_id)
         return key
 
-    def _owned(self, run_id: str, action: str) -> str:
+    def _take_to_control(self, run_id: str, action: str) -> str:
         run_id = self.resolve(run_id)
-        if not self._own(run_id):
+        if not self.ownership.take(run_id):
             raise InvalidInput(f"run '{run_id}' is being executed by another flareflow process; "
                                f"{action} it there (or stop that process first)")
         return run_id
 
     async def cancel(self, run_id: str, reason: str = "cancelled") -> None:
-        run_id = self._owned(run_id, "cancel")
+        run_id = self._take_to_control(run_id, "cancel")
         self.get(run_id).cancel(reason)
         self._notify_settled(run_id)
 
     async def pause(self, run_id: str, reason: str = "paused") -> None:
         """Hold a run: its running step finishes, nothing new starts until `unpause`."""
-        self.get(self._owned(run_id, "pause")).pause(reason)
+        self.get(self._take_to_control(run_id, "pause")).pause(reason)
 
     async def unpause(self, run_id: str) -> None:
         """Release a paused run and continue it."""
-        run_id = self._owned(run_id, "resume")
+        run_id = self._take_to_control(run_id, "resume")
         if self.get(run_id).resume():
             self.schedule(run_id)
 
@@ -668,7 +653,7 @@ class LocalRuntime:
             await asyncio.sleep(POLL_SECONDS)
             if self._index_pending:
                 self._flush_index()
-            for run_id in list(self._locks):
+            for run_id in list(self.ownership.held):
                 try:
                     self._poll(run_id)
                 except StorageError:
