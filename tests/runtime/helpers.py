@@ -1,17 +1,21 @@
-"""Small async helpers shared by the runtime spec tests (no pytest-asyncio: tests call `arun`).
+"""Small async helpers shared by the runtime spec tests, and `ManualRuntime` (the ``runtime`` fixture).
 
-Time is a `ManualClock`; nothing here sleeps for real beyond a few loop turns (and a millisecond
-now and then while a sync step hands its result back from its thread), so a test that waits on a
-condition that never comes fails fast with a readable message instead of hanging.
+No pytest-asyncio: a test hands its async body to ``runtime.run`` (conftest.py), which runs it on a
+fresh event loop with a started `LocalRuntime`. Time is a `ManualClock`; nothing here sleeps for real
+beyond a few loop turns (and a millisecond now and then while a sync step hands its result back from
+its thread), so a test that waits on a condition that never comes fails fast with a readable message
+instead of hanging.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
+from pathlib import Path
 from typing import Any
 
 from flareflow.durable_objects.coordinator import RunCoordinator
+from flareflow.engine.registry import Registry
 from flareflow.local import LocalRuntime, ManualClock
 
 #: Hard ceiling (real seconds) for any single test body.
@@ -21,6 +25,65 @@ TEST_TIMEOUT = 10.0
 def arun(coro: Coroutine[Any, Any, Any], timeout: float = TEST_TIMEOUT) -> Any:
     """Run one test body on a fresh event loop, bounded in real time."""
     return asyncio.run(asyncio.wait_for(coro, timeout))
+
+
+class ManualRuntime:
+    """A `LocalRuntime` on a `ManualClock` for one test; the ``runtime`` fixture is one on ``tmp_path``.
+
+    ``run(main, **options)`` opens a runtime on ``state_dir`` with ``registry`` and ``clock`` (``options``
+    are LocalRuntime's keywords: ``max_open=``, ``evict_after_step=``, ``step_threads=``, ...), awaits
+    ``main(rt)`` on a fresh event loop bounded in real time (`arun`), closes the runtime and returns
+    what ``main`` returned. Each ``run`` is a process of its own: what is stored stays, nothing in
+    memory does. Inside ``main``, ``rt2 = await runtime.restart()`` is a process restart: the runtime is
+    closed and a new one opened on the same directory, for the test to ``recover()``.
+
+    ``registry`` starts empty (decorate workflows onto it, or assign one a helper built) and ``clock``
+    at ManualClock's default time (assign another to start elsewhere); set them before ``run``.
+    """
+
+    def __init__(self, state_dir: Path | str, registry: Registry | None = None,
+                 clock: ManualClock | None = None) -> None:
+        self.state_dir = Path(state_dir)
+        self.registry = registry if registry is not None else Registry()
+        self.clock = clock if clock is not None else ManualClock()
+        self._options: dict[str, Any] = {}
+        self._rt: LocalRuntime | None = None
+
+    def run(self, main: Callable[[LocalRuntime], Awaitable[Any]], **options: Any) -> Any:
+        """Await ``main(rt)`` with a started runtime (``options`` kept for its restarts), then close it."""
+
+        async def session() -> Any:
+            self._options = options
+            try:
+                return await main(self._open())
+            finally:
+                await self._close()
+
+        return arun(session())
+
+    async def restart(self, *, advance: float = 0, clock: ManualClock | None = None,
+                      registry: Registry | None = None, **options: Any) -> LocalRuntime:
+        """Close the runtime (the process goes down); then, while nothing runs, move the clock on by
+        ``advance`` seconds, or replace it, the registry (new code) or some options; open a new one."""
+        await self._close()
+        if clock is not None:
+            self.clock = clock
+        if advance:
+            self.clock.advance(advance)
+        if registry is not None:
+            self.registry = registry
+        self._options = {**self._options, **options}
+        return self._open()
+
+    def _open(self) -> LocalRuntime:
+        self._rt = LocalRuntime(self.state_dir, self.registry, clock=self.clock, **self._options)
+        self._rt.start()  # as `async with` does; `_close` is its exit
+        return self._rt
+
+    async def _close(self) -> None:
+        if self._rt is not None:
+            rt, self._rt = self._rt, None
+            await rt.close()
 
 
 async def turns(n: int = 20) -> None:

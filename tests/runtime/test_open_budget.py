@@ -31,26 +31,27 @@ def test_the_budget_follows_the_descriptor_limit():
     assert open_budget(1 << 20) == 256  # never above MAX_OPEN
 
 
-def test_at_most_max_open_runs_are_open_and_every_run_still_finishes(tmp_path):
-    async def main() -> None:
-        async with LocalRuntime(tmp_path, _registry(), clock=ManualClock(), max_open=3) as rt:
-            peak = 0
-            ids = []
-            for _ in range(12):
-                ids.append((await rt.start_run("gate")).run_id)
-                await idle(rt)
-                peak = max(peak, len(rt._sql))
-            assert all(rt.get(r).status == "waiting" for r in ids)
-            peak = max(peak, len(rt._sql))
-            for i, run_id in enumerate(ids):
-                await rt.send_event(run_id, "go", i)
-                await idle(rt)
-                peak = max(peak, len(rt._sql))
-            assert [rt.get(r).info["output"] for r in ids] == [{"got": i} for i in range(12)]
-            assert peak <= 3, peak
-            assert len(rt._sql) <= 3
+def test_at_most_max_open_runs_are_open_and_every_run_still_finishes(runtime):
+    runtime.registry = _registry()
 
-    arun(main())
+    async def main(rt: LocalRuntime) -> None:
+        peak = 0
+        ids = []
+        for _ in range(12):
+            ids.append((await rt.start_run("gate")).run_id)
+            await idle(rt)
+            peak = max(peak, len(rt._sql))
+        assert all(rt.get(r).status == "waiting" for r in ids)
+        peak = max(peak, len(rt._sql))
+        for i, run_id in enumerate(ids):
+            await rt.send_event(run_id, "go", i)
+            await idle(rt)
+            peak = max(peak, len(rt._sql))
+        assert [rt.get(r).info["output"] for r in ids] == [{"got": i} for i in range(12)]
+        assert peak <= 3, peak
+        assert len(rt._sql) <= 3
+
+    runtime.run(main, max_open=3)
 
 
 def test_a_closed_run_picks_up_a_delivery_from_another_process(tmp_path):

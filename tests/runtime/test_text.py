@@ -14,11 +14,11 @@ from typing import Any
 
 import pytest
 
-from flareflow.engine import Registry, Run, workflow
+from flareflow.engine import Run, workflow
 from flareflow.engine.errors import InvalidInput, NonRetryableError
-from flareflow.local import LocalRuntime, ManualClock
+from flareflow.local import LocalRuntime
 
-from .helpers import arun, finished, wait_until
+from .helpers import finished, wait_until
 
 LONE = "a\ud800b"
 
@@ -27,47 +27,42 @@ def _encodes(value: Any) -> None:
     json.dumps(value, ensure_ascii=False).encode("utf-8")  # raises UnicodeEncodeError otherwise
 
 
-def test_lone_surrogates_from_clients_are_refused_before_anything_is_stored(tmp_path):
-    reg = Registry()
-
-    @workflow("gate", registry=reg)
+def test_lone_surrogates_from_clients_are_refused_before_anything_is_stored(runtime):
+    @workflow("gate", registry=runtime.registry)
     async def gate(run: Run, inp: Any = None) -> Any:
         got = await run.wait_for_event("go")
         ok = await run.ask("ok?", schema={"type": "string"}, name="ok")
         return [got, ok]
 
-    async def main() -> None:
-        async with LocalRuntime(tmp_path, reg, clock=ManualClock()) as rt:
-            with pytest.raises(InvalidInput, match="surrogate") as info:
-                await rt.start_run("gate", {"name": LONE})
-            assert info.value.field == "input"
-            assert rt.index.list(limit=10) == []
-            run_id = (await rt.start_run("gate", {"name": "ok"})).run_id
-            await wait_until(lambda: rt.get(run_id).status == "waiting", "the run to wait")
-            stored = rt.get(run_id).events()
-            with pytest.raises(InvalidInput, match="surrogate") as info:
-                await rt.send_event(run_id, "go", [LONE])
-            assert info.value.field == "payload"
-            assert rt.get(run_id).events() == stored
-            await rt.send_event(run_id, "go", 1)
-            await wait_until(lambda: rt.get(run_id).open_waits() and rt.get(run_id).open_waits()[0]["kind"]
-                             == "input", "the question")
-            stored = rt.get(run_id).events()
-            with pytest.raises(InvalidInput, match="surrogate") as info:
-                await rt.answer(run_id, LONE)
-            assert info.value.field == "value"
-            assert rt.get(run_id).events() == stored
-            await rt.answer(run_id, "fine")
-            assert (await finished(rt, run_id)).info["output"] == [1, "fine"]
+    async def main(rt: LocalRuntime) -> None:
+        with pytest.raises(InvalidInput, match="surrogate") as info:
+            await rt.start_run("gate", {"name": LONE})
+        assert info.value.field == "input"
+        assert rt.index.list(limit=10) == []
+        run_id = (await rt.start_run("gate", {"name": "ok"})).run_id
+        await wait_until(lambda: rt.get(run_id).status == "waiting", "the run to wait")
+        stored = rt.get(run_id).events()
+        with pytest.raises(InvalidInput, match="surrogate") as info:
+            await rt.send_event(run_id, "go", [LONE])
+        assert info.value.field == "payload"
+        assert rt.get(run_id).events() == stored
+        await rt.send_event(run_id, "go", 1)
+        await wait_until(lambda: rt.get(run_id).open_waits() and rt.get(run_id).open_waits()[0]["kind"]
+                         == "input", "the question")
+        stored = rt.get(run_id).events()
+        with pytest.raises(InvalidInput, match="surrogate") as info:
+            await rt.answer(run_id, LONE)
+        assert info.value.field == "value"
+        assert rt.get(run_id).events() == stored
+        await rt.answer(run_id, "fine")
+        assert (await finished(rt, run_id)).info["output"] == [1, "fine"]
 
-    arun(main())
+    runtime.run(main)
 
 
 @pytest.mark.parametrize("where", ["result", "output", "state", "error"])
-def test_lone_surrogates_from_workflow_code_fail_the_run_readably(tmp_path, where):
-    reg = Registry()
-
-    @workflow("leaky", registry=reg)
+def test_lone_surrogates_from_workflow_code_fail_the_run_readably(runtime, where):
+    @workflow("leaky", registry=runtime.registry)
     async def leaky(run: Run) -> Any:
         if where == "state":
             run.state["name"] = LONE
@@ -76,22 +71,21 @@ def test_lone_surrogates_from_workflow_code_fail_the_run_readably(tmp_path, wher
         value = await run.step("fetch", lambda: LONE if where == "result" else "ok")
         return LONE if where == "output" else value
 
-    async def main() -> None:
-        async with LocalRuntime(tmp_path, reg, clock=ManualClock()) as rt:
-            run_id = (await rt.start_run("leaky")).run_id
-            done = await finished(rt, run_id)
-            info = done.describe()
-            events = done.events()
-            _encodes(info)
-            _encodes(events)
-            assert done.status == "failed", info
-            if where != "error":
-                cause = info["error"].get("cause", info["error"])
-                assert cause["type"] == "InvalidInput" and "surrogate" in cause["message"], info["error"]
-            else:
-                assert "\ufffd" in json.dumps(info["error"], ensure_ascii=False), info["error"]
+    async def main(rt: LocalRuntime) -> None:
+        run_id = (await rt.start_run("leaky")).run_id
+        done = await finished(rt, run_id)
+        info = done.describe()
+        events = done.events()
+        _encodes(info)
+        _encodes(events)
+        assert done.status == "failed", info
+        if where != "error":
+            cause = info["error"].get("cause", info["error"])
+            assert cause["type"] == "InvalidInput" and "surrogate" in cause["message"], info["error"]
+        else:
+            assert "\ufffd" in json.dumps(info["error"], ensure_ascii=False), info["error"]
 
-    arun(main())
+    runtime.run(main)
 
 
 def _raise() -> None:
