@@ -21,10 +21,11 @@ A refused write (disk full, I/O error) never fails a run: the coordinator abando
 and its alarm retries it with backoff; requests that hit it get the `StorageError` (503 over HTTP).
 
 `LocalRuntime` is the facade; the concerns it composes live beside it: ``locks`` (which process
-executes which run), ``runfiles`` (run databases from a template, what is a run file), ``budget``
-(how many run databases may be open), ``index`` (the run index), ``blobs``, ``threads`` (sync steps
-off the loop). The object cache (open runs, least recently used first) and the alarm / inbox loops
-are still methods of `LocalRuntime`.
+executes which run: `Ownership`), ``runfiles`` (run databases from a template, what is a run file),
+``budget`` (how many run databases may be open), ``alarms`` (one alarm per run on the clock),
+``index`` (the run index), ``blobs``, ``threads`` (sync steps off the loop). The object cache (open
+runs, least recently used first, closed under the budget) and the inbox poller are still methods of
+`LocalRuntime`: both read the same connection and signature state.
 """
 
 from __future__ import annotations
@@ -45,6 +46,7 @@ from ..engine.errors import InvalidInput, RunNotFound, StorageError
 from ..engine.ids import new_run_id
 from ..engine.registry import Registry, default_registry
 from ..engine.status import TERMINAL, UNFINISHED, RunStatus
+from .alarms import Alarms
 from .blobs import FileBlobs
 from .budget import open_budget
 from .index import RunIndex
@@ -69,17 +71,6 @@ def _signature(path: Path) -> tuple[int, ...]:
         else:
             out += [st.st_size, st.st_mtime_ns]
     return tuple(out)
-
-
-class _ObjectAlarm:
-    """The `Alarm` port of one object: forwards to the runtime's scheduler."""
-
-    def __init__(self, runtime: LocalRuntime, run_id: str) -> None:
-        self.runtime = runtime
-        self.run_id = run_id
-
-    def set(self, at: float | None) -> None:
-        self.runtime._set_alarm(self.run_id, at)
 
 
 class LocalRuntime:
@@ -128,8 +119,7 @@ class LocalRuntime:
         self._index_refused = False
         self._strays: set[str] = set()
         self._damaged: set[str] = set()
-        self._alarms: dict[str, float] = {}
-        self._alarm_changed = asyncio.Event()
+        self.alarms = Alarms(self.clock, self.schedule)  # one alarm per run, on the runtime's clock
         self._subscribers: dict[str, list[Listener]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
         self._versions: dict[str, int] = {}
@@ -149,7 +139,7 @@ class LocalRuntime:
     def start(self) -> None:
         """Start the alarm scheduler and the inbox poller (needs a running event loop)."""
         if not self._background:
-            self._background = [asyncio.ensure_future(self._alarm_loop()),
+            self._background = [asyncio.ensure_future(self.alarms.run()),
                                 asyncio.ensure_future(self._poll_loop())]
 
     async def close(self) -> None:
@@ -227,7 +217,7 @@ class LocalRuntime:
             obj = RunCoordinator(
                 run_id,
                 self._port(run_id),
-                _ObjectAlarm(self, run_id),
+                self.alarms.port(run_id),
                 self.clock,
                 self.registry,
                 on_status=self._index_status,
@@ -419,7 +409,7 @@ class LocalRuntime:
         failures = self._open_faults[run_id] = self._open_faults.get(run_id, 0) + 1
         delay = fault_backoff(failures)
         log.warning("run %s: %s; retrying in %gs", run_id, exc, delay)
-        self._set_alarm(run_id, self.clock.now() + delay)
+        self.alarms.set(run_id, self.clock.now() + delay)
 
     async def activate(self, run_id: str) -> None:
         """Activate now and wait for this activation to finish (used by tests and the CLI)."""
@@ -615,36 +605,9 @@ class LocalRuntime:
         return self.get(run_id)
 
     # -- alarms ----------------------------------------------------------------------------
-    def _set_alarm(self, run_id: str, at: float | None) -> None:
-        if at is None:
-            self._alarms.pop(run_id, None)
-        else:
-            self._alarms[run_id] = at
-        self._alarm_changed.set()
-
     def next_alarm(self) -> float | None:
-        return min(self._alarms.values()) if self._alarms else None
-
-    async def _alarm_loop(self) -> None:
-        while True:
-            self._alarm_changed.clear()
-            if not self._alarms:
-                await self._alarm_changed.wait()
-                continue
-            run_id, at = min(self._alarms.items(), key=lambda item: item[1])
-            delay = at - self.clock.now()
-            if delay <= 0:
-                self._alarms.pop(run_id, None)
-                self.schedule(run_id)
-                await asyncio.sleep(0)
-                continue
-            sleeper = asyncio.ensure_future(self.clock.sleep(delay))
-            changed = asyncio.ensure_future(self._alarm_changed.wait())
-            try:
-                await asyncio.wait({sleeper, changed}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                sleeper.cancel()
-                changed.cancel()
+        """When the earliest run alarm is due, if any."""
+        return self.alarms.next()
 
     async def _poll_loop(self) -> None:
         """Pick up events and answers other processes left in the inboxes of runs we own, and write
