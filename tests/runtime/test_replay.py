@@ -5,11 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 from flareflow import Run, workflow
+from flareflow.durable_objects.coordinator import RunCoordinator
 from flareflow.engine import jsonpatch
 from flareflow.engine.registry import Registry
-from flareflow.local import LocalRuntime, ManualClock
+from flareflow.local import LocalRuntime
 
-from .helpers import advance, arun, finished, has_event, idle, of_type, types, wait_until
+from .helpers import advance, finished, has_event, idle, of_type, types, wait_until
 
 
 def _counting_registry(calls: list[str]) -> Registry:
@@ -32,72 +33,69 @@ def _counting_registry(calls: list[str]) -> Registry:
     return reg
 
 
-def test_completed_steps_run_once_across_eviction_and_restart(tmp_path):
+def test_completed_steps_run_once_across_eviction_and_restart(runtime):
     calls: list[str] = []
-    reg = _counting_registry(calls)
-    clock = ManualClock()
+    runtime.registry = _counting_registry(calls)
+    clock = runtime.clock
 
-    async def main() -> None:
-        async with LocalRuntime(tmp_path, reg, clock=clock) as rt:
-            obj = await rt.start_run("pipeline")
-            run_id = obj.run_id
-            await idle(rt)
-            assert calls == ["a", "b"]
-            assert rt.get(run_id).status == "waiting"
+    async def main(rt: LocalRuntime) -> None:
+        obj = await rt.start_run("pipeline")
+        run_id = obj.run_id
+        await idle(rt)
+        assert calls == ["a", "b"]
+        assert rt.get(run_id).status == "waiting"
 
-            # Drop the in-memory object: the alarm rebuilds it from SQL and replays a and b.
-            rt.evict(run_id)
-            await advance(rt, clock, 3600)
-            assert calls == ["a", "b", "c"]
-            assert rt.get(run_id).status == "waiting"
-            rt.evict(run_id)  # evict again while waiting for the event
+        # Drop the in-memory object: the alarm rebuilds it from SQL and replays a and b.
+        rt.evict(run_id)
+        await advance(rt, clock, 3600)
+        assert calls == ["a", "b", "c"]
+        assert rt.get(run_id).status == "waiting"
+        rt.evict(run_id)  # evict again while waiting for the event
 
         # A new runtime on the same directory resumes the run.
-        async with LocalRuntime(tmp_path, reg, clock=clock) as rt2:
-            assert await rt2.recover() == [run_id]
-            await idle(rt2)
-            assert calls == ["a", "b", "c"], "resume re-ran a recorded step"
-            await rt2.send_event(run_id, "go", {"n": 1})
-            done = await finished(rt2, run_id)
+        rt2 = await runtime.restart()
+        assert await rt2.recover() == [run_id]
+        await idle(rt2)
+        assert calls == ["a", "b", "c"], "resume re-ran a recorded step"
+        await rt2.send_event(run_id, "go", {"n": 1})
+        done = await finished(rt2, run_id)
 
-            assert done.status == "completed"
-            assert calls == ["a", "b", "c", "d"]
-            # The output carries the values recorded the first (and only) time each step ran.
-            assert done.info["output"] == {
-                "a": "a-result-1", "b": "b-result-2", "c": "c-result-3", "d": "d-result-4", "go": {"n": 1},
-            }
-            started = [e["step"] for e in of_type(done, "step.started")]
-            assert started == ["a#1", "b#1", "c#1", "d#1"]
+        assert done.status == "completed"
+        assert calls == ["a", "b", "c", "d"]
+        # The output carries the values recorded the first (and only) time each step ran.
+        assert done.info["output"] == {
+            "a": "a-result-1", "b": "b-result-2", "c": "c-result-3", "d": "d-result-4", "go": {"n": 1},
+        }
+        started = [e["step"] for e in of_type(done, "step.started")]
+        assert started == ["a#1", "b#1", "c#1", "d#1"]
 
-    arun(main())
+    runtime.run(main)
 
 
-def test_replayed_step_returns_recorded_value_not_a_new_one(tmp_path):
+def test_replayed_step_returns_recorded_value_not_a_new_one(runtime):
     """A step whose function would now return something else still replays its recorded result."""
-    reg = Registry()
     values = iter(["first", "second", "third"])
     seen: list[str] = []
 
-    @workflow("wf", registry=reg)
+    @workflow("wf", registry=runtime.registry)
     async def wf(run: Run) -> str:
         v = await run.step("pick", lambda: next(values))
         seen.append(v)
         await run.sleep("nap", 60)
         return v
 
-    clock = ManualClock()
+    clock = runtime.clock
 
-    async def main() -> None:
-        async with LocalRuntime(tmp_path, reg, clock=clock) as rt:
-            obj = await rt.start_run("wf")
-            await idle(rt)
-            rt.evict(obj.run_id)
-            clock.advance(60)
-            done = await finished(rt, obj.run_id)
-            assert done.info["output"] == "first"
-            assert seen == ["first", "first"]  # live run, then the replay: same value
+    async def main(rt: LocalRuntime) -> None:
+        obj = await rt.start_run("wf")
+        await idle(rt)
+        rt.evict(obj.run_id)
+        clock.advance(60)
+        done = await finished(rt, obj.run_id)
+        assert done.info["output"] == "first"
+        assert seen == ["first", "first"]  # live run, then the replay: same value
 
-    arun(main())
+    runtime.run(main)
 
 
 def _two_versions(calls: list[str]) -> tuple[Registry, Registry]:
@@ -124,39 +122,37 @@ def _two_versions(calls: list[str]) -> tuple[Registry, Registry]:
     return old, new
 
 
-def test_divergent_replay_fails_naming_the_step_and_the_difference(tmp_path):
+def test_divergent_replay_fails_naming_the_step_and_the_difference(runtime):
     calls: list[str] = []
     old, new = _two_versions(calls)
-    clock = ManualClock()
+    runtime.registry = old
 
-    async def main() -> None:
-        async with LocalRuntime(tmp_path, old, clock=clock) as rt:
-            obj = await rt.start_run("evolving")
-            run_id = obj.run_id
-            await idle(rt)
-            assert rt.get(run_id).status == "waiting"
+    async def main(rt: LocalRuntime) -> None:
+        obj = await rt.start_run("evolving")
+        run_id = obj.run_id
+        await idle(rt)
+        assert rt.get(run_id).status == "waiting"
 
-        clock.advance(86400)
-        async with LocalRuntime(tmp_path, new, clock=clock) as rt2:
-            await rt2.recover()
-            done = await finished(rt2, run_id)
+        rt2 = await runtime.restart(advance=86400, registry=new)
+        await rt2.recover()
+        done = await finished(rt2, run_id)
 
-            assert done.status == "failed"
-            err = done.info["error"]
-            assert err["type"] == "ReplayDivergence"
-            msg = err["message"]
-            assert "charge-card" in msg and "reserve-stock" in msg, msg
-            assert "position 0" in msg
-            assert calls == ["charge-card"], "the diverging step must not run"
-            assert types(done)[-1] == "run.failed"
-            assert of_type(done, "run.failed")[0]["error"]["type"] == "ReplayDivergence"
+        assert done.status == "failed"
+        err = done.info["error"]
+        assert err["type"] == "ReplayDivergence"
+        msg = err["message"]
+        assert "charge-card" in msg and "reserve-stock" in msg, msg
+        assert "position 0" in msg
+        assert calls == ["charge-card"], "the diverging step must not run"
+        assert types(done)[-1] == "run.failed"
+        assert of_type(done, "run.failed")[0]["error"]["type"] == "ReplayDivergence"
 
-    arun(main())
+    runtime.run(main)
 
 
-def test_divergence_is_not_swallowed_by_a_broad_except(tmp_path):
+def test_divergence_is_not_swallowed_by_a_broad_except(runtime):
     """Workflow code that catches every Exception still cannot hide a replay divergence."""
-    old, new = Registry(), Registry()
+    old, new = runtime.registry, Registry()  # the code the run starts on, and after a deploy
 
     @workflow("wf", registry=old)
     async def v1(run: Run) -> str:
@@ -173,25 +169,21 @@ def test_divergence_is_not_swallowed_by_a_broad_except(tmp_path):
         await run.sleep("nap", 10)
         return "done"
 
-    clock = ManualClock()
+    async def main(rt: LocalRuntime) -> RunCoordinator:
+        run_id = (await rt.start_run("wf")).run_id
+        await idle(rt)
+        rt2 = await runtime.restart(advance=10, registry=new)
+        await rt2.recover()
+        return await finished(rt2, run_id)
 
-    async def main() -> None:
-        async with LocalRuntime(tmp_path, old, clock=clock) as rt:
-            run_id = (await rt.start_run("wf")).run_id
-            await idle(rt)
-        clock.advance(10)
-        async with LocalRuntime(tmp_path, new, clock=clock) as rt2:
-            await rt2.recover()
-            done = await finished(rt2, run_id)
-        assert done.status == "failed"
-        assert done.info["error"]["type"] == "ReplayDivergence"
-        assert "'a'" in done.info["error"]["message"] and "'b'" in done.info["error"]["message"]
-
-    arun(main())
+    done = runtime.run(main)
+    assert done.status == "failed"
+    assert done.info["error"]["type"] == "ReplayDivergence"
+    assert "'a'" in done.info["error"]["message"] and "'b'" in done.info["error"]["message"]
 
 
-def test_step_no_longer_reached_is_a_divergence(tmp_path):
-    old, new = Registry(), Registry()
+def test_step_no_longer_reached_is_a_divergence(runtime):
+    old, new = runtime.registry, Registry()  # the code the run starts on, and after a deploy
 
     @workflow("wf", registry=old)
     async def v1(run: Run) -> str:
@@ -205,26 +197,21 @@ def test_step_no_longer_reached_is_a_divergence(tmp_path):
         await run.step("a", lambda: 1)
         return "done"  # "audit" and "nap" were removed from the code
 
-    clock = ManualClock()
+    async def main(rt: LocalRuntime) -> RunCoordinator:
+        run_id = (await rt.start_run("wf")).run_id
+        await idle(rt)
+        rt2 = await runtime.restart(registry=new)
+        await rt2.recover()
+        return await finished(rt2, run_id)
 
-    async def main() -> None:
-        async with LocalRuntime(tmp_path, old, clock=clock) as rt:
-            run_id = (await rt.start_run("wf")).run_id
-            await idle(rt)
-        async with LocalRuntime(tmp_path, new, clock=clock) as rt2:
-            await rt2.recover()
-            done = await finished(rt2, run_id)
-        assert done.status == "failed"
-        assert done.info["error"]["type"] == "ReplayDivergence"
-        assert "audit" in done.info["error"]["message"]
-
-    arun(main())
+    done = runtime.run(main)
+    assert done.status == "failed"
+    assert done.info["error"]["type"] == "ReplayDivergence"
+    assert "audit" in done.info["error"]["message"]
 
 
-def test_patches_from_events_rebuild_the_stored_state(tmp_path):
-    reg = Registry()
-
-    @workflow("stateful", registry=reg)
+def test_patches_from_events_rebuild_the_stored_state(runtime):
+    @workflow("stateful", registry=runtime.registry)
     async def stateful(run: Run, inp: Any = None) -> str:
         run.state["status"] = "starting"
         run.state["items"] = []
@@ -244,63 +231,61 @@ def test_patches_from_events_rebuild_the_stored_state(tmp_path):
         run.state["items"].pop()
         return "ok"
 
-    clock = ManualClock()
+    clock = runtime.clock
 
-    async def main() -> None:
-        async with LocalRuntime(tmp_path, reg, clock=clock) as rt:
-            obj = await rt.start_run("stateful")
-            await idle(rt)
-            rt.evict(obj.run_id)  # the state after the sleep is rebuilt by replaying code
-            await advance(rt, clock, 3600)
-            done = await finished(rt, obj.run_id)
+    async def main(rt: LocalRuntime) -> None:
+        obj = await rt.start_run("stateful")
+        await idle(rt)
+        rt.evict(obj.run_id)  # the state after the sleep is rebuilt by replaying code
+        await advance(rt, clock, 3600)
+        done = await finished(rt, obj.run_id)
 
-            assert done.status == "completed"
-            expected = {"status": "done", "items": [{"id": 0}], "n": 1.5}
-            assert done.info["state"] == expected
+        assert done.status == "completed"
+        expected = {"status": "done", "items": [{"id": 0}], "n": 1.5}
+        assert done.info["state"] == expected
 
-            state: Any = {}
-            after: dict[str, Any] = {}
-            for event in done.events():
-                if event["type"] in ("step.completed", "run.completed"):
-                    state = jsonpatch.apply(state, event["patch"])
-                    after[event.get("step", "run")] = state
-            assert state == done.info["state"]
+        state: Any = {}
+        after: dict[str, Any] = {}
+        for event in done.events():
+            if event["type"] in ("step.completed", "run.completed"):
+                state = jsonpatch.apply(state, event["patch"])
+                after[event.get("step", "run")] = state
+        assert state == done.info["state"]
 
-            # Intermediate states: what each completion had recorded by then.
-            assert after["one#1"] == {"status": "starting", "items": []}
-            assert after["two#1"] == {
-                "status": "working", "items": [{"id": 1, "tags": ["x"]}], "tmp": {"deep": {"er": True}},
-            }
-            # Edits made before the sleep and after it are recorded by the next completion ("noop").
-            assert after["noop#1"] == {
-                "status": "working", "items": [{"id": 0}, {"id": 1, "tags": ["x", "y/~z"]}], "n": 1.5,
-            }
-            three = next(e for e in done.events() if e["type"] == "step.completed" and e["step"] == "three#1")
-            assert three["patch"] == []  # nothing changed between noop and three
+        # Intermediate states: what each completion had recorded by then.
+        assert after["one#1"] == {"status": "starting", "items": []}
+        assert after["two#1"] == {
+            "status": "working", "items": [{"id": 1, "tags": ["x"]}], "tmp": {"deep": {"er": True}},
+        }
+        # Edits made before the sleep and after it are recorded by the next completion ("noop").
+        assert after["noop#1"] == {
+            "status": "working", "items": [{"id": 0}, {"id": 1, "tags": ["x", "y/~z"]}], "n": 1.5,
+        }
+        three = next(e for e in done.events() if e["type"] == "step.completed" and e["step"] == "three#1")
+        assert three["patch"] == []  # nothing changed between noop and three
 
-    arun(main())
+    runtime.run(main)
 
 
-def test_replay_after_restart_matches_live_event_log(tmp_path):
+def test_replay_after_restart_matches_live_event_log(runtime):
     """Resuming must not duplicate any event: the log after restart is a continuation."""
     calls: list[str] = []
-    reg = _counting_registry(calls)
-    clock = ManualClock()
+    runtime.registry = _counting_registry(calls)
+    clock = runtime.clock
 
-    async def main() -> None:
-        async with LocalRuntime(tmp_path, reg, clock=clock) as rt:
-            run_id = (await rt.start_run("pipeline")).run_id
-            await idle(rt)
-            before = types(rt.get(run_id))
-        async with LocalRuntime(tmp_path, reg, clock=clock) as rt2:
-            await rt2.recover()
-            await idle(rt2)
-            assert types(rt2.get(run_id)) == before  # replay alone emits nothing new
-            await advance(rt2, clock, 3600)
-            await wait_until(has_event(rt2, run_id, "run.waiting", name="go"), "event wait")
-            await rt2.send_event(run_id, "go")
-            done = await finished(rt2, run_id)
-            assert types(done)[: len(before)] == before
-            assert [e["seq"] for e in done.events()] == list(range(1, len(done.events()) + 1))
+    async def main(rt: LocalRuntime) -> None:
+        run_id = (await rt.start_run("pipeline")).run_id
+        await idle(rt)
+        before = types(rt.get(run_id))
+        rt2 = await runtime.restart()
+        await rt2.recover()
+        await idle(rt2)
+        assert types(rt2.get(run_id)) == before  # replay alone emits nothing new
+        await advance(rt2, clock, 3600)
+        await wait_until(has_event(rt2, run_id, "run.waiting", name="go"), "event wait")
+        await rt2.send_event(run_id, "go")
+        done = await finished(rt2, run_id)
+        assert types(done)[: len(before)] == before
+        assert [e["seq"] for e in done.events()] == list(range(1, len(done.events()) + 1))
 
-    arun(main())
+    runtime.run(main)

@@ -12,7 +12,7 @@ from flareflow.engine.events import iso
 from flareflow.engine.registry import Registry
 from flareflow.local import LocalRuntime, ManualClock
 
-from .helpers import advance, arun, finished, idle, of_type, turns, types, wait_until
+from .helpers import advance, finished, idle, of_type, turns, types, wait_until
 
 
 class Flaky:
@@ -80,84 +80,81 @@ async def _follow_backoff(rt: LocalRuntime, clock: ManualClock, run_id: str, del
     ],
     ids=["constant", "linear", "exponential-capped", "exponential-factor3", "default"],
 )
-def test_backoff_schedule_on_a_skipped_clock(tmp_path, retry, delays):
+def test_backoff_schedule_on_a_skipped_clock(runtime, retry, delays):
     flaky = Flaky()
-    reg = _single_step_registry(flaky, retry)
-    clock = ManualClock()
+    runtime.registry = _single_step_registry(flaky, retry)
+    clock = runtime.clock
 
-    async def main() -> None:
-        async with LocalRuntime(tmp_path, reg, clock=clock) as rt:
-            run_id = (await rt.start_run("wf")).run_id
-            await idle(rt)
-            await _follow_backoff(rt, clock, run_id, delays)
-            done = await finished(rt, run_id)
-            attempts = len(delays) + 1
-            assert flaky.calls == attempts
-            assert done.status == "failed"
-            failed = of_type(done, "step.failed")
-            assert len(failed) == 1 and failed[0]["attempt"] == attempts
-            assert failed[0]["error"]["type"] == "RuntimeError"
-            assert failed[0]["error"]["message"] == f"attempt {attempts} failed"
-            err = done.info["error"]
-            assert err["type"] == "StepFailed" and err["step"] == "call-api"
-            assert err["cause"]["type"] == "RuntimeError"
-            assert types(done)[-2:] == ["step.failed", "run.failed"]
-            step = done.describe()["steps"][0]
-            assert step["status"] == "failed" and step["attempts"] == attempts
+    async def main(rt: LocalRuntime) -> None:
+        run_id = (await rt.start_run("wf")).run_id
+        await idle(rt)
+        await _follow_backoff(rt, clock, run_id, delays)
+        done = await finished(rt, run_id)
+        attempts = len(delays) + 1
+        assert flaky.calls == attempts
+        assert done.status == "failed"
+        failed = of_type(done, "step.failed")
+        assert len(failed) == 1 and failed[0]["attempt"] == attempts
+        assert failed[0]["error"]["type"] == "RuntimeError"
+        assert failed[0]["error"]["message"] == f"attempt {attempts} failed"
+        err = done.info["error"]
+        assert err["type"] == "StepFailed" and err["step"] == "call-api"
+        assert err["cause"]["type"] == "RuntimeError"
+        assert types(done)[-2:] == ["step.failed", "run.failed"]
+        step = done.describe()["steps"][0]
+        assert step["status"] == "failed" and step["attempts"] == attempts
 
-    arun(main())
+    runtime.run(main)
 
 
-def test_step_succeeding_on_a_retry_completes_the_run(tmp_path):
+def test_step_succeeding_on_a_retry_completes_the_run(runtime):
     flaky = Flaky(failures=2)
-    reg = _single_step_registry(flaky, Retry(limit=3, delay="5s", backoff="constant"))
-    clock = ManualClock()
+    runtime.registry = _single_step_registry(flaky, Retry(limit=3, delay="5s", backoff="constant"))
+    clock = runtime.clock
 
-    async def main() -> None:
-        async with LocalRuntime(tmp_path, reg, clock=clock) as rt:
-            run_id = (await rt.start_run("wf")).run_id
-            await idle(rt)
-            await advance(rt, clock, 5)
-            await advance(rt, clock, 5)
-            done = await finished(rt, run_id)
-            assert done.status == "completed"
-            assert done.info["output"] == "ok"
-            completed = of_type(done, "step.completed")
-            assert [c["attempt"] for c in completed] == [3]
-            assert flaky.calls == 3
-            assert types(done) == [
-                "run.started",
-                "step.started", "step.retrying",
-                "step.started", "step.retrying",
-                "step.started", "step.completed",
-                "run.completed",
-            ]
+    async def main(rt: LocalRuntime) -> None:
+        run_id = (await rt.start_run("wf")).run_id
+        await idle(rt)
+        await advance(rt, clock, 5)
+        await advance(rt, clock, 5)
+        done = await finished(rt, run_id)
+        assert done.status == "completed"
+        assert done.info["output"] == "ok"
+        completed = of_type(done, "step.completed")
+        assert [c["attempt"] for c in completed] == [3]
+        assert flaky.calls == 3
+        assert types(done) == [
+            "run.started",
+            "step.started", "step.retrying",
+            "step.started", "step.retrying",
+            "step.started", "step.completed",
+            "run.completed",
+        ]
 
-    arun(main())
+    runtime.run(main)
 
 
-def test_step_failed_caught_by_the_workflow_lets_the_run_complete(tmp_path):
+def test_step_failed_caught_by_the_workflow_lets_the_run_complete(runtime):
     flaky = Flaky()
-    reg = _single_step_registry(flaky, Retry(limit=2, delay=1, backoff="constant"), catch=True)
-    clock = ManualClock()
+    runtime.registry = _single_step_registry(flaky, Retry(limit=2, delay=1, backoff="constant"), catch=True)
+    clock = runtime.clock
 
-    async def main() -> None:
-        async with LocalRuntime(tmp_path, reg, clock=clock) as rt:
-            run_id = (await rt.start_run("wf")).run_id
-            await idle(rt)
-            await advance(rt, clock, 1)
-            done = await finished(rt, run_id)
-            assert done.status == "completed"
-            assert done.info["output"] == {"gave_up": "call-api", "cause": "RuntimeError"}
-            assert "step.failed" in types(done)
-            assert "run.failed" not in types(done)
-            assert flaky.calls == 2
+    async def main(rt: LocalRuntime) -> None:
+        run_id = (await rt.start_run("wf")).run_id
+        await idle(rt)
+        await advance(rt, clock, 1)
+        done = await finished(rt, run_id)
+        assert done.status == "completed"
+        assert done.info["output"] == {"gave_up": "call-api", "cause": "RuntimeError"}
+        assert "step.failed" in types(done)
+        assert "run.failed" not in types(done)
+        assert flaky.calls == 2
 
-    arun(main())
+    runtime.run(main)
 
 
 @pytest.mark.parametrize("sync_fn", [True, False], ids=["sync", "async"])
-def test_non_retryable_error_fails_at_once(tmp_path, sync_fn):
+def test_non_retryable_error_fails_at_once(runtime, sync_fn):
     calls: list[int] = []
 
     def refuse() -> None:
@@ -168,49 +165,46 @@ def test_non_retryable_error_fails_at_once(tmp_path, sync_fn):
         await asyncio.sleep(0)
         refuse()
 
-    reg = _single_step_registry(refuse if sync_fn else refuse_async, Retry(limit=10, delay="1s"))
-    clock = ManualClock()
+    runtime.registry = _single_step_registry(refuse if sync_fn else refuse_async, Retry(limit=10, delay="1s"))
+    clock = runtime.clock
 
-    async def main() -> None:
-        async with LocalRuntime(tmp_path, reg, clock=clock) as rt:
-            run_id = (await rt.start_run("wf")).run_id
-            done = await finished(rt, run_id)
-            assert calls == [1]
-            assert done.status == "failed"
-            assert "step.retrying" not in types(done)
-            failed = of_type(done, "step.failed")
-            assert failed[0]["attempt"] == 1
-            assert failed[0]["error"] == {"type": "NonRetryableError", "message": "card declined"}
-            assert done.info["error"]["cause"]["message"] == "card declined"
-            # Nothing left to wake the run up.
-            await advance(rt, clock, 3600)
-            assert calls == [1]
+    async def main(rt: LocalRuntime) -> None:
+        run_id = (await rt.start_run("wf")).run_id
+        done = await finished(rt, run_id)
+        assert calls == [1]
+        assert done.status == "failed"
+        assert "step.retrying" not in types(done)
+        failed = of_type(done, "step.failed")
+        assert failed[0]["attempt"] == 1
+        assert failed[0]["error"] == {"type": "NonRetryableError", "message": "card declined"}
+        assert done.info["error"]["cause"]["message"] == "card declined"
+        # Nothing left to wake the run up.
+        await advance(rt, clock, 3600)
+        assert calls == [1]
 
-    arun(main())
+    runtime.run(main)
 
 
-def test_retry_count_survives_a_restart(tmp_path):
+def test_retry_count_survives_a_restart(runtime):
     flaky = Flaky()
-    reg = _single_step_registry(flaky, Retry(limit=3, delay="1 hour", backoff="constant"))
-    clock = ManualClock()
+    runtime.registry = _single_step_registry(flaky, Retry(limit=3, delay="1 hour", backoff="constant"))
+    clock = runtime.clock
 
-    async def main() -> None:
-        async with LocalRuntime(tmp_path, reg, clock=clock) as rt:
-            run_id = (await rt.start_run("wf")).run_id
-            await idle(rt)
-            assert flaky.calls == 1
-        clock.advance(3600)
-        async with LocalRuntime(tmp_path, reg, clock=clock) as rt2:
-            await rt2.recover()
-            await idle(rt2)
-            assert flaky.calls == 2
-            assert [e["attempt"] for e in of_type(rt2.get(run_id), "step.started")] == [1, 2]
-            await advance(rt2, clock, 3600)
-            done = await finished(rt2, run_id)
-            assert flaky.calls == 3  # the limit counts attempts made before the restart
-            assert done.status == "failed"
+    async def main(rt: LocalRuntime) -> None:
+        run_id = (await rt.start_run("wf")).run_id
+        await idle(rt)
+        assert flaky.calls == 1
+        rt2 = await runtime.restart(advance=3600)
+        await rt2.recover()
+        await idle(rt2)
+        assert flaky.calls == 2
+        assert [e["attempt"] for e in of_type(rt2.get(run_id), "step.started")] == [1, 2]
+        await advance(rt2, clock, 3600)
+        done = await finished(rt2, run_id)
+        assert flaky.calls == 3  # the limit counts attempts made before the restart
+        assert done.status == "failed"
 
-    arun(main())
+    runtime.run(main)
 
 
 def _timeout_registry(calls: list[int], retry: Retry) -> Registry:
@@ -228,72 +222,67 @@ def _timeout_registry(calls: list[int], retry: Retry) -> Registry:
     return reg
 
 
-def test_step_timeout_counts_as_a_failed_attempt(tmp_path):
+def test_step_timeout_counts_as_a_failed_attempt(runtime):
     calls: list[int] = []
-    reg = _timeout_registry(calls, Retry(limit=2, delay="5s", backoff="constant"))
-    clock = ManualClock()
+    runtime.registry = _timeout_registry(calls, Retry(limit=2, delay="5s", backoff="constant"))
+    clock = runtime.clock
 
     def attempts(rt: LocalRuntime, run_id: str, type_: str) -> int:
         return len(of_type(rt.get(run_id), type_))
 
-    async def main() -> None:
-        async with LocalRuntime(tmp_path, reg, clock=clock) as rt:
-            run_id = (await rt.start_run("wf")).run_id
-            # Attempt 1 hangs; its timeout timer sits on the manual clock (Execution._invoke uses
-            # journal.sleep, i.e. the runtime clock), so the activation stays in flight.
-            await wait_until(lambda: calls == [1], "attempt 1")
-            await turns()
-            assert types(rt.get(run_id))[-1] == "step.started"
+    async def main(rt: LocalRuntime) -> None:
+        run_id = (await rt.start_run("wf")).run_id
+        # Attempt 1 hangs; its timeout timer sits on the manual clock (Execution._invoke uses
+        # journal.sleep, i.e. the runtime clock), so the activation stays in flight.
+        await wait_until(lambda: calls == [1], "attempt 1")
+        await turns()
+        assert types(rt.get(run_id))[-1] == "step.started"
 
-            clock.advance(9.999)
-            await turns()
-            assert attempts(rt, run_id, "step.retrying") == 0, "timed out early"
-            clock.advance(0.001)
-            await wait_until(lambda: attempts(rt, run_id, "step.retrying") == 1, "the timeout")
-            retrying = of_type(rt.get(run_id), "step.retrying")[0]
-            assert retrying["error"]["type"] == "StepTimeout"
-            assert "slow" in retrying["error"]["message"]
-            assert "10s" in retrying["error"]["message"]
-            assert retrying["delay"] == 5
-            await idle(rt)  # the hung attempt was cancelled: nothing is in flight any more
+        clock.advance(9.999)
+        await turns()
+        assert attempts(rt, run_id, "step.retrying") == 0, "timed out early"
+        clock.advance(0.001)
+        await wait_until(lambda: attempts(rt, run_id, "step.retrying") == 1, "the timeout")
+        retrying = of_type(rt.get(run_id), "step.retrying")[0]
+        assert retrying["error"]["type"] == "StepTimeout"
+        assert "slow" in retrying["error"]["message"]
+        assert "10s" in retrying["error"]["message"]
+        assert retrying["delay"] == 5
+        await idle(rt)  # the hung attempt was cancelled: nothing is in flight any more
 
-            clock.advance(5)
-            await wait_until(lambda: calls == [1, 1], "attempt 2")
-            await turns()
-            clock.advance(10)
-            done = await finished(rt, run_id)
-            assert done.status == "failed"
-            failed = of_type(done, "step.failed")
-            assert failed[0]["attempt"] == 2
-            assert failed[0]["error"]["type"] == "StepTimeout"
-            assert done.info["error"]["cause"]["type"] == "StepTimeout"
-            assert calls == [1, 1]
+        clock.advance(5)
+        await wait_until(lambda: calls == [1, 1], "attempt 2")
+        await turns()
+        clock.advance(10)
+        done = await finished(rt, run_id)
+        assert done.status == "failed"
+        failed = of_type(done, "step.failed")
+        assert failed[0]["attempt"] == 2
+        assert failed[0]["error"]["type"] == "StepTimeout"
+        assert done.info["error"]["cause"]["type"] == "StepTimeout"
+        assert calls == [1, 1]
 
-
-    arun(main())
+    runtime.run(main)
 
 
-def test_step_finishing_within_its_timeout_completes(tmp_path):
-    reg = Registry()
-
+def test_step_finishing_within_its_timeout_completes(runtime):
     async def quick() -> int:
         await asyncio.sleep(0)
         return 42
 
-    @workflow("wf", registry=reg)
+    @workflow("wf", registry=runtime.registry)
     async def wf(run: Run) -> Any:
         return await run.step("quick", quick, timeout="1s")
 
-    clock = ManualClock()
+    clock = runtime.clock
 
-    async def main() -> None:
-        async with LocalRuntime(tmp_path, reg, clock=clock) as rt:
-            run_id = (await rt.start_run("wf")).run_id
-            done = await finished(rt, run_id)
-            assert done.info["output"] == 42
-            # The timeout timer must not fire later and disturb the finished run.
-            n = len(done.events())
-            await advance(rt, clock, 5)
-            assert len(rt.get(run_id).events()) == n
+    async def main(rt: LocalRuntime) -> None:
+        run_id = (await rt.start_run("wf")).run_id
+        done = await finished(rt, run_id)
+        assert done.info["output"] == 42
+        # The timeout timer must not fire later and disturb the finished run.
+        n = len(done.events())
+        await advance(rt, clock, 5)
+        assert len(rt.get(run_id).events()) == n
 
-    arun(main())
+    runtime.run(main)
