@@ -13,7 +13,7 @@ from flareflow import NonRetryableError, Retry, Run, StepFailed, WaitTimeout, wo
 from flareflow.engine.registry import Registry
 from flareflow.local import LocalRuntime, ManualClock
 
-from .helpers import advance, arun, finished, idle, of_type, types, wait_until
+from .helpers import ManualRuntime, advance, finished, idle, of_type, types, wait_until
 
 
 def _examples(calls: Counter[str]) -> Registry:
@@ -144,17 +144,14 @@ def test_evict_after_every_step_behaves_like_the_normal_mode(tmp_path):
     evictions = {}
     for mode in (False, True):
         calls: Counter[str] = Counter()
-        reg = _examples(calls)
-        clock = ManualClock()
+        runtime = ManualRuntime(tmp_path / f"evict-{mode}", _examples(calls))
 
-        async def main(reg: Registry = reg, clock: ManualClock = clock, mode: bool = mode) -> Any:
-            async with LocalRuntime(tmp_path / f"evict-{mode}", reg, clock=clock,
-                                    evict_after_step=mode) as rt:
-                out = await _drive(rt, clock)
-                evictions[mode] = rt.evictions
-                return out
+        async def main(rt: LocalRuntime, clock: ManualClock = runtime.clock, mode: bool = mode) -> Any:
+            out = await _drive(rt, clock)
+            evictions[mode] = rt.evictions
+            return out
 
-        results[mode] = arun(main())
+        results[mode] = runtime.run(main, evict_after_step=mode)
         counts[mode] = calls
 
     normal, evicting = results[False], results[True]
@@ -183,9 +180,8 @@ def test_evict_after_every_step_behaves_like_the_normal_mode(tmp_path):
 
 
 @pytest.mark.parametrize("evict", [False, True], ids=["normal", "evict"])
-def test_delivery_during_a_running_step_is_handled_once(tmp_path, evict, caplog):
+def test_delivery_during_a_running_step_is_handled_once(runtime, evict, caplog):
     """An event sent while a step is executing must neither crash an activation nor be lost."""
-    reg = Registry()
     calls: Counter[str] = Counter()
 
     async def busy(name: str) -> str:
@@ -194,7 +190,7 @@ def test_delivery_during_a_running_step_is_handled_once(tmp_path, evict, caplog)
             await asyncio.sleep(0)
         return name
 
-    @workflow("busy", registry=reg)
+    @workflow("busy", registry=runtime.registry)
     async def wf(run: Run) -> Any:
         a = await run.step("a", busy, "a")
         b = await run.step("b", busy, "b")
@@ -202,27 +198,26 @@ def test_delivery_during_a_running_step_is_handled_once(tmp_path, evict, caplog)
         c = await run.step("c", busy, "c")
         return [a, b, go, c]
 
-    async def main() -> None:
-        async with LocalRuntime(tmp_path, reg, clock=ManualClock(), evict_after_step=evict) as rt:
-            run_id = (await rt.start_run("busy")).run_id
-            await wait_until(lambda: calls["a"] == 1, "step a to start")
-            await rt.send_event(run_id, "go", 1)  # arrives mid-step
-            done = await finished(rt, run_id)
-            await idle(rt)
-            assert done.status == "completed", done.info["error"]
-            assert done.info["output"] == ["a", "b", 1, "c"]
-            assert dict(calls) == {"a": 1, "b": 1, "c": 1}
-            assert types(rt.get(run_id)).count("event.received") == 1
-            assert of_type(rt.get(run_id), "run.completed")
+    async def main(rt: LocalRuntime) -> None:
+        run_id = (await rt.start_run("busy")).run_id
+        await wait_until(lambda: calls["a"] == 1, "step a to start")
+        await rt.send_event(run_id, "go", 1)  # arrives mid-step
+        done = await finished(rt, run_id)
+        await idle(rt)
+        assert done.status == "completed", done.info["error"]
+        assert done.info["output"] == ["a", "b", 1, "c"]
+        assert dict(calls) == {"a": 1, "b": 1, "c": 1}
+        assert types(rt.get(run_id)).count("event.received") == 1
+        assert of_type(rt.get(run_id), "run.completed")
 
     with caplog.at_level(logging.ERROR, logger="flareflow.local"):
-        arun(main())
+        runtime.run(main, evict_after_step=evict)
     crashes = [r for r in caplog.records if "crashed" in r.getMessage()]
     assert not crashes, [r.exc_info for r in crashes]
 
 
 @pytest.mark.parametrize("evict", [False, True], ids=["normal", "evict"])
-def test_delivery_right_after_a_step_commit_does_not_rerun_a_sibling_step(tmp_path, evict, caplog):
+def test_delivery_right_after_a_step_commit_does_not_rerun_a_sibling_step(runtime, evict, caplog):
     """KNOWN BUG (reported) in evict mode: LocalRuntime._drive.
 
     A delivery that arrives after a step committed (the object is marked evicted) but while the
@@ -232,7 +227,6 @@ def test_delivery_right_after_a_step_commit_does_not_rerun_a_sibling_step(tmp_pa
     completion cannot be committed ("Cannot operate on a closed database"), the activation crashes,
     and the sibling step runs a second time on the rebuilt object.
     """
-    reg = Registry()
     calls: Counter[str] = Counter()
 
     async def work(name: str, turns: int) -> str:
@@ -241,32 +235,31 @@ def test_delivery_right_after_a_step_commit_does_not_rerun_a_sibling_step(tmp_pa
             await asyncio.sleep(0)
         return name
 
-    @workflow("pair", registry=reg)
+    @workflow("pair", registry=runtime.registry)
     async def pair(run: Run) -> Any:
         both = await run.parallel(run.step("quick", work, "quick", 1),
                                   run.step("slow", work, "slow", 20))
         go = await run.wait_for_event("go")
         return [both, go]
 
-    async def main() -> None:
-        async with LocalRuntime(tmp_path, reg, clock=ManualClock(), evict_after_step=evict) as rt:
-            run_id = (await rt.start_run("pair")).run_id
-            pending: list[asyncio.Future[Any]] = []
+    async def main(rt: LocalRuntime) -> None:
+        run_id = (await rt.start_run("pair")).run_id
+        pending: list[asyncio.Future[Any]] = []
 
-            def deliver_after_quick(event: dict[str, Any]) -> None:
-                if event["type"] == "step.completed" and event["step"] == "quick#1" and not pending:
-                    pending.append(asyncio.ensure_future(rt.send_event(run_id, "go", 1)))
+        def deliver_after_quick(event: dict[str, Any]) -> None:
+            if event["type"] == "step.completed" and event["step"] == "quick#1" and not pending:
+                pending.append(asyncio.ensure_future(rt.send_event(run_id, "go", 1)))
 
-            rt.subscribe(run_id, deliver_after_quick)
-            done = await finished(rt, run_id)
-            await idle(rt)
-            assert pending and pending[0].done() and pending[0].exception() is None
-            assert done.info["output"] == [["quick", "slow"], 1]
-            assert dict(calls) == {"quick": 1, "slow": 1}, "a completed step ran twice"
-            started = [e["step"] for e in of_type(done, "step.started")]
-            assert started == ["quick#1", "slow#1"]
+        rt.subscribe(run_id, deliver_after_quick)
+        done = await finished(rt, run_id)
+        await idle(rt)
+        assert pending and pending[0].done() and pending[0].exception() is None
+        assert done.info["output"] == [["quick", "slow"], 1]
+        assert dict(calls) == {"quick": 1, "slow": 1}, "a completed step ran twice"
+        started = [e["step"] for e in of_type(done, "step.started")]
+        assert started == ["quick#1", "slow#1"]
 
     with caplog.at_level(logging.ERROR, logger="flareflow.local"):
-        arun(main())
+        runtime.run(main, evict_after_step=evict)
     crashes = [r for r in caplog.records if "crashed" in r.getMessage()]
     assert not crashes, [str(r.exc_info[1]) for r in crashes if r.exc_info]
