@@ -14,7 +14,7 @@ from flareflow import NonRetryableError, Retry, Run, StepFailed, workflow
 from flareflow.engine.registry import Registry
 from flareflow.local import LocalRuntime, ManualClock
 
-from .helpers import advance, arun, finished, idle, of_type, types
+from .helpers import ManualRuntime, advance, finished, idle, of_type, types
 
 #: Step names used by every branch; "fetch" twice, so occurrences matter too.
 BRANCH_STEPS = ("fetch", "parse", "fetch")
@@ -100,35 +100,33 @@ def test_parallel_keys_are_stable_under_any_interleaving(scenario):
     want_keys, want_output = _expected(n)
     clock = ManualClock()
 
-    async def main(state_dir: str) -> None:
-        async with LocalRuntime(state_dir, reg, clock=clock, evict_after_step=evict_mode) as rt:
-            run_id = (await rt.start_run("fan", n)).run_id
-            await idle(rt)
-            obj = rt.get(run_id)
-            assert obj.status == "waiting", obj.info["error"]
-            completed = {e["step"]: e["result"] for e in of_type(obj, "step.completed")}
-            assert completed == want_keys
-            steps = {s["step"]: s["result"] for s in obj.describe()["steps"] if s["kind"] == "step"}
-            assert steps == want_keys
+    async def main(rt: LocalRuntime) -> None:
+        run_id = (await rt.start_run("fan", n)).run_id
+        await idle(rt)
+        obj = rt.get(run_id)
+        assert obj.status == "waiting", obj.info["error"]
+        completed = {e["step"]: e["result"] for e in of_type(obj, "step.completed")}
+        assert completed == want_keys
+        steps = {s["step"]: s["result"] for s in obj.describe()["steps"] if s["kind"] == "step"}
+        assert steps == want_keys
 
-            # Replay under a different interleaving: every key finds its recorded result.
-            rt.evict(run_id)
-            plan["yields"] = replay_plan
-            await advance(rt, clock, 60)
-            done = await finished(rt, run_id)
-            assert done.status == "completed", done.info["error"]
-            assert done.info["output"] == want_output
-            assert {e["step"]: e["result"] for e in of_type(done, "step.completed")} == want_keys
-            assert len(of_type(done, "step.started")) == len(want_keys)
+        # Replay under a different interleaving: every key finds its recorded result.
+        rt.evict(run_id)
+        plan["yields"] = replay_plan
+        await advance(rt, clock, 60)
+        done = await finished(rt, run_id)
+        assert done.status == "completed", done.info["error"]
+        assert done.info["output"] == want_output
+        assert {e["step"]: e["result"] for e in of_type(done, "step.completed")} == want_keys
+        assert len(of_type(done, "step.started")) == len(want_keys)
 
-    with tempfile.TemporaryDirectory() as state_dir:
-        arun(main(state_dir))
+    with tempfile.TemporaryDirectory() as state_dir:  # one per example (the fixture is one per test)
+        ManualRuntime(state_dir, reg, clock).run(main, evict_after_step=evict_mode)
     # Every step function ran exactly once, live; the replay ran none.
     assert len(calls) == len(set(calls)) == len(want_keys) - 1  # "prepare" is a lambda, not counted
 
 
-def test_results_come_back_in_argument_order(tmp_path):
-    reg = Registry()
+def test_results_come_back_in_argument_order(runtime):
     finished_order: list[int] = []
 
     async def slow(i: int, turns: int) -> int:
@@ -140,22 +138,21 @@ def test_results_come_back_in_argument_order(tmp_path):
         v = await run.step("work", slow, i, 5 * (4 - i))
         return {"branch": i, "value": v}
 
-    @workflow("ordered", registry=reg)
+    @workflow("ordered", registry=runtime.registry)
     async def ordered(run: Run) -> Any:
         return await run.parallel(
             helper(run, 0), run.step("plain", slow, 1, 12), helper(run, 2), helper(run, 3),
         )
 
-    async def main() -> None:
-        async with LocalRuntime(tmp_path, reg, clock=ManualClock()) as rt:
-            run_id = (await rt.start_run("ordered")).run_id
-            done = await finished(rt, run_id)
-            assert finished_order == [3, 2, 1, 0]  # they completed in reverse
-            assert done.info["output"] == [
-                {"branch": 0, "value": 0}, 10, {"branch": 2, "value": 20}, {"branch": 3, "value": 30},
-            ]
+    async def main(rt: LocalRuntime) -> None:
+        run_id = (await rt.start_run("ordered")).run_id
+        done = await finished(rt, run_id)
+        assert finished_order == [3, 2, 1, 0]  # they completed in reverse
+        assert done.info["output"] == [
+            {"branch": 0, "value": 0}, 10, {"branch": 2, "value": 20}, {"branch": 3, "value": 30},
+        ]
 
-    arun(main())
+    runtime.run(main)
 
 
 def _failing_registry(log: list[str], *, catch: bool) -> Registry:
@@ -198,54 +195,51 @@ def _failing_registry(log: list[str], *, catch: bool) -> Registry:
     return reg
 
 
-def test_a_failing_branch_raises_after_all_branches_settle(tmp_path):
+def test_a_failing_branch_raises_after_all_branches_settle(runtime):
     log: list[str] = []
-    reg = _failing_registry(log, catch=True)
+    runtime.registry = _failing_registry(log, catch=True)
 
-    async def main() -> None:
-        async with LocalRuntime(tmp_path, reg, clock=ManualClock()) as rt:
-            run_id = (await rt.start_run("fails")).run_id
-            done = await finished(rt, run_id)
-            assert done.status == "completed"
-            # The first failure in *argument* order wins, although "early-bad" failed first in time.
-            assert done.info["output"] == {"step": "late-bad", "message": "late-bad broke"}
-            assert log.index("early-bad failed") < log.index("late-bad failed")
-            # The healthy branch finished both of its steps before the workflow saw the failure.
-            assert log[-1] == "caught"
-            assert {"slow-ok-1 done", "slow-ok-2 done"} <= set(log[:-1])
-            completed = [e["step"] for e in of_type(done, "step.completed")]
-            # "early-bad" (a run.step argument) took position 0 when called, so the block is 1.
-            assert completed == ["1.0/slow-ok-1#1", "1.0/slow-ok-2#1"]
-            assert len(of_type(done, "step.failed")) == 2
+    async def main(rt: LocalRuntime) -> None:
+        run_id = (await rt.start_run("fails")).run_id
+        done = await finished(rt, run_id)
+        assert done.status == "completed"
+        # The first failure in *argument* order wins, although "early-bad" failed first in time.
+        assert done.info["output"] == {"step": "late-bad", "message": "late-bad broke"}
+        assert log.index("early-bad failed") < log.index("late-bad failed")
+        # The healthy branch finished both of its steps before the workflow saw the failure.
+        assert log[-1] == "caught"
+        assert {"slow-ok-1 done", "slow-ok-2 done"} <= set(log[:-1])
+        completed = [e["step"] for e in of_type(done, "step.completed")]
+        # "early-bad" (a run.step argument) took position 0 when called, so the block is 1.
+        assert completed == ["1.0/slow-ok-1#1", "1.0/slow-ok-2#1"]
+        assert len(of_type(done, "step.failed")) == 2
 
-    arun(main())
+    runtime.run(main)
 
 
-def test_an_uncaught_branch_failure_fails_the_run_after_siblings_finish(tmp_path):
+def test_an_uncaught_branch_failure_fails_the_run_after_siblings_finish(runtime):
     log: list[str] = []
-    reg = _failing_registry(log, catch=False)
+    runtime.registry = _failing_registry(log, catch=False)
 
-    async def main() -> None:
-        async with LocalRuntime(tmp_path, reg, clock=ManualClock()) as rt:
-            run_id = (await rt.start_run("fails")).run_id
-            done = await finished(rt, run_id)
-            assert done.status == "failed"
-            assert done.info["error"]["step"] == "late-bad"
-            t = types(done)
-            assert t[-1] == "run.failed"
-            assert t.count("step.completed") == 2
+    async def main(rt: LocalRuntime) -> None:
+        run_id = (await rt.start_run("fails")).run_id
+        done = await finished(rt, run_id)
+        assert done.status == "failed"
+        assert done.info["error"]["step"] == "late-bad"
+        t = types(done)
+        assert t[-1] == "run.failed"
+        assert t.count("step.completed") == 2
 
-    arun(main())
+    runtime.run(main)
 
 
-def test_a_branch_failure_waits_for_a_sleeping_sibling(tmp_path):
+def test_a_branch_failure_waits_for_a_sleeping_sibling(runtime):
     """KNOWN BUG (reported): Execution.run_parallel raises a sibling's failure while another branch
     is merely *suspended* (sleeping). The workflow moves on; the orphaned branch then resumes on a
     later replay and runs its steps after the workflow already handled the failure.
 
     Spec (Run.parallel docstring): "the first failure ... is raised once every branch has settled".
     """
-    reg = Registry()
     log: list[str] = []
 
     def note(what: str) -> str:
@@ -260,7 +254,7 @@ def test_a_branch_failure_waits_for_a_sleeping_sibling(tmp_path):
         await run.sleep("wait-a-bit", "1 hour")
         await run.step("send-reminder", note, "reminder sent")
 
-    @workflow("orphan", registry=reg)
+    @workflow("orphan", registry=runtime.registry)
     async def orphan(run: Run) -> Any:
         try:
             await run.parallel(reminder(run), run.step("charge", boom))
@@ -270,17 +264,16 @@ def test_a_branch_failure_waits_for_a_sleeping_sibling(tmp_path):
             return "handled"
         return "ok"
 
-    clock = ManualClock()
+    clock = runtime.clock
 
-    async def main() -> None:
-        async with LocalRuntime(tmp_path, reg, clock=clock) as rt:
-            run_id = (await rt.start_run("orphan")).run_id
-            await idle(rt)
-            await advance(rt, clock, 3600)
-            await rt.send_event(run_id, "support-closed")
-            done = await finished(rt, run_id)
-            assert done.status == "completed"
-            # The failure must reach the workflow only after the reminder branch settled.
-            assert log == ["charge failed", "reminder sent", "refund issued"], log
+    async def main(rt: LocalRuntime) -> None:
+        run_id = (await rt.start_run("orphan")).run_id
+        await idle(rt)
+        await advance(rt, clock, 3600)
+        await rt.send_event(run_id, "support-closed")
+        done = await finished(rt, run_id)
+        assert done.status == "completed"
+        # The failure must reach the workflow only after the reminder branch settled.
+        assert log == ["charge failed", "reminder sent", "refund issued"], log
 
-    arun(main())
+    runtime.run(main)
