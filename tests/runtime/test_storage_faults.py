@@ -28,7 +28,7 @@ from flareflow.engine.registry import Registry
 from flareflow.local import LocalRuntime, ManualClock
 
 from ..smallfs import fill, small_fs
-from .helpers import arun, idle
+from .helpers import ManualRuntime, idle
 
 #: The sites an activation commits at; each is reached by the `guarded` workflow.
 ACTIVATION_SITES = (co.STEP_START, co.STEP_COMPLETE, co.STEP_RETRY, co.STEP_FAIL, co.WAIT_BEGIN,
@@ -119,14 +119,14 @@ def _reference(tmp_path: Path) -> tuple[dict[str, Any], list[str], Counter[str]]
     calls: Counter[str] = Counter()
     seen: list[str] = []
 
-    async def main() -> tuple[dict[str, Any], list[str]]:
-        clock = ManualClock()
-        async with LocalRuntime(tmp_path / "ref", _guarded(calls, seen), clock=clock) as rt:
-            run_id = (await rt.start_run("guarded")).run_id
-            final = await _drive(rt, clock, run_id)
-            return final, [e["type"] for e in rt.get(run_id).events()]
+    runtime = ManualRuntime(tmp_path / "ref", _guarded(calls, seen))
 
-    final, kinds = arun(main())
+    async def main(rt: LocalRuntime) -> tuple[dict[str, Any], list[str]]:
+        run_id = (await rt.start_run("guarded")).run_id
+        final = await _drive(rt, runtime.clock, run_id)
+        return final, [e["type"] for e in rt.get(run_id).events()]
+
+    final, kinds = runtime.run(main)
     assert seen == [] and final["status"] == "completed"
     return final, kinds, calls
 
@@ -152,7 +152,7 @@ def reference(tmp_path_factory: pytest.TempPathFactory) -> tuple[dict[str, Any],
 @pytest.mark.parametrize("point", POINTS)
 @pytest.mark.parametrize("site", ACTIVATION_SITES)
 def test_a_refused_commit_abandons_the_activation_and_the_run_completes_as_without_it(
-        tmp_path, site, point, reference, caplog):
+        runtime, site, point, reference, caplog):
     ref_final, _, ref_calls = reference
     calls: Counter[str] = Counter()
     seen: list[str] = []
@@ -164,20 +164,21 @@ def test_a_refused_commit_abandons_the_activation_and_the_run_completes_as_witho
         after_fault.update(status=obj.status, abandoned=obj.abandoned)
         _assert_consistent(obj)
 
-    async def main() -> dict[str, Any]:
-        clock = ManualClock()
-        async with LocalRuntime(tmp_path, _guarded(calls, seen), clock=clock, faults=faults) as rt:
-            run_id = (await rt.start_run("guarded")).run_id
-            watcher = asyncio.ensure_future(rt.until_finished(run_id))  # a live listener sees the end too
-            final = await _drive(rt, clock, run_id, faults, check)
-            assert (await asyncio.wait_for(watcher, 2)).status == "completed"
-            _assert_consistent(rt.get(run_id))
-            rt.evict(run_id)  # and the same from SQL alone
-            _assert_consistent(rt.get(run_id))
-            return final
+    runtime.registry = _guarded(calls, seen)
+    clock = runtime.clock
+
+    async def main(rt: LocalRuntime) -> dict[str, Any]:
+        run_id = (await rt.start_run("guarded")).run_id
+        watcher = asyncio.ensure_future(rt.until_finished(run_id))  # a live listener sees the end too
+        final = await _drive(rt, clock, run_id, faults, check)
+        assert (await asyncio.wait_for(watcher, 2)).status == "completed"
+        _assert_consistent(rt.get(run_id))
+        rt.evict(run_id)  # and the same from SQL alone
+        _assert_consistent(rt.get(run_id))
+        return final
 
     with caplog.at_level(logging.WARNING, logger="flareflow.local"):
-        final = arun(main())
+        final = runtime.run(main, faults=faults)
     assert faults.fired == [(site, point, final["id"])], "the fault did not fire where it was aimed"
     if (site, point) == (co.RUN_FINISH, "after"):  # the finish went through; only the caller was told otherwise
         assert after_fault["status"] == "completed"
@@ -196,7 +197,7 @@ def test_a_refused_commit_abandons_the_activation_and_the_run_completes_as_witho
         assert ref_calls[name] <= count <= ref_calls[name] + 1, (name, count, ref_calls[name])
 
 
-def test_a_full_disk_for_a_while_only_delays_the_run_with_growing_backoff(tmp_path, reference, caplog):
+def test_a_full_disk_for_a_while_only_delays_the_run_with_growing_backoff(runtime, reference, caplog):
     """Every commit refused (the disk stays full) from the first step completion on, four retries
     long (1 s, 2 s, 4 s, 8 s apart); then the disk is freed and the run finishes as without faults."""
     ref_final, _, _ = reference
@@ -205,32 +206,33 @@ def test_a_full_disk_for_a_while_only_delays_the_run_with_growing_backoff(tmp_pa
     faults = Faults()
     faults.fail(co.STEP_COMPLETE, "commit", times=1)
 
-    async def main() -> dict[str, Any]:
-        clock = ManualClock()
-        async with LocalRuntime(tmp_path, _guarded(calls, seen), clock=clock, faults=faults) as rt:
-            run_id = (await rt.start_run("guarded")).run_id
+    runtime.registry = _guarded(calls, seen)
+    clock = runtime.clock
+
+    async def main(rt: LocalRuntime) -> dict[str, Any]:
+        run_id = (await rt.start_run("guarded")).run_id
+        await idle(rt)
+        faults.fail("*", "commit", times=None)  # and now nothing gets written at all
+        waits = []
+        for _ in range(4):
+            due = rt.next_alarm()
+            assert due is not None
+            waits.append(round(due - clock.now(), 3))
+            clock.advance(due - clock.now())
             await idle(rt)
-            faults.fail("*", "commit", times=None)  # and now nothing gets written at all
-            waits = []
-            for _ in range(4):
-                due = rt.next_alarm()
-                assert due is not None
-                waits.append(round(due - clock.now(), 3))
-                clock.advance(due - clock.now())
-                await idle(rt)
-                assert rt.get(run_id).status == "running"
-            assert waits == [1.0, 2.0, 4.0, 8.0]
-            faults.clear()
-            return await _drive(rt, clock, run_id)
+            assert rt.get(run_id).status == "running"
+        assert waits == [1.0, 2.0, 4.0, 8.0]
+        faults.clear()
+        return await _drive(rt, clock, run_id)
 
     with caplog.at_level(logging.WARNING, logger="flareflow.local"):
-        final = arun(main())
+        final = runtime.run(main, faults=faults)
     assert seen == []
     assert final["status"] == "completed" and final["output"] == ref_final["output"]
     assert sum("activation abandoned" in r.getMessage() for r in caplog.records) == 5
 
 
-def test_payloads_in_the_blob_store_refused_on_put_or_get_only_delay_the_run(tmp_path):
+def test_payloads_in_the_blob_store_refused_on_put_or_get_only_delay_the_run(runtime):
     """Step results over the payload threshold go to the blob store inside the step's commit: a
     refused put abandons that commit; a refused get on the replay that reads it back abandons too."""
     calls: Counter[str] = Counter()
@@ -239,83 +241,84 @@ def test_payloads_in_the_blob_store_refused_on_put_or_get_only_delay_the_run(tmp
     faults.fail(BLOB_PUT, "before")
     faults.fail(BLOB_PUT, "after")
 
-    async def main() -> dict[str, Any]:
-        clock = ManualClock()
-        async with LocalRuntime(tmp_path, _guarded(calls, seen, big=True), clock=clock, faults=faults,
-                                payload_threshold=1024) as rt:
-            run_id = (await rt.start_run("guarded")).run_id
-            await idle(rt)
-            assert [f[:2] for f in faults.fired] == [(BLOB_PUT, "before")]
-            assert rt.next_alarm() == pytest.approx(clock.now() + 1.0)  # the retry of the refused commit
-            clock.advance(1.0)
-            await idle(rt)
-            assert [f[:2] for f in faults.fired] == [(BLOB_PUT, "before"), (BLOB_PUT, "after")]
-            faults.fail(BLOB_GET, "before")  # a later activation's replay reads s0's result back
-            for _ in range(5):
-                clock.advance(rt.next_alarm() - clock.now())
-                await idle(rt)
-                if faults.fired[-1][0] == BLOB_GET:
-                    break
-            assert [f[:2] for f in faults.fired][-1] == (BLOB_GET, "before")
-            assert rt.get(run_id).status in UNFINISHED
-            final = await _drive(rt, clock, run_id)
-            rt.evict(run_id)
-            assert rt.get(run_id).describe()["output"] == final["output"]
-            return final
+    runtime.registry = _guarded(calls, seen, big=True)
+    clock = runtime.clock
 
-    final = arun(main())
+    async def main(rt: LocalRuntime) -> dict[str, Any]:
+        run_id = (await rt.start_run("guarded")).run_id
+        await idle(rt)
+        assert [f[:2] for f in faults.fired] == [(BLOB_PUT, "before")]
+        assert rt.next_alarm() == pytest.approx(clock.now() + 1.0)  # the retry of the refused commit
+        clock.advance(1.0)
+        await idle(rt)
+        assert [f[:2] for f in faults.fired] == [(BLOB_PUT, "before"), (BLOB_PUT, "after")]
+        faults.fail(BLOB_GET, "before")  # a later activation's replay reads s0's result back
+        for _ in range(5):
+            clock.advance(rt.next_alarm() - clock.now())
+            await idle(rt)
+            if faults.fired[-1][0] == BLOB_GET:
+                break
+        assert [f[:2] for f in faults.fired][-1] == (BLOB_GET, "before")
+        assert rt.get(run_id).status in UNFINISHED
+        final = await _drive(rt, clock, run_id)
+        rt.evict(run_id)
+        assert rt.get(run_id).describe()["output"] == final["output"]
+        return final
+
+    final = runtime.run(main, faults=faults, payload_threshold=1024)
     assert [f[:2] for f in faults.fired] == [(BLOB_PUT, "before"), (BLOB_PUT, "after"), (BLOB_GET, "before")]
     assert seen == []
     assert final["status"] == "completed"
     assert final["output"]["out"][:2] == ["x" * 3000 + "0", "x" * 3000 + "1"]
-    assert not list((tmp_path / "blobs").rglob("*.tmp"))
+    assert not list((runtime.state_dir / "blobs").rglob("*.tmp"))
 
 
-def test_a_refused_read_while_opening_a_run_is_retried(tmp_path, caplog):
+def test_a_refused_read_while_opening_a_run_is_retried(runtime, caplog):
     """The store refuses even the reads that open a run (an I/O error): the run is tried again
     after the backoff instead of the activation crashing."""
     calls: Counter[str] = Counter()
     seen: list[str] = []
     faults = Faults()
 
-    async def main() -> dict[str, Any]:
-        clock = ManualClock()
-        async with LocalRuntime(tmp_path, _guarded(calls, seen), clock=clock, faults=faults) as rt:
-            run_id = (await rt.start_run("guarded", activate=False)).run_id
-            rt.evict(run_id)
-            faults.fail(READ, "before", error=lambda: StorageError("disk I/O error"))
-            rt.schedule(run_id)
-            await idle(rt)
-            assert faults.fired and rt.next_alarm() == pytest.approx(clock.now() + 1.0)
-            return await _drive(rt, clock, run_id)
+    runtime.registry = _guarded(calls, seen)
+    clock = runtime.clock
+
+    async def main(rt: LocalRuntime) -> dict[str, Any]:
+        run_id = (await rt.start_run("guarded", activate=False)).run_id
+        rt.evict(run_id)
+        faults.fail(READ, "before", error=lambda: StorageError("disk I/O error"))
+        rt.schedule(run_id)
+        await idle(rt)
+        assert faults.fired and rt.next_alarm() == pytest.approx(clock.now() + 1.0)
+        return await _drive(rt, clock, run_id)
 
     with caplog.at_level(logging.WARNING, logger="flareflow.local"):
-        final = arun(main())
+        final = runtime.run(main, faults=faults)
     assert final["status"] == "completed" and seen == []
     assert any("disk I/O error; retrying in 1s" in r.getMessage() for r in caplog.records)
 
 
 # -- commits a request makes: the caller gets the StorageError, nothing is stored -------------------
-def test_a_refused_start_creates_nothing_and_its_idempotency_key_stays_free(tmp_path):
+def test_a_refused_start_creates_nothing_and_its_idempotency_key_stays_free(runtime):
     calls: Counter[str] = Counter()
     faults = Faults()
 
-    async def main() -> None:
-        clock = ManualClock()
-        async with LocalRuntime(tmp_path, _guarded(calls, []), clock=clock, faults=faults) as rt:
-            for point in POINTS:
-                faults.fail(co.RUN_CREATE, point)
-                with pytest.raises(StorageError, match=DISK_FULL):
-                    await rt.start_run("guarded", idempotency_key="k1")
-                assert rt.index.list() == []
-                assert rt.run_files() == set()
-                assert rt.objects == {}
-            obj = await rt.start_run("guarded", idempotency_key="k1")
-            again = await rt.start_run("guarded", idempotency_key="k1")
-            assert again.run_id == obj.run_id
-            assert [r["id"] for r in rt.index.list()] == [obj.run_id]
+    runtime.registry = _guarded(calls, [])
 
-    arun(main())
+    async def main(rt: LocalRuntime) -> None:
+        for point in POINTS:
+            faults.fail(co.RUN_CREATE, point)
+            with pytest.raises(StorageError, match=DISK_FULL):
+                await rt.start_run("guarded", idempotency_key="k1")
+            assert rt.index.list() == []
+            assert rt.run_files() == set()
+            assert rt.objects == {}
+        obj = await rt.start_run("guarded", idempotency_key="k1")
+        again = await rt.start_run("guarded", idempotency_key="k1")
+        assert again.run_id == obj.run_id
+        assert [r["id"] for r in rt.index.list()] == [obj.run_id]
+
+    runtime.run(main, faults=faults)
 
 
 async def _waiting_for_go(rt: LocalRuntime, clock: ManualClock, run_id: str) -> co.RunCoordinator:
@@ -330,35 +333,36 @@ async def _waiting_for_go(rt: LocalRuntime, clock: ManualClock, run_id: str) -> 
 
 
 @pytest.mark.parametrize("point", ("before", "during", "commit"))
-def test_a_refused_delivery_or_command_is_the_callers_error_and_changes_nothing(tmp_path, point, reference):
+def test_a_refused_delivery_or_command_is_the_callers_error_and_changes_nothing(runtime, point, reference):
     ref_final, _, _ = reference
     calls: Counter[str] = Counter()
     seen: list[str] = []
     faults = Faults()
 
-    async def main() -> dict[str, Any]:
-        clock = ManualClock()
-        async with LocalRuntime(tmp_path, _guarded(calls, seen), clock=clock, faults=faults) as rt:
-            run_id = (await rt.start_run("guarded")).run_id
-            before = (await _waiting_for_go(rt, clock, run_id)).events()
-            for site, call in ((co.DELIVERY, lambda: rt.send_event(run_id, "go", {"n": 1})),
-                               (co.CONTROL, lambda: rt.pause(run_id)),
-                               (co.RUN_FINISH, lambda: rt.cancel(run_id))):
-                faults.fail(site, point)
-                with pytest.raises(StorageError, match=DISK_FULL):
-                    await call()
-                await idle(rt)
-                obj = rt.get(run_id)
-                assert obj.status == "waiting" and obj.events() == before
-                _assert_consistent(obj)
-            return await _drive(rt, clock, run_id)
+    runtime.registry = _guarded(calls, seen)
+    clock = runtime.clock
 
-    final = arun(main())
+    async def main(rt: LocalRuntime) -> dict[str, Any]:
+        run_id = (await rt.start_run("guarded")).run_id
+        before = (await _waiting_for_go(rt, clock, run_id)).events()
+        for site, call in ((co.DELIVERY, lambda: rt.send_event(run_id, "go", {"n": 1})),
+                           (co.CONTROL, lambda: rt.pause(run_id)),
+                           (co.RUN_FINISH, lambda: rt.cancel(run_id))):
+            faults.fail(site, point)
+            with pytest.raises(StorageError, match=DISK_FULL):
+                await call()
+            await idle(rt)
+            obj = rt.get(run_id)
+            assert obj.status == "waiting" and obj.events() == before
+            _assert_consistent(obj)
+        return await _drive(rt, clock, run_id)
+
+    final = runtime.run(main, faults=faults)
     assert seen == []
     assert final["status"] == "completed" and final["output"] == ref_final["output"]
 
 
-def test_a_delivery_committed_before_its_error_is_not_lost(tmp_path, reference):
+def test_a_delivery_committed_before_its_error_is_not_lost(runtime, reference):
     """An "after" fault: the delivery went through but its caller got the StorageError (a client
     would retry). The run still takes the event and finishes: nothing is left in the inbox unseen."""
     ref_final, _, _ = reference
@@ -366,46 +370,48 @@ def test_a_delivery_committed_before_its_error_is_not_lost(tmp_path, reference):
     seen: list[str] = []
     faults = Faults()
 
-    async def main() -> dict[str, Any]:
-        clock = ManualClock()
-        async with LocalRuntime(tmp_path, _guarded(calls, seen), clock=clock, faults=faults) as rt:
-            run_id = (await rt.start_run("guarded")).run_id
-            await _waiting_for_go(rt, clock, run_id)
-            faults.fail(co.DELIVERY, "after")
-            with pytest.raises(StorageError, match=DISK_FULL):
-                await rt.send_event(run_id, "go", {"n": 1})
-            await idle(rt)
-            final = rt.get(run_id).describe()
-            _assert_consistent(rt.get(run_id))
-            return final
+    runtime.registry = _guarded(calls, seen)
+    clock = runtime.clock
 
-    final = arun(main())
+    async def main(rt: LocalRuntime) -> dict[str, Any]:
+        run_id = (await rt.start_run("guarded")).run_id
+        await _waiting_for_go(rt, clock, run_id)
+        faults.fail(co.DELIVERY, "after")
+        with pytest.raises(StorageError, match=DISK_FULL):
+            await rt.send_event(run_id, "go", {"n": 1})
+        await idle(rt)
+        final = rt.get(run_id).describe()
+        _assert_consistent(rt.get(run_id))
+        return final
+
+    final = runtime.run(main, faults=faults)
     assert seen == []
     assert final["status"] == "completed" and final["output"] == ref_final["output"]
 
 
-def test_a_pause_and_a_cancel_committed_before_their_error_take_effect(tmp_path):
+def test_a_pause_and_a_cancel_committed_before_their_error_take_effect(runtime):
     calls: Counter[str] = Counter()
     faults = Faults()
 
-    async def main() -> None:
-        clock = ManualClock()
-        async with LocalRuntime(tmp_path, _guarded(calls, []), clock=clock, faults=faults) as rt:
-            run_id = (await rt.start_run("guarded")).run_id
-            await _waiting_for_go(rt, clock, run_id)
-            faults.fail(co.CONTROL, "after")
-            with pytest.raises(StorageError):
-                await rt.pause(run_id)
-            assert rt.get(run_id).status == "paused"
-            faults.fail(co.RUN_FINISH, "after")
-            with pytest.raises(StorageError):
-                await rt.cancel(run_id)
-            obj = rt.get(run_id)
-            assert obj.status == "cancelled"
-            assert [e["type"] for e in obj.events()][-2:] == ["run.paused", "run.cancelled"]
-            _assert_consistent(obj)
+    runtime.registry = _guarded(calls, [])
+    clock = runtime.clock
 
-    arun(main())
+    async def main(rt: LocalRuntime) -> None:
+        run_id = (await rt.start_run("guarded")).run_id
+        await _waiting_for_go(rt, clock, run_id)
+        faults.fail(co.CONTROL, "after")
+        with pytest.raises(StorageError):
+            await rt.pause(run_id)
+        assert rt.get(run_id).status == "paused"
+        faults.fail(co.RUN_FINISH, "after")
+        with pytest.raises(StorageError):
+            await rt.cancel(run_id)
+        obj = rt.get(run_id)
+        assert obj.status == "cancelled"
+        assert [e["type"] for e in obj.events()][-2:] == ["run.paused", "run.cancelled"]
+        _assert_consistent(obj)
+
+    runtime.run(main, faults=faults)
 
 
 # -- a real full file system ----------------------------------------------------------------------
@@ -424,22 +430,22 @@ def test_a_real_full_disk_on_a_step_commit_is_retried_and_the_output_is_unchange
             if i == 1 and not calls["filled"]:
                 calls["filled"] += fill(filler) > 0
 
-        async def main() -> dict[str, Any]:
-            clock = ManualClock()
-            async with LocalRuntime(root / "state", _guarded(calls, seen, hook=fill_once), clock=clock) as rt:
-                run_id = (await rt.start_run("guarded")).run_id
-                await idle(rt)
-                obj = rt.get(run_id)
-                assert filler.exists()
-                assert obj.status in UNFINISHED and isinstance(obj.abandoned, StorageError)
-                assert "database or disk is full" in str(obj.abandoned)
-                assert str(root) not in str(obj.abandoned)  # no absolute server path in the message
-                _assert_consistent(obj)
-                filler.unlink()
-                return await _drive(rt, clock, run_id)
+        runtime = ManualRuntime(root / "state", _guarded(calls, seen, hook=fill_once))
+
+        async def main(rt: LocalRuntime) -> dict[str, Any]:
+            run_id = (await rt.start_run("guarded")).run_id
+            await idle(rt)
+            obj = rt.get(run_id)
+            assert filler.exists()
+            assert obj.status in UNFINISHED and isinstance(obj.abandoned, StorageError)
+            assert "database or disk is full" in str(obj.abandoned)
+            assert str(root) not in str(obj.abandoned)  # no absolute server path in the message
+            _assert_consistent(obj)
+            filler.unlink()
+            return await _drive(rt, runtime.clock, run_id)
 
         with caplog.at_level(logging.WARNING, logger="flareflow.local"):
-            final = arun(main())
+            final = runtime.run(main)
     assert seen == []
     assert final["status"] == "completed" and final["output"] == ref_final["output"]
     assert calls["double1"] == 2  # its completion was refused once: it ran again, once
