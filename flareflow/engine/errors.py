@@ -173,17 +173,23 @@ def cap(text: str, limit: int = MAX_MESSAGE) -> str:
 
 
 def _type_name(exc: BaseException) -> str:
-    name = getattr(type(exc), "__name__", None)
-    return _text(cap(name, MAX_TYPE)) if isinstance(name, str) and name else "Error"
+    """The class name, read without running user code (a metaclass may make ``__name__`` raise)."""
+    try:
+        name = type.__dict__["__name__"].__get__(type(exc))
+    except BaseException:  # pragma: no cover - a type always has one
+        name = None
+    return _text(cap(str.__str__(name), MAX_TYPE)) if isinstance(name, str) and name else "Error"
 
 
 def _message(exc: BaseException) -> str:
-    """``str(exc)``; when that raises, the exception's repr and what ``__str__`` raised. Never raises."""
+    """``str(exc)``; when that raises, the exception's repr and what ``__str__`` raised. Never raises.
+
+    The result is an exact ``str`` (a ``str`` subclass from user code could raise again later)."""
     try:
-        text = str(exc)
+        text = str.__str__(str(exc))
     except BaseException as failure:  # user code: its __str__ may raise anything, even SystemExit
         try:
-            shown = repr(exc)
+            shown = str.__str__(repr(exc))
         except BaseException:  # and so may its __repr__
             shown = f"<{_type_name(exc)} object>"
         text = f"{cap(shown, MAX_TYPE * 2)} (its __str__ raised {_type_name(failure)})"
@@ -193,13 +199,17 @@ def _message(exc: BaseException) -> str:
 def error_body(exc: BaseException) -> dict[str, Any]:
     """The JSON shape an error takes in events and stored steps.
 
-    Never raises (a ``__str__`` that raises gives the repr instead); stores at most `MAX_MESSAGE`
-    characters of the message.
+    Never raises, whatever user code the exception carries (a ``__str__`` that raises gives the repr
+    instead; anything else still failing gives a fixed body); stores at most `MAX_MESSAGE` characters
+    of the message.
     """
-    if isinstance(exc, StepFailed):
-        return {"type": "StepFailed", "message": _text(cap(_message(exc))), "step": _text(cap(str(exc.step))),
-                "cause": exc.error}
-    return {"type": _type_name(exc), "message": _text(cap(_message(exc)))}
+    try:
+        if isinstance(exc, StepFailed):
+            return {"type": "StepFailed", "message": _text(cap(_message(exc))),
+                    "step": _text(cap(str.__str__(str(exc.step)))), "cause": exc.error}
+        return {"type": _type_name(exc), "message": _text(cap(_message(exc)))}
+    except BaseException:
+        return {"type": "Error", "message": "the error could not be described (its formatting raised)"}
 
 
 def _text(message: str) -> str:

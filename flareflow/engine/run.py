@@ -323,8 +323,13 @@ class Execution:
             t0 = time.perf_counter()
             try:
                 value = await self._invoke(name, attempt, fn, args, kwargs, timeout)
-                result, text = to_json(value, f"the result of step '{name}'")
-                state, patch = self.state_patch()
+                try:  # encoding runs the result's own code (items(), __str__ ...): it may raise anything
+                    result, text = to_json(value, f"the result of step '{name}'")
+                    state, patch = self.state_patch()
+                except BaseException as raised:
+                    if isinstance(raised, Exception) or _unwinds(raised, _current_task()):
+                        raise
+                    raise _Raised(raised) from raised
             except Exception as exc:
                 duration_ms = round((time.perf_counter() - t0) * 1000, 3)
                 cause = exc.original if isinstance(exc, _Raised) else exc
@@ -558,6 +563,8 @@ class Execution:
         try:
             output, _ = to_json(value, f"the output of workflow '{self.defn.name}'")
             state, patch = self.state_patch()
-        except InvalidInput as exc:
+        except BaseException as exc:  # user objects' encoding may raise anything (SystemExit, RecursionError)
+            if not isinstance(exc, Exception) and _unwinds(exc, owner):
+                raise
             return Outcome(FAILED_OUTCOME, error=error_body(exc))
         return Outcome(COMPLETED_OUTCOME, output=output, state=state, patch=patch)

@@ -34,6 +34,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -165,11 +166,17 @@ class LocalRuntime:
         """The run index; a damaged one is derived data: moved aside and rebuilt by `reconcile`."""
         path = self.state_dir / "index.db"
         try:
+            if path.exists() and not path.is_file():
+                raise UnreadableDatabase("index.db: not a file")
             return RunIndex(path)
         except UnreadableDatabase as exc:
             aside = self.state_dir / "index.db.damaged"
             log.warning("%s; moved it to %s and rebuilding the index from the run files (schedules "
                         "start again from the current minute)", exc, aside.name)
+            if aside.is_dir() and not aside.is_symlink():
+                shutil.rmtree(aside)  # the previous damaged copy: the newest one is kept
+            elif aside.exists() and path.is_dir():
+                aside.unlink()
             os.replace(path, aside)
             for suffix in ("-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)
@@ -439,7 +446,11 @@ class LocalRuntime:
         with os.scandir(self.runs_dir) as entries:
             for entry in entries:
                 match = RUN_FILE.fullmatch(entry.name)
-                if match is not None and entry.is_file():
+                try:
+                    regular = entry.is_file()
+                except OSError:  # a symlink loop, a vanished entry: not a run file
+                    regular = False
+                if match is not None and regular:
                     found.add(match.group(1))
                 elif not RUN_COMPANION.fullmatch(entry.name) and entry.name not in self._strays:
                     self._strays.add(entry.name)
