@@ -53,7 +53,7 @@ from .errors import UserError
 from .project import Project, discover_workflows
 from .serve import TOKEN_ENV, TokenChoice, bind, choose_token
 from .settings import load_settings
-from .wrangler import WranglerError, explain_dev_failure, wrangler_command
+from .wrangler import WranglerError, explain_dev_failure, failure_message, run, wrangler_command
 
 #: The D1 binding the index migrations go to (``migrations_dir`` of that binding in wrangler.toml).
 INDEX_BINDING = "INDEX"
@@ -123,19 +123,12 @@ def apply_local_migrations(state: DevState) -> list[str]:
         new = sorted(files - state.applied)
         if not new:
             return []
-        cmd = [*state.wrangler, "d1", "migrations", "apply", INDEX_BINDING, "--local"]
-        try:
-            # stdin closed: wrangler's "continue?" prompt takes its non-interactive default (yes)
-            proc = subprocess.run(cmd, cwd=state.build_dir, capture_output=True, text=True,
-                                  stdin=subprocess.DEVNULL, check=False)
-        except FileNotFoundError:
-            raise WranglerError(f"cannot run {cmd[0]}: not found") from None
+        args = ["d1", "migrations", "apply", INDEX_BINDING, "--local"]
+        proc = run([*state.wrangler, *args], state.build_dir)
         if proc.returncode != 0:
-            detail = [line.strip() for line in (proc.stderr + "\n" + proc.stdout).splitlines()
-                      if line.strip() and "Logs were written" not in line]
-            raise WranglerError(f"applying the D1 index migrations to wrangler's local state failed "
-                                f"(`wrangler d1 migrations apply {INDEX_BINDING} --local`): "
-                                + " | ".join(detail[-4:]))
+            raise WranglerError(failure_message(f"applying the D1 index migrations to wrangler's local state "
+                                                f"(`wrangler {' '.join(args)}`)", proc.stdout, proc.stderr,
+                                                proc.returncode))
         state.applied |= files
         if "No migrations to apply" in proc.stdout + proc.stderr:
             return []  # an earlier start applied them: wrangler keeps its own record

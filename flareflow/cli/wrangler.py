@@ -61,7 +61,9 @@ def run(cmd: list[str], cwd: Path, *, capture: bool = True,
     """Run ``cmd`` in ``cwd``. ``echo``: also stream its stdout to ours while capturing both streams."""
     try:
         if not echo:
-            return subprocess.run(cmd, cwd=cwd, capture_output=capture, text=True, check=False)
+            # captured: nobody sees a prompt, so stdin is closed and wrangler takes its non-interactive default
+            return subprocess.run(cmd, cwd=cwd, capture_output=capture, text=True, check=False,
+                                  stdin=subprocess.DEVNULL if capture else None)
         with tempfile.TemporaryFile("w+", encoding="utf-8") as err:
             proc = subprocess.Popen(cmd, cwd=cwd, stdout=subprocess.PIPE, stderr=err, text=True)
             assert proc.stdout is not None
