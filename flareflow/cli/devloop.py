@@ -51,7 +51,7 @@ from .common import console, err_console, fail
 from .devvars import DEV_VARS, DevVarsError, read_dev_vars, render_dev_vars, write_private
 from .errors import UserError
 from .project import Project, discover_workflows
-from .serve import TOKEN_ENV, TokenChoice, bind, choose_token
+from .serve import TOKEN_ENV, TokenChoice, bind, choose_token, console_link
 from .settings import load_settings
 from .wrangler import WranglerError, explain_dev_failure, failure_message, run, wrangler_command
 
@@ -141,6 +141,7 @@ def banner(project: Project, url: str, choice: TokenChoice, dev_vars: Path, work
     try_line = (f"flareflow run {name} --url {url} --token {choice.shell_reference(Path.cwd())}")
     lines = [f"[bold]flareflow[/bold] Worker on wrangler dev: [cyan]{url}[/cyan]  "
              f"({len(workflows)} workflows, build in {BUILD_DIR})",
+             f"  console: {escape(console_link(url, choice.value))}",
              f"  token: {choice.where()}; handed to the Worker in {dev_vars} (mode 0600)",
              f"  try:   {try_line}"]
     crons = collect_crons(project)

@@ -10,6 +10,7 @@ import shlex
 import socket
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import quote
 
 from rich.console import Console
 
@@ -76,6 +77,12 @@ def choose_token(project: Project, explicit: str | None, console: Console) -> To
         handle.write(token + "\n")
     console.print(f"[bold]generated API token[/bold] (shown once, saved in {path}):\n  {token}")
     return TokenChoice(token, "generated", path)
+
+
+def console_link(base: str, token: str) -> str:
+    """The web console's ready link: the token rides in the fragment, which a browser never sends, so
+    it stays out of every server's and proxy's logs; the page keeps it and drops it from the address."""
+    return f"{base.rstrip('/')}/#token={quote(token, safe='')}"
 
 
 def resolve_token(project: Project, explicit: str | None, console: Console) -> str:
@@ -146,6 +153,7 @@ async def serve_local(project: Project, host: str, port: int, token: str, consol
     base = f"http://{host}:{real_port}"
     console.print(f"[bold]flareflow[/bold] local server on [cyan]{base}[/cyan]  "
                   f"({len(project.registry)} workflows, state in {project.state_dir})")
+    console.print(f"  console: {console_link(base, token)}", markup=False, highlight=False, soft_wrap=True)
     console.print("  API: /health /workflows /runs /runs/{id}/events (SSE) /runs/{id}/ws  ·  "
                   "OpenAPI: /openapi.json  ·  Ctrl-C stops")
     schedules = scheduler.schedules

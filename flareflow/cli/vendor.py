@@ -20,8 +20,10 @@ import flareflow
 from .errors import UserError
 
 #: The parts of flareflow that run inside a Worker (DESIGN.md: stdlib + workers SDK only).
-WORKER_PACKAGES = ("engine", "durable_objects", "worker", "migrations")
+WORKER_PACKAGES = ("engine", "durable_objects", "worker", "migrations", "console")
 _SKIP = {"__pycache__"}
+#: The file kinds those packages ship: code, migrations, the API document, the console's files.
+_SHIPPED = (".py", ".sql", ".json", ".html", ".js", ".css", ".svg")
 
 
 class VendorError(UserError):
@@ -34,7 +36,7 @@ def flareflow_sources() -> list[tuple[Path, str]]:
     files = [(root / "__init__.py", "flareflow/__init__.py")]
     for package in WORKER_PACKAGES:
         for path in sorted((root / package).rglob("*")):
-            if path.is_file() and not _SKIP & set(path.parts) and path.suffix in (".py", ".sql", ".json"):
+            if path.is_file() and not _SKIP & set(path.parts) and path.suffix in _SHIPPED:
                 files.append((path, "flareflow/" + path.relative_to(root).as_posix()))
     return files
 

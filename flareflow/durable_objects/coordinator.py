@@ -35,6 +35,7 @@ from ..engine.registry import Registry
 from ..engine.run import Execution, to_json
 from ..engine.schema import SchemaError, validate
 from ..engine.status import TERMINAL, RunStatus
+from ..migrations.runs_index import waiting_for
 from .migrate import migrate
 from .ports import Alarm, Blobs, Clock, Sql
 from .store import DEFAULT_THRESHOLD, RunStore, dumps
@@ -209,6 +210,8 @@ class RunCoordinator:
             "idempotency_key": info["idempotency_key"],
             "created_at": info["created_at"],
             "updated_at": info["updated_at"],
+            # what the listing says a waiting run waits for (the history is read only then)
+            "waiting_for": waiting_for(self.open_waits()) if info["status"] == RunStatus.WAITING else None,
         }
 
     def describe(self) -> dict[str, Any]:

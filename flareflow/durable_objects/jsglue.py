@@ -51,7 +51,10 @@ def js_object(value: dict[str, Any]) -> Any:
 
 
 def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Any:
-    """A compact JSON `Response`."""
+    """A compact JSON `Response`; a ``bytes`` body (the console's UTF-8 files) goes as its text, with
+    the content type its ``headers`` name."""
+    if isinstance(body, bytes):
+        return Response(body.decode("utf-8"), status=status, headers=headers or {})
     return Response(json.dumps(body, separators=(",", ":")), status=status,
                     headers={**JSON_HEADERS, **(headers or {})})
 

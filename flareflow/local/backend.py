@@ -14,9 +14,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from ..engine.errors import RunNotFound
-from ..engine.events import iso
 from ..engine.sockets import catch_up
 from ..engine.status import TERMINAL
+from ..migrations.runs_index import listed
 from .runtime import LocalRuntime
 
 POLL_SECONDS = 0.2
@@ -58,11 +58,11 @@ class LocalBackend:
         return self.runtime.get(self._exact(run_id)).describe()
 
     async def list_runs(self, workflow: str | None, status: str | None, limit: int,
-                        cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
-        rows = self.runtime.index.list(workflow=workflow, status=status, limit=limit + 1, before=cursor)
+                        cursor: str | None, id_prefix: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        rows = self.runtime.index.list(workflow=workflow, status=status, limit=limit + 1, before=cursor,
+                                       id_prefix=id_prefix)
         more = len(rows) > limit
-        rows = [{**row, "created_at": iso(row["created_at"]), "updated_at": iso(row["updated_at"])}
-                for row in rows[:limit]]
+        rows = [listed(row) for row in rows[:limit]]
         return rows, (rows[-1]["id"] if more and rows else None)
 
     async def events(self, run_id: str, after: int, limit: int | None) -> list[dict[str, Any]]:

@@ -70,9 +70,11 @@ class RunIndex:
         self.sql.exec("DELETE FROM runs WHERE id = ?", run_id)
 
     def list(self, *, workflow: str | None = None, status: str | None = None,
-             limit: int = 50, before: str | None = None) -> builtins.list[dict[str, Any]]:
+             limit: int = 50, before: str | None = None,
+             id_prefix: str | None = None) -> builtins.list[dict[str, Any]]:
         """Newest first; ``before`` is a run id cursor for the next page (the Worker's paging rule)."""
-        query, params = list_query(workflow=workflow, status=status, cursor=before, limit=limit)
+        query, params = list_query(workflow=workflow, status=status, cursor=before, limit=limit,
+                                   id_prefix=id_prefix)
         return [dict(zip(COLUMNS, r, strict=True)) for r in self.sql.exec(query, *params)]
 
     def statuses(self) -> dict[str, str]:

@@ -55,7 +55,10 @@ class _JSONResponse(JSONResponse):
             return json.dumps(content, separators=(",", ":")).encode("ascii")
 
 
-def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> JSONResponse:
+def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+    """The router's answer: JSON, or a ``bytes`` body (the console's files) as it is."""
+    if isinstance(body, bytes):
+        return Response(body, status_code=status, headers=headers)
     return _JSONResponse(body, status_code=status, headers=headers)
 
 

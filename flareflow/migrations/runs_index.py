@@ -3,32 +3,74 @@
 The local ``index.db`` (sqlite3) and the Worker's D1 database ``INDEX`` have the same schema and are
 written and read with these statements, so ``GET /runs`` filters and pages the same way on both:
 newest first by ``(created_at, id)``, the cursor being the id of the last row of the previous page.
-Standard library only (this module ships inside the Worker); the hosts bind the parameters.
+A row says what a waiting run waits for (``waiting_for``), so listings need not wake each run.
+Standard library and the engine only (this module ships inside the Worker); the hosts bind the
+parameters and turn rows into the API's form with `listed`.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any, Final
 
+from ..engine.events import iso
+
 #: The columns of a row, in the order `UPSERT` binds them and `list_query` selects them.
-COLUMNS: Final = ("id", "workflow", "status", "idempotency_key", "created_at", "updated_at")
+COLUMNS: Final = ("id", "workflow", "status", "idempotency_key", "created_at", "updated_at", "waiting_for")
 
 #: Insert a run's row, or keep it in step with its status (every status change writes it).
 UPSERT: Final = (
-    "INSERT INTO runs (id, workflow, status, idempotency_key, created_at, updated_at) "
-    "VALUES (?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT(id) DO UPDATE SET status = excluded.status, "
-    "updated_at = excluded.updated_at"
+    "INSERT INTO runs (id, workflow, status, idempotency_key, created_at, updated_at, waiting_for) "
+    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(id) DO UPDATE SET status = excluded.status, "
+    "updated_at = excluded.updated_at, waiting_for = excluded.waiting_for"
 )
+
+#: At most this many waits, each prompt cut to `PROMPT_CHARS`, go into a row.
+MAX_WAITS: Final = 5
+PROMPT_CHARS: Final = 200
+
+
+def waiting_for(waits: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
+    """The compact form of a run's open waits (`RunCoordinator.open_waits`) a listing shows."""
+    out = []
+    for wait in waits[:MAX_WAITS]:
+        entry = {"kind": wait.get("kind"), "name": wait.get("name"), "until": wait.get("until")}
+        if wait.get("event_type") is not None:
+            entry["event_type"] = wait["event_type"]
+        if isinstance(wait.get("prompt"), str):
+            entry["prompt"] = wait["prompt"][:PROMPT_CHARS]
+        out.append(entry)
+    return out or None
 
 
 def upsert_params(row: dict[str, Any]) -> tuple[Any, ...]:
     """`UPSERT`'s parameters from a run summary (``id``, ``workflow``, ``status``, ...)."""
-    return tuple(str(row[c]) if c == "status" else row[c] for c in COLUMNS)
+    params: list[Any] = []
+    for column in COLUMNS:
+        value = row.get(column)
+        if column == "status":
+            value = str(value)
+        elif column == "waiting_for":
+            value = None if not value else json.dumps(value, separators=(",", ":"))
+        params.append(value)
+    return tuple(params)
+
+
+def listed(row: dict[str, Any]) -> dict[str, Any]:
+    """A row as ``GET /runs`` shows it: ISO times, ``waiting_for`` as JSON (both hosts)."""
+    waits = row.get("waiting_for")
+    try:
+        decoded = json.loads(waits) if isinstance(waits, str) else None
+    except ValueError:  # a row written by hand or damaged: the run's own file stays the truth
+        decoded = None
+    return {**row, "created_at": iso(float(row["created_at"])), "updated_at": iso(float(row["updated_at"])),
+            "waiting_for": decoded}
 
 
 def list_query(*, workflow: str | None, status: str | None, cursor: str | None,
-               limit: int) -> tuple[str, list[Any]]:
-    """``(sql, params)`` for one page: newest first by (created_at, id), after ``cursor`` (a run id)."""
+               limit: int, id_prefix: str | None = None) -> tuple[str, list[Any]]:
+    """``(sql, params)`` for one page: newest first by (created_at, id), after ``cursor`` (a run id);
+    ``id_prefix`` (lower-case hex, checked by the caller) keeps the ids that start with it."""
     where, params = ["1 = 1"], []  # type: tuple[list[str], list[Any]]
     if workflow is not None:
         where.append("workflow = ?")
@@ -36,6 +78,9 @@ def list_query(*, workflow: str | None, status: str | None, cursor: str | None,
     if status is not None:
         where.append("status = ?")
         params.append(status)
+    if id_prefix is not None:
+        where.append("substr(id, 1, ?) = ?")
+        params.extend([len(id_prefix), id_prefix])
     if cursor is not None:
         where.append("(created_at, id) < (SELECT created_at, id FROM runs WHERE id = ?)")
         params.append(cursor)

@@ -24,8 +24,9 @@ class Backend(Protocol):
         """Everything about one run."""
 
     async def list_runs(self, workflow: str | None, status: str | None, limit: int,
-                   cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
-        """A page of runs, newest first, and the cursor of the next page (None at the end)."""
+                        cursor: str | None, id_prefix: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+        """A page of runs, newest first, and the cursor of the next page (None at the end); with
+        ``id_prefix``, only the runs whose id starts with it."""
 
     async def events(self, run_id: str, after: int, limit: int | None) -> list[dict[str, Any]]:
         """Stored events with ``seq > after``."""

@@ -23,15 +23,15 @@ from urllib.parse import parse_qs, urlsplit
 import js
 from workers import WorkerEntrypoint
 
+from ..console import is_console_path
 from ..durable_objects.jsglue import js_object, js_param, jsnull, json_response, to_python
 from ..engine.cron import CRON_TRIGGER, cron_firing
 from ..engine.errors import InvalidInput, error_from_wire
-from ..engine.events import iso
 from ..engine.ids import keyed_run_id, new_run_id
 from ..engine.limits import DEFAULT_MAX_BODY
 from ..engine.registry import Registry
 from ..engine.status import TERMINAL
-from ..migrations.runs_index import list_query
+from ..migrations.runs_index import list_query, listed
 from .http import HttpError, Request, StreamRequest
 from .router import Router
 
@@ -103,16 +103,15 @@ class DoBackend:
         return dict(data)
 
     async def list_runs(self, workflow: str | None, status: str | None, limit: int,
-                        cursor: str | None) -> tuple[list[dict[str, Any]], str | None]:
+                        cursor: str | None, id_prefix: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
         if self.index is None:
             raise InvalidInput("listing runs needs the D1 index (tool.flareflow.resources.d1)")
-        sql, params = list_query(workflow=workflow, status=status, cursor=cursor, limit=limit + 1)
+        sql, params = list_query(workflow=workflow, status=status, cursor=cursor, limit=limit + 1,
+                                 id_prefix=id_prefix)
         result = await self.index.prepare(sql).bind(*[js_param(p) for p in params]).all()
         rows = [to_python(row) for row in result.results]
         more = len(rows) > limit
-        out = [{**row, "idempotency_key": None if row.get("idempotency_key") is jsnull else row.get("idempotency_key"),
-                "created_at": iso(float(row["created_at"])), "updated_at": iso(float(row["updated_at"]))}
-               for row in rows[:limit]]
+        out = [listed({k: None if v is jsnull else v for k, v in row.items()}) for row in rows[:limit]]
         return out, (out[-1]["id"] if more and out else None)
 
     async def events(self, run_id: str, after: int, limit: int | None) -> list[dict[str, Any]]:
@@ -156,7 +155,8 @@ class WorkerBase(WorkerEntrypoint):  # type: ignore[misc]
         headers = {str(pair[0]).lower(): str(pair[1]) for pair in raw.headers.entries()}
         js_env = getattr(self.env, "_env", self.env)
         token = getattr(js_env, "FLAREFLOW_TOKEN", None)
-        if (token is None or token is jsnull or not str(token)) and url.path != "/health":
+        if (token is None or token is jsnull or not str(token)) and url.path != "/health" \
+                and not is_console_path(url.path):
             message = "the FLAREFLOW_TOKEN secret is not set: wrangler secret put FLAREFLOW_TOKEN"
             return json_response({"error": {"code": "not_configured", "field": None, "message": message}}, 503)
         router = Router(self.backend(), token=str(token or ""), version=VERSION,

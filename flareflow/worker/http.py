@@ -19,7 +19,7 @@ class Request:
 
 @dataclass(frozen=True)
 class Response:
-    """A JSON response."""
+    """A JSON response, or with a ``bytes`` body the body as it is (its ``content-type`` in ``headers``)."""
 
     status: int
     body: Any

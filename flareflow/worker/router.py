@@ -13,6 +13,7 @@ from collections.abc import Awaitable, Callable
 from importlib import resources
 from typing import Any
 
+from ..console import assets, is_console_path
 from ..engine.errors import FlareflowError
 from ..engine.limits import DEFAULT_MAX_BODY
 from ..engine.status import STATUSES
@@ -21,7 +22,8 @@ from .backend import Backend
 from .http import HttpError, Request, Response, StreamRequest
 
 RUN_ID = re.compile(r"^[0-9a-f]{8,64}$")
-PUBLIC = {"/health", "/openapi.json"}
+ID_PREFIX = re.compile(r"^[0-9a-f]{1,64}$")
+PUBLIC = {"/health", "/openapi.json"}  # and the console's page and assets (`is_public`)
 MAX_SEQ = 2**53  # event sequence numbers a client may name (after=, Last-Event-ID): JSON-safe integers
 
 Handler = Callable[[Request, str], Awaitable[Response | StreamRequest]]
@@ -34,6 +36,12 @@ def openapi_document() -> dict[str, Any]:
         text = resources.files("flareflow.worker").joinpath("openapi.json").read_text(encoding="utf-8")
         _openapi_cache.update(json.loads(text))
     return _openapi_cache
+
+
+def is_public(path: str) -> bool:
+    """Answered without the token: health, the API document and the console (whose data calls need it)."""
+    path = path.rstrip("/") or "/"
+    return path in PUBLIC or is_console_path(path)
 
 
 def _check_text(fields: dict[str, Any], raw: str | bytes, code: str, what: str = "body") -> None:
@@ -141,6 +149,8 @@ class Router:
         self.max_body = max_body
         self.version = version
         self._routes: list[tuple[str, re.Pattern[str], Handler]] = [
+            ("GET", re.compile(r"^/$"), self._console),
+            ("GET", re.compile(r"^/console/[^/]+$"), self._console),
             ("GET", re.compile(r"^/health$"), self._health),
             ("GET", re.compile(r"^/openapi\.json$"), self._openapi),
             ("GET", re.compile(r"^/workflows$"), self._workflows),
@@ -187,7 +197,7 @@ class Router:
         ``?token=`` is honoured only where a browser cannot set a header: the WebSocket upgrade and the
         SSE stream (``EventSource``); elsewhere it is a 401 saying to use the Authorization header."""
         path = path.rstrip("/") or "/"
-        if path not in PUBLIC and self.token is not None:
+        if not is_public(path) and self.token is not None:
             browser_stream = _browser_stream(method, path, headers)
             if not self.authorized(headers, query, query_token=browser_stream):
                 if "token" in query and not browser_stream and not headers.get("authorization"):
@@ -231,6 +241,14 @@ class Router:
         raise HttpError(404, "not_found", f"no route {request.path[:200]}")
 
     # -- handlers --------------------------------------------------------------------------
+    async def _console(self, request: Request, _: str) -> Response:
+        """The console's page (``/``) and hashed assets: the same bytes and headers on every host."""
+        path = request.path.rstrip("/") or "/"
+        found = assets().get(path)
+        if found is None:
+            raise HttpError(404, "not_found", f"no console file {path[:200]}")
+        return Response(200, found.body, found.headers)
+
     async def _health(self, request: Request, _: str) -> Response:
         return Response(200, {"status": "ok", "version": self.version})
 
@@ -272,7 +290,11 @@ class Router:
             raise HttpError(400, "invalid_parameter", "'cursor' is not a cursor this API returned", "cursor")
         limit = _int_param(request.query, "limit", 50, 1, 500)
         workflow = request.query.get("workflow") or None
-        runs, next_cursor = await self.backend.list_runs(workflow, status, limit, cursor)
+        prefix = (request.query.get("id_prefix") or "").lower() or None
+        if prefix is not None and not ID_PREFIX.match(prefix):
+            raise HttpError(400, "invalid_parameter", "'id_prefix' must be 1 to 64 hexadecimal characters",
+                            "id_prefix")
+        runs, next_cursor = await self.backend.list_runs(workflow, status, limit, cursor, prefix)
         return Response(200, {"runs": runs, "next_cursor": next_cursor})
 
     async def _get(self, request: Request, run_id: str) -> Response:

@@ -263,6 +263,39 @@ def test_list_runs_pages_across_objects(server):
     arun(body(), timeout=60)
 
 
+def test_listing_says_what_a_waiting_run_waits_for_and_finds_it_by_id_prefix(server):
+    """``waiting_for`` comes from the index row (no object woken per row); ``id_prefix`` filters it."""
+
+    async def body():
+        async with http(server) as client:
+            run_id = await start(client, "gated")
+            await wait_for_type(client, run_id, "run.waiting")
+
+            found: dict[str, Any] = {}
+
+            async def row() -> bool:
+                response = await client.get("/runs", params={"id_prefix": run_id[:10], "status": "waiting"})
+                assert response.status_code == 200, response.text
+                found.update(next(iter(response.json()["runs"]), {}))
+                return bool(found.get("waiting_for"))
+
+            await wait_until(row, timeout=15, what="the waiting row")
+            assert found["id"] == run_id
+            assert [{k: w[k] for k in ("kind", "event_type")} for w in found["waiting_for"]] == \
+                [{"kind": "event", "event_type": "go"}]
+            prefixed = (await client.get("/runs", params={"id_prefix": run_id[:12].upper()})).json()["runs"]
+            assert [r["id"] for r in prefixed] == [run_id]
+            bad = await client.get("/runs", params={"id_prefix": "xyz"})
+            assert bad.status_code == 400 and bad.json()["error"]["field"] == "id_prefix"
+            await client.post(f"/runs/{run_id}/events", json={"type": "go", "payload": {}})
+            done = await finished(server, client, run_id, 30)
+            assert done["status"] == "completed"
+            after = (await client.get("/runs", params={"id_prefix": run_id})).json()["runs"]
+            assert after[0]["waiting_for"] is None
+
+    arun(body(), timeout=60)
+
+
 # -- cron and queued starts ---------------------------------------------------------------------------
 
 
