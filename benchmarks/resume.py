@@ -43,6 +43,7 @@ from _common import environment, load_average, median, percentile, print_env, ta
 from flareflow import Run, workflow
 from flareflow.engine.registry import Registry
 from flareflow.local import LocalRuntime
+from flareflow.local.objects import OpenRuns
 
 TARGET_MS = 20.0
 CALLS = {"noop": 0}
@@ -94,7 +95,7 @@ async def bench(args: argparse.Namespace, state: Path) -> tuple[list[dict[str, f
             rt.evict(run_id)
             opens: list[float] = []
             histories: list[float] = []
-            rt._sql_for = timed(LocalRuntime._sql_for.__get__(rt), opens)  # type: ignore[method-assign]
+            rt.open_runs.connect = timed(OpenRuns.connect.__get__(rt.open_runs), opens)  # type: ignore[method-assign]
             gc.collect()
             measured = i >= args.warmup
             if profiler is not None and measured:
@@ -107,7 +108,7 @@ async def bench(args: argparse.Namespace, state: Path) -> tuple[list[dict[str, f
             t2 = time.perf_counter()
             if profiler is not None and measured:
                 profiler.disable()
-            del rt._sql_for
+            del rt.open_runs.connect
             assert obj.status == "waiting", obj.info
             if measured:
                 samples.append({

@@ -37,6 +37,10 @@ class RunFiles:
         self.sync = sync
         self._template_path: Path | None = None
 
+    def path(self, run_id: str) -> Path:
+        """Where the run's database is (``runs/<run id>.db``)."""
+        return self.runs_dir / f"{run_id}.db"
+
     def template(self) -> Path:
         """An empty run database with the current schema, in WAL mode; new runs start as a copy.
 

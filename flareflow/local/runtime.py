@@ -23,9 +23,9 @@ and its alarm retries it with backoff; requests that hit it get the `StorageErro
 `LocalRuntime` is the facade; the concerns it composes live beside it: ``locks`` (which process
 executes which run: `Ownership`), ``runfiles`` (run databases from a template, what is a run file),
 ``budget`` (how many run databases may be open), ``alarms`` (one alarm per run on the clock),
-``index`` (the run index), ``blobs``, ``threads`` (sync steps off the loop). The object cache (open
-runs, least recently used first, closed under the budget) and the inbox poller are still methods of
-`LocalRuntime`: both read the same connection and signature state.
+``objects`` (the open runs, least recently used first, closed under the budget: `OpenRuns`),
+``inbox`` (deliveries other processes leave: `InboxPoller`), ``index`` (the run index), ``blobs``,
+``threads`` (sync steps off the loop).
 """
 
 from __future__ import annotations
@@ -41,7 +41,7 @@ from typing import Any
 
 from ..durable_objects.coordinator import RunCoordinator, fault_backoff
 from ..durable_objects.faults import Faults
-from ..durable_objects.ports import Blobs, Clock, Sql, SystemClock
+from ..durable_objects.ports import Blobs, Clock, SystemClock
 from ..durable_objects.store import DEFAULT_THRESHOLD
 from ..engine.errors import InvalidInput, RunNotFound, StorageError
 from ..engine.ids import new_run_id
@@ -50,8 +50,10 @@ from ..engine.status import TERMINAL, UNFINISHED, RunStatus
 from .alarms import Alarms
 from .blobs import FileBlobs
 from .budget import open_budget
+from .inbox import InboxPoller
 from .index import RunIndex
 from .locks import Ownership
+from .objects import OpenRuns
 from .runfiles import OWN_TABLES, RUN_COMPANION, RUN_FILE, RunFiles
 from .sqlite import SqliteSql, UnreadableDatabase
 from .threads import DEFAULT_STEP_THREADS, StepThreads
@@ -59,19 +61,6 @@ from .threads import DEFAULT_STEP_THREADS, StepThreads
 log = logging.getLogger("flareflow.local")
 
 Listener = Callable[[dict[str, Any]], None]
-POLL_SECONDS = 0.25
-
-def _signature(path: Path) -> tuple[int, ...]:
-    """Size and modification time of a run's database and WAL: changes when any process writes."""
-    out: list[int] = []
-    for name in (str(path), f"{path}-wal"):
-        try:
-            st = os.stat(name)
-        except OSError:
-            out += [-1, -1]
-        else:
-            out += [st.st_size, st.st_mtime_ns]
-    return tuple(out)
 
 
 class LocalRuntime:
@@ -108,13 +97,13 @@ class LocalRuntime:
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         self.files = RunFiles(self.state_dir, self.runs_dir, sync)
         self.index = self._open_index()
-        self.objects: dict[str, RunCoordinator] = {}  # least recently used first
-        self._sql: dict[str, SqliteSql] = {}
         self.ownership = Ownership(self.state_dir)  # the runs this runtime executes
-        self._busy: dict[str, int] = {}  # runs with an activation in flight: never closed under it
+        self.open_runs = OpenRuns(self.files, sync, self.max_open, self.ownership, self._new_object)
+        #: The open run objects, least recently used first (`OpenRuns.objects`).
+        self.objects = self.open_runs.objects
         # activations in flight at once: a few open slots stay free for reads of other runs
         self._slots = asyncio.Semaphore(max(1, self.max_open - max(1, self.max_open // 8)))
-        self._closed_at: dict[str, tuple[int, ...]] = {}  # owned runs closed while unfinished
+        self.inbox = InboxPoller(self.open_runs, self.ownership, self.schedule, self._retry_index)
         self._open_faults: dict[str, int] = {}
         self._index_pending: dict[str, dict[str, Any] | None] = {}  # index writes the store refused
         self._index_refused = False
@@ -123,7 +112,6 @@ class LocalRuntime:
         self.alarms = Alarms(self.clock, self.schedule)  # one alarm per run, on the runtime's clock
         self._subscribers: dict[str, list[Listener]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
-        self._versions: dict[str, int] = {}
         self._background: list[asyncio.Task[None]] = []
         self._settled: dict[str, asyncio.Event] = {}
         self.evictions = 0
@@ -141,7 +129,7 @@ class LocalRuntime:
         """Start the alarm scheduler and the inbox poller (needs a running event loop)."""
         if not self._background:
             self._background = [asyncio.ensure_future(self.alarms.run()),
-                                asyncio.ensure_future(self._poll_loop())]
+                                asyncio.ensure_future(self.inbox.run())]
 
     async def close(self) -> None:
         """Stop background work and release every run this process owned (they stay resumable)."""
@@ -155,11 +143,8 @@ class LocalRuntime:
                 await task
         if self.threads is not None:
             self.threads.close()  # a step still blocked in a thread was abandoned above; not waited for
-        for sql in self._sql.values():
-            sql.close()
+        self.open_runs.close_all()
         self.ownership.release_all()
-        self._sql.clear()
-        self.objects.clear()
         self.index.close()
 
     def _open_index(self) -> RunIndex:
@@ -184,7 +169,7 @@ class LocalRuntime:
 
     # -- paths and ownership ---------------------------------------------------------------
     def db_path(self, run_id: str) -> Path:
-        return self.runs_dir / f"{run_id}.db"
+        return self.files.path(run_id)
 
     def owns(self, run_id: str) -> bool:
         """Whether this runtime executes the run (holds its lock)."""
@@ -204,89 +189,34 @@ class LocalRuntime:
         raise RunNotFound(f"run id prefix '{ref}' is ambiguous: {', '.join(matches[:5])}")
 
     # -- objects ---------------------------------------------------------------------------
-    def _sql_for(self, run_id: str) -> SqliteSql:
-        sql = self._sql.get(run_id)
-        if sql is None:
-            sql = SqliteSql(self.db_path(run_id), sync=self.sync, label=f"runs/{run_id}.db")
-            self._sql[run_id] = sql
-            self._closed_at.pop(run_id, None)  # open again: no longer watched by signature (nor kept)
-        return sql
-
-    def _port(self, run_id: str) -> Sql:
-        """The run's `Sql` port: its connection, wrapped by the fault injector in tests."""
-        sql = self._sql_for(run_id)
-        return self.faults.sql(sql, run_id) if self.faults is not None else sql
-
-    def _build(self, run_id: str) -> RunCoordinator:
-        """A run object on a fresh connection; the connection is closed again if building fails."""
-        self._make_room(run_id)
-        try:
-            obj = RunCoordinator(
-                run_id,
-                self._port(run_id),
-                self.alarms.port(run_id),
-                self.clock,
-                self.registry,
-                on_status=self._index_status,
-                evict_after_step=self.evict_after_step,
-                blobs=self._blob_port,
-                payload_threshold=self.payload_threshold,
-                offload=self.threads.run if self.threads is not None else None,
-            )
-        except BaseException:
-            self._close_sql(run_id)
-            raise
+    def _new_object(self, run_id: str, sql: SqliteSql) -> RunCoordinator:
+        """The run's object on its connection (wrapped by the fault injector in tests), with the
+        runtime's ports; `OpenRuns` calls it to build one."""
+        obj = RunCoordinator(
+            run_id,
+            self.faults.sql(sql, run_id) if self.faults is not None else sql,
+            self.alarms.port(run_id),
+            self.clock,
+            self.registry,
+            on_status=self._index_status,
+            evict_after_step=self.evict_after_step,
+            blobs=self._blob_port,
+            payload_threshold=self.payload_threshold,
+            offload=self.threads.run if self.threads is not None else None,
+        )
         obj.listeners.append(lambda event: self._publish(run_id, event))
         return obj
 
     def get(self, run_id: str) -> RunCoordinator:
         """The run's object, built from SQL if it is not in memory. Raises `RunNotFound`."""
-        run_id = self.resolve(run_id)
-        obj = self.objects.pop(run_id, None)
-        if obj is None:
-            obj = self._build(run_id)
-            if not obj.exists:
-                self._close_sql(run_id)
-                raise StorageError(f"runs/{run_id}.db: holds no run (damaged or foreign file)")
-        self.objects[run_id] = obj  # most recently used last
-        return obj
-
-    def _close_sql(self, run_id: str) -> None:
-        sql = self._sql.pop(run_id, None)
-        if sql is not None:
-            sql.close()
-
-    def _make_room(self, opening: str) -> None:
-        """Close the least recently used idle runs until one more fits in `max_open`.
-
-        Idle: no activation in flight. Nothing about a run lives only in memory, so a closed run is
-        rebuilt from SQL when next used; an owned unfinished one is watched through its file's size
-        and time for deliveries from other processes. When every open run is busy, one more opens
-        (reads of other runs never wait; activations are limited to fewer slots than `max_open`).
-        """
-        if len(self._sql) < self.max_open:
-            return
-        for run_id in list(self.objects):
-            if len(self._sql) < self.max_open:
-                return
-            if run_id == opening or self._busy.get(run_id):
-                continue
-            obj = self.objects[run_id]
-            finished = not obj.exists or obj.status in TERMINAL
-            self.evict(run_id, counted=False)
-            if finished:
-                self.ownership.release(run_id)
+        return self.open_runs.get(self.resolve(run_id))
 
     def evict(self, run_id: str, *, counted: bool = True) -> None:
         """Drop the in-memory object and its connection; the next access rebuilds from SQL.
 
         ``counted`` evictions are the ones tests care about (evict-after-every-step, explicit calls).
         """
-        obj = self.objects.pop(run_id, None)
-        self._close_sql(run_id)
-        self._versions.pop(run_id, None)
-        if self.ownership.holds(run_id) and obj is not None and obj.exists and obj.status not in TERMINAL:
-            self._closed_at[run_id] = _signature(self.db_path(run_id))
+        self.open_runs.evict(run_id)
         if counted:
             self.evictions += 1
 
@@ -317,6 +247,11 @@ class LocalRuntime:
                 del self._index_pending[run_id]
         self._index_refused = False
         return True
+
+    def _retry_index(self) -> None:
+        """Index writes a refusing store kept pending, tried again (each round of the inbox poller)."""
+        if self._index_pending:
+            self._flush_index()
 
     # -- starting and driving runs ---------------------------------------------------------
     async def start_run(self, workflow: str, input: Any = None, *, idempotency_key: str | None = None,
@@ -354,20 +289,19 @@ class LocalRuntime:
             return self.get(holder), False
         try:
             self.files.create(self.db_path(run_id))
-            obj = self._build(run_id)
+            obj = self.open_runs.build(run_id)
             obj.create(defn.name, input, idempotency_key, trigger=trigger)
         except BaseException:
             self._abort_start(run_id)
             raise
-        self.objects[run_id] = obj
+        self.open_runs.keep(run_id, obj)
         if activate:
             self.schedule(run_id)
         return obj, True
 
     def _abort_start(self, run_id: str) -> None:
         """Undo a start that failed half-way: no file, no index row, no lock (best effort each)."""
-        self.objects.pop(run_id, None)
-        self._close_sql(run_id)
+        self.open_runs.close(run_id)
         for suffix in (".db", ".db-wal", ".db-shm"):
             with contextlib.suppress(OSError):
                 (self.runs_dir / f"{run_id}{suffix}").unlink()
@@ -389,8 +323,7 @@ class LocalRuntime:
         if not self.ownership.take(run_id):
             return
         async with self._slots:
-            self._busy[run_id] = self._busy.get(run_id, 0) + 1
-            try:
+            with self.open_runs.in_use(run_id):
                 while not self.closed:
                     try:
                         obj = self.get(run_id)
@@ -405,10 +338,6 @@ class LocalRuntime:
                     if not ran or not obj.evicted:
                         break  # only the driver that ran the activation may drop the object
                     self.evict(run_id)
-            finally:
-                left = self._busy.pop(run_id, 1) - 1
-                if left:
-                    self._busy[run_id] = left
         self._notify_settled(run_id)
 
     def _retry_later(self, run_id: str, exc: StorageError) -> None:
@@ -484,7 +413,7 @@ class LocalRuntime:
                 damaged.add(run_id)
                 continue
             self._index_status(summary)
-            if not was_open and not self._busy.get(run_id):
+            if not was_open and not self.open_runs.busy(run_id):
                 self.evict(run_id, counted=False)
         self._damaged = damaged
         for run_id in sorted(set(indexed) - on_disk):
@@ -619,34 +548,3 @@ class LocalRuntime:
     def next_alarm(self) -> float | None:
         """When the earliest run alarm is due, if any."""
         return self.alarms.next()
-
-    async def _poll_loop(self) -> None:
-        """Pick up events and answers other processes left in the inboxes of runs we own, and write
-        index rows a refusing store kept pending."""
-        while True:
-            await asyncio.sleep(POLL_SECONDS)
-            if self._index_pending:
-                self._flush_index()
-            for run_id in list(self.ownership.held):
-                try:
-                    self._poll(run_id)
-                except StorageError:
-                    continue  # the store refuses even reads: the next round tries again
-
-    def _poll(self, run_id: str) -> None:
-        sql = self._sql.get(run_id)
-        obj = self.objects.get(run_id)
-        if sql is None or obj is None:  # closed while unfinished: has any process written since?
-            seen = self._closed_at.get(run_id)
-            if seen is not None and _signature(self.db_path(run_id)) != seen and not self._busy.get(run_id):
-                del self._closed_at[run_id]
-                self.schedule(run_id)  # opens it; the activation ingests the inbox
-            return
-        if not obj.exists or obj.status in TERMINAL:
-            return
-        version = sql.data_version()
-        if self._versions.get(run_id) == version:
-            return
-        self._versions[run_id] = version
-        if obj.store.unacked():
-            self.schedule(run_id)

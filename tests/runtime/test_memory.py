@@ -3,8 +3,9 @@
 Found with benchmarks/load.py (open loop, 100 short runs/s): the server's RSS grew ~1.5 MiB per 1,000
 runs. tracemalloc showed ``LocalRuntime._settled`` keeping one ``asyncio.Event`` (with its deque,
 ~0.9 KiB) per run that ever had an activation, for good, and ``_subscribers`` keeping an empty list
-per run anyone ever streamed; and ``_closed_at`` kept the signature of every run closed while
-unfinished (a burst of starts beyond the open budget) after it was opened again and finished.
+per run anyone ever streamed; and ``_closed_at`` (now ``OpenRuns.watched``) kept the signature of
+every run closed while unfinished (a burst of starts beyond the open budget) after it was opened
+again and finished.
 """
 
 from __future__ import annotations
@@ -57,6 +58,6 @@ def test_a_burst_beyond_the_open_budget_leaves_no_closed_signatures(runtime):
         for run_id in ids:
             assert (await finished(rt, run_id)).status == "completed"
         assert len(rt.objects) <= rt.max_open
-        assert rt._closed_at == {}, f"{len(rt._closed_at)} signatures of finished runs kept"
+        assert rt.open_runs.watched == {}, f"{len(rt.open_runs.watched)} signatures of finished runs kept"
 
     runtime.run(main, max_open=16)

@@ -40,16 +40,16 @@ def test_at_most_max_open_runs_are_open_and_every_run_still_finishes(runtime):
         for _ in range(12):
             ids.append((await rt.start_run("gate")).run_id)
             await idle(rt)
-            peak = max(peak, len(rt._sql))
+            peak = max(peak, len(rt.open_runs))
         assert all(rt.get(r).status == "waiting" for r in ids)
-        peak = max(peak, len(rt._sql))
+        peak = max(peak, len(rt.open_runs))
         for i, run_id in enumerate(ids):
             await rt.send_event(run_id, "go", i)
             await idle(rt)
-            peak = max(peak, len(rt._sql))
+            peak = max(peak, len(rt.open_runs))
         assert [rt.get(r).info["output"] for r in ids] == [{"got": i} for i in range(12)]
         assert peak <= 3, peak
-        assert len(rt._sql) <= 3
+        assert len(rt.open_runs) <= 3
 
     runtime.run(main, max_open=3)
 
