@@ -1,8 +1,9 @@
 """Where the CLI's runs are: the local state directory or a server (``--url``), behind one interface.
 
-Every command that inspects or controls runs is written once against `Runs`; `open_runs` picks
-`LocalRuns` (the embedded runtime over ``.flareflow/state``) or `RemoteRuns` (the HTTP API through
-`flareflow.client.Client`). Each backend maps its own failures to the CLI's one-line errors:
+Every command that starts, inspects or controls runs is written once against `Runs`; `open_runs`
+picks `LocalRuns` (the embedded runtime over ``.flareflow/state``) or `RemoteRuns` (the HTTP API
+through `flareflow.client.Client`). ``resume`` is local only (`LocalRuns.resume`): a server continues
+its own runs. Each backend maps its own failures to the CLI's one-line errors:
 locally a `UserError` / `FlareflowError` (exit 1) or `UsageError` (exit 2); remotely an API error or an
 unreachable server (exit 1).
 """
@@ -10,16 +11,21 @@ unreachable server (exit 1).
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import subprocess
+import sys
 from collections.abc import AsyncIterator, Callable, Coroutine
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
 
+from ..engine.errors import InvalidInput
 from ..engine.events import iso
-from ..engine.status import RunStatus
+from ..engine.status import TERMINAL, RunStatus
 from ..local.runtime import LocalRuntime
-from .common import UsageError, console, run_async
+from .common import UsageError, console, err_console, guard, run_async
 from .common import load as load_project
 from .project import Project
 from .watch import Watcher
@@ -42,6 +48,11 @@ class Runs:
 
     def call(self, fn: Callable[[Runs], Coroutine[Any, Any, T]]) -> T:  # pragma: no cover - abstract
         raise NotImplementedError
+
+    def run(self, name: str, value: Any, *, json_mode: bool, idempotency_key: str | None, detach: bool) -> int:
+        """Start a run and stream it live, answering its questions at this terminal (``detach``: print
+        its id and leave it running); the exit code, 0 when the run completed."""
+        raise NotImplementedError  # pragma: no cover
 
     async def list_runs(self, workflow: str | None, status: str | None, limit: int) -> list[dict[str, Any]]:
         raise NotImplementedError  # pragma: no cover
@@ -87,6 +98,82 @@ class LocalRuns(Runs):
                     self._rt = None
 
         return run_async(opened)
+
+    def run(self, name: str, value: Any, *, json_mode: bool, idempotency_key: str | None, detach: bool) -> int:
+        """Here, or (``detach``) in a ``flareflow resume`` process of its own; Ctrl-C leaves it resumable."""
+        guard(lambda: self.project.registry.get(name))
+
+        async def go(runs: Runs) -> int:
+            rt = self.rt
+            obj = await rt.start_run(name, value, idempotency_key=idempotency_key, activate=False)
+            run_id = obj.run_id
+            if detach:
+                await rt.close()
+                self._spawn_resume(run_id)
+                console.print(run_id)
+                return 0
+            watcher = Watcher(rt, run_id, console=console, json_mode=json_mode)
+            try:
+                final = await watcher.run()
+            except asyncio.CancelledError:
+                raise KeyboardInterrupt from None
+            return 0 if final and final["type"] == "run.completed" else 1
+
+        try:
+            return self.call(go)
+        except typer.Exit as exc:
+            if exc.exit_code == 130:
+                err_console.print("\n[yellow]detached[/yellow]: the run is saved; continue it with "
+                                  "[bold]flareflow resume[/bold]")
+            raise
+
+    def _spawn_resume(self, run_id: str) -> None:
+        """``flareflow resume RUN_ID --quiet`` in a session of its own, logging to ``runs/<id>.log``."""
+        proj = self.project
+        log_path = proj.state_dir / "runs" / f"{run_id}.log"
+        exe = shutil.which("flareflow")
+        cmd = [exe] if exe else [sys.executable, "-m", "flareflow"]
+        with open(log_path, "ab") as log:
+            subprocess.Popen(
+                [*cmd, "resume", run_id, "--project", str(proj.root), "--quiet"],
+                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
+                cwd=str(proj.root), env=dict(os.environ),
+            )
+
+    def resume(self, run_id: str | None, *, json_mode: bool, quiet: bool) -> int:
+        """Continue one unfinished run (streamed, unless ``quiet``) or all of them until they finish;
+        the exit code, 0 when every one completed."""
+
+        async def go(runs: Runs) -> int:
+            rt = self.rt
+            if run_id is not None:
+                full = rt.resolve(run_id)
+                if rt.get(full).status in TERMINAL:
+                    console.print(f"run {full} already {rt.get(full).status}")
+                    return 0
+                resumed = await rt.recover([full])
+                if not resumed:
+                    raise InvalidInput(f"run {full} is being executed by another flareflow process")
+                if quiet:
+                    obj = await rt.until_finished(full)
+                    return 0 if obj.status == RunStatus.COMPLETED else 1
+                watcher = Watcher(rt, full, console=console, json_mode=json_mode)
+                final = await watcher.run(start=False)
+                return 0 if final and final["type"] == "run.completed" else 1
+            resumed = await rt.recover()
+            if not resumed:
+                if not quiet:
+                    console.print("nothing to resume")
+                return 0
+            if not quiet:
+                console.print(f"resuming {len(resumed)} run(s): " + ", ".join(resumed))
+            results = [await rt.until_finished(r) for r in resumed]
+            if not quiet:
+                for obj in results:
+                    console.print(f"  {obj.run_id}  {obj.info['workflow']}  {obj.status}")
+            return 0 if all(o.status == RunStatus.COMPLETED for o in results) else 1
+
+        return self.call(go)
 
     async def list_runs(self, workflow: str | None, status: str | None, limit: int) -> list[dict[str, Any]]:
         self.rt.reconcile()
@@ -173,6 +260,15 @@ class RemoteRuns(Runs):
             if exc.exit_code == 2:  # UsageError is a usage error (2); a server's refusal is not
                 raise typer.Exit(1) from None
             raise
+
+    def run(self, name: str, value: Any, *, json_mode: bool, idempotency_key: str | None, detach: bool) -> int:
+        from .remote import remote_run
+
+        async def go(runs: Runs) -> int:
+            return await remote_run(self.client, name, value, console=console, json_mode=json_mode,
+                                    idempotency_key=idempotency_key, detach=detach)
+
+        return self.call(go)
 
     async def list_runs(self, workflow: str | None, status: str | None, limit: int) -> list[dict[str, Any]]:
         page = await self.client.list(workflow=workflow, status=status, limit=min(limit, 500))

@@ -6,11 +6,7 @@ runs are never touched by a command that fails.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import shutil
-import subprocess
 import sys
 from importlib import resources
 from pathlib import Path
@@ -21,16 +17,13 @@ from rich.markup import escape
 from rich.table import Table
 
 from .. import __version__
-from ..engine.errors import InvalidInput
-from ..engine.status import STATUSES, TERMINAL, RunStatus
+from ..engine.status import STATUSES, RunStatus
 from . import cloud
-from .backends import RemoteRuns, Runs, local_runtime, open_runs
+from .backends import LocalRuns, Runs, open_runs
 from .common import ProjectOpt, UsageError, console, err_console, fail
 from .common import guard as _guard
 from .common import load as _project
 from .common import run_async as _run
-from .project import Project
-from .watch import Watcher
 
 if TYPE_CHECKING:
     pass
@@ -190,54 +183,8 @@ def run(
 ) -> None:
     """Start a run (on the embedded runtime, or a server with --url) and stream it live."""
     value = _guard(lambda: build_input(input, item))
-    if url:
-        from .remote import remote_run
-
-        async def remote(runs: Runs) -> int:
-            assert isinstance(runs, RemoteRuns)
-            return await remote_run(runs.client, name, value, console=console, json_mode=as_json,
-                                    idempotency_key=idempotency_key, detach=detach)
-
-        raise typer.Exit(RemoteRuns(url, token).call(remote))
-    proj = _project(project)
-    _guard(lambda: proj.registry.get(name))
-
-    async def go() -> int:
-        async with local_runtime(proj) as rt:
-            obj = await rt.start_run(name, value, idempotency_key=idempotency_key, activate=False)
-            run_id = obj.run_id
-            if detach:
-                await rt.close()
-                _spawn_resume(proj, run_id)
-                console.print(run_id)
-                return 0
-            watcher = Watcher(rt, run_id, console=console, json_mode=as_json)
-            try:
-                final = await watcher.run()
-            except asyncio.CancelledError:
-                raise KeyboardInterrupt from None
-            return 0 if final and final["type"] == "run.completed" else 1
-
-    try:
-        code = _run(go)
-    except typer.Exit as exc:
-        if exc.exit_code == 130:
-            err_console.print("\n[yellow]detached[/yellow]: the run is saved; continue it with "
-                              "[bold]flareflow resume[/bold]")
-        raise
-    raise typer.Exit(code)
-
-
-def _spawn_resume(proj: Project, run_id: str) -> None:
-    log_path = proj.state_dir / "runs" / f"{run_id}.log"
-    exe = shutil.which("flareflow")
-    cmd = [exe] if exe else [sys.executable, "-m", "flareflow"]
-    with open(log_path, "ab") as log:
-        subprocess.Popen(
-            [*cmd, "resume", run_id, "--project", str(proj.root), "--quiet"],
-            stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-            cwd=str(proj.root), env=dict(os.environ),
-        )
+    runs = open_runs(url, token, project, discover=True)
+    raise typer.Exit(runs.run(name, value, json_mode=as_json, idempotency_key=idempotency_key, detach=detach))
 
 
 # -- resume --------------------------------------------------------------------------------
@@ -249,38 +196,7 @@ def resume(
     project: ProjectOpt = None,
 ) -> None:
     """Continue unfinished runs after a crash or a detach, until they finish."""
-    proj = _project(project)
-
-    async def go() -> int:
-        async with local_runtime(proj) as rt:
-            if run_id is not None:
-                full = rt.resolve(run_id)
-                if rt.get(full).status in TERMINAL:
-                    console.print(f"run {full} already {rt.get(full).status}")
-                    return 0
-                resumed = await rt.recover([full])
-                if not resumed:
-                    raise InvalidInput(f"run {full} is being executed by another flareflow process")
-                if quiet:
-                    obj = await rt.until_finished(full)
-                    return 0 if obj.status == RunStatus.COMPLETED else 1
-                watcher = Watcher(rt, full, console=console, json_mode=as_json)
-                final = await watcher.run(start=False)
-                return 0 if final and final["type"] == "run.completed" else 1
-            resumed = await rt.recover()
-            if not resumed:
-                if not quiet:
-                    console.print("nothing to resume")
-                return 0
-            if not quiet:
-                console.print(f"resuming {len(resumed)} run(s): " + ", ".join(resumed))
-            results = [await rt.until_finished(r) for r in resumed]
-            if not quiet:
-                for obj in results:
-                    console.print(f"  {obj.run_id}  {obj.info['workflow']}  {obj.status}")
-            return 0 if all(o.status == RunStatus.COMPLETED for o in results) else 1
-
-    raise typer.Exit(_run(go))
+    raise typer.Exit(LocalRuns(_project(project)).resume(run_id, json_mode=as_json, quiet=quiet))
 
 
 # -- send-event / answer -----------------------------------------------------------------------
