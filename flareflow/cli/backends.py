@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import typer
 
 from ..engine.errors import InvalidInput
-from ..engine.events import iso
 from ..engine.status import TERMINAL, RunStatus
 from ..local.runtime import LocalRuntime
+from ..migrations.runs_index import listed
 from .common import UsageError, console, err_console, guard, run_async
 from .common import load as load_project
 from .project import Project
@@ -177,8 +177,7 @@ class LocalRuns(Runs):
 
     async def list_runs(self, workflow: str | None, status: str | None, limit: int) -> list[dict[str, Any]]:
         self.rt.reconcile()
-        return [{**r, "created_at": iso(r["created_at"]), "updated_at": iso(r["updated_at"])}
-                for r in self.rt.index.list(workflow=workflow, status=status, limit=limit)]
+        return [listed(r) for r in self.rt.index.list(workflow=workflow, status=status, limit=limit)]
 
     async def describe(self, run_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
         obj = self.rt.get(run_id)

@@ -24,6 +24,7 @@ from .common import ProjectOpt, UsageError, console, err_console, fail
 from .common import guard as _guard
 from .common import load as _project
 from .common import run_async as _run
+from .render import waits_phrase
 
 if TYPE_CHECKING:
     pass
@@ -259,13 +260,14 @@ def runs_list(
         else:
             console.print("no runs yet; start one with: flareflow run NAME")
         return
-    table = Table("run", "workflow", "status", "created", "updated", box=None)
+    table = Table("run", "workflow", "status", "created", "updated", "waiting for", box=None)
     colors = {RunStatus.COMPLETED: "green", RunStatus.FAILED: "red", RunStatus.CANCELLED: "yellow",
               RunStatus.WAITING: "blue"}
     for row in rows:
         color = colors.get(row["status"], "white")
         table.add_row(row["id"], row["workflow"], f"[{color}]{row['status']}[/{color}]",
-                      row["created_at"][:19].replace("T", " "), row["updated_at"][:19].replace("T", " "))
+                      row["created_at"][:19].replace("T", " "), row["updated_at"][:19].replace("T", " "),
+                      escape(waits_phrase(row.get("waiting_for"))))
     console.print(table)
 
 

@@ -154,3 +154,18 @@ class LiveView:
                                f"{escape(err.get('type', ''))}: {escape(err.get('message', ''))}")
         else:
             self.console.print(f"[bold yellow]■ cancelled[/bold yellow] ({escape(str(event.get('reason')))})")
+
+
+def waits_phrase(waits: list[dict[str, Any]] | None) -> str:
+    """What a waiting run waits for, in a few words (``runs list``): ``event approval``,
+    ``answer: Send the welcome mail?``, ``timer until 14:05:09``; several joined by ``; ``."""
+    parts = []
+    for wait in waits or []:
+        kind, until = wait.get("kind"), _until(wait.get("until"))
+        if kind == "event":
+            parts.append(f"event {wait.get('event_type') or wait.get('name')}" + (f" ({until})" if until else ""))
+        elif kind == "input":
+            parts.append(f"answer: {wait.get('prompt') or wait.get('name')}")
+        else:
+            parts.append(f"timer {until}".rstrip())
+    return "; ".join(parts)

@@ -121,16 +121,14 @@ async def serve_local(project: Project, host: str, port: int, token: str, consol
         install_log_limits,
         raise_descriptor_limit,
     )
-    from ..local.runtime import LocalRuntime
     from ..local.scheduler import LocalScheduler, scheduled_url
     from ..local.server import create_app
     from ..worker.router import Router
+    from .backends import local_runtime
 
     raise_descriptor_limit()  # before the runtime sizes its run budget from it
     sock = bind(host, port)
-    runtime = LocalRuntime(project.state_dir, project.registry, sync=project.settings.local.sync,
-                           payload_threshold=project.settings.worker.payload_threshold,
-                           step_threads=project.settings.local.step_threads)
+    runtime = local_runtime(project)
     backend = LocalBackend(runtime)
     router = Router(backend, token=token, max_body=project.settings.dev.max_body, version=__version__)
     scheduler = LocalScheduler(runtime)
