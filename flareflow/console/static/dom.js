@@ -49,6 +49,7 @@ export function setText(el, text) {
 // --- time -------------------------------------------------------------------------------------
 
 const timeFmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit" });
+const msTimeFmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit", second: "2-digit", fractionalSecondDigits: 3 });
 const shortTimeFmt = new Intl.DateTimeFormat(undefined, { hour: "2-digit", minute: "2-digit" });
 const dateTimeFmt = new Intl.DateTimeFormat(undefined, {
   month: "short", day: "numeric", hour: "2-digit", minute: "2-digit", second: "2-digit",
@@ -68,12 +69,12 @@ function sameDay(a, b) {
 }
 
 /** Local time, as short as it can be while unambiguous: the date appears only when not today. */
-export function formatTime(iso, { short = false } = {}) {
+export function formatTime(iso, { short = false, millis = false } = {}) {
   const ms = parseTime(iso);
   if (Number.isNaN(ms)) return "—";
   const d = new Date(ms);
   const now = new Date();
-  if (sameDay(d, now)) return short ? shortTimeFmt.format(d) : timeFmt.format(d);
+  if (sameDay(d, now)) return short ? shortTimeFmt.format(d) : millis ? msTimeFmt.format(d) : timeFmt.format(d);
   if (d.getFullYear() === now.getFullYear()) return dateTimeFmt.format(d);
   return yearFmt.format(d);
 }

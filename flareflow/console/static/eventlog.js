@@ -6,10 +6,11 @@
 // one focusable listbox (arrow keys, Page Up/Down, Home/End, Enter) because virtual rows come and
 // go and could not keep focus themselves.
 
-import { h, setChildren, formatTime, compact, truncate, jsonBlock } from "./dom.js";
+import { h, setChildren, formatTime, formatDuration, compact, truncate, jsonBlock } from "./dom.js";
 
 const ROW_H = 28;
 const OVERSCAN = 8;
+const MAX_H = 15 * ROW_H + 2;
 
 /** One-line gist of an event, shown after its type. */
 export function summarize(e) {
@@ -19,7 +20,7 @@ export function summarize(e) {
     case "step.started":
       return `${e.name ?? e.step} · attempt ${e.attempt}`;
     case "step.completed":
-      return `${e.name ?? e.step} · ${e.duration_ms ?? "?"} ms → ${truncate(compact(e.result), 80)}`;
+      return `${e.name ?? e.step} · ${formatDuration(e.duration_ms)} → ${truncate(compact(e.result), 80)}`;
     case "step.failed":
     case "step.retrying":
       return `${e.name ?? e.step} · ${e.error ? `${e.error.type ?? "Error"}: ${e.error.message ?? ""}` : ""}${e.type === "step.retrying" ? ` · retry in ${e.delay}s` : ""}`;
@@ -150,6 +151,9 @@ export class EventLog {
   paint() {
     const n = this.length;
     this.spacer.style.height = n * ROW_H + "px";
+    // A short log takes only the room it needs; a long one scrolls inside a fixed window.
+    const want = Math.min(MAX_H, Math.max(n, 3) * ROW_H + 2);
+    if (this.list.style.height !== want + "px") this.list.style.height = want + "px";
     const top = this.list.scrollTop;
     const height = this.list.clientHeight || 400;
     const first = Math.max(0, Math.floor(top / ROW_H) - OVERSCAN);
@@ -183,7 +187,7 @@ export class EventLog {
     },
     h("span", { class: "ev-seq" }, String(e.seq)),
     h("span", { class: `ev-type ${typeClass(e.type)}` }, e.type),
-    h("time", { class: "ev-time", datetime: e.at, title: `${e.at} (UTC)` }, formatTime(e.at)),
+    h("time", { class: "ev-time", datetime: e.at, title: `${e.at} (UTC)` }, formatTime(e.at, { millis: true })),
     h("span", { class: "ev-sum" }, summarize(e)));
     row.style.top = pos * ROW_H + "px";
     return row;

@@ -94,6 +94,9 @@ export class FieldError extends Error {
 }
 
 function wrapper(path, labelEl, control, hint, { required, inline = false } = {}) {
+  // At the root the question's prompt (the legend) already labels the field: keep the label for
+  // screen readers only.
+  if (path === "$" && labelEl) labelEl.classList.add("sr-only");
   const error = h("p", { class: "field-error", hidden: true, "aria-live": "polite" });
   const hintEl = hint ? h("p", { class: "field-hint", id: nextId("hint") }, hint) : null;
   if (hintEl && control && control.setAttribute) control.setAttribute("aria-describedby", hintEl.id);
@@ -104,6 +107,7 @@ function wrapper(path, labelEl, control, hint, { required, inline = false } = {}
 
 function buildField(schema, path, name, { required = false, registry }) {
   schema = schema && typeof schema === "object" ? schema : {};
+  const fieldName = path === "$" ? "answer" : path.replace(/^\$\.?/, "");
   const types = typesOf(schema);
   const id = nextId("f");
   const title = labelText(schema, name);
@@ -125,7 +129,7 @@ function buildField(schema, path, name, { required = false, registry }) {
     let read;
     if (options.length <= 6) {
       const radios = options.map((opt, i) => {
-        const input = h("input", { type: "radio", name: group, id: `${group}-${i}`, value: String(i), checked: schema.default !== undefined && JSON.stringify(schema.default) === JSON.stringify(opt) });
+        const input = h("input", { type: "radio", name: fieldName, id: `${group}-${i}`, value: String(i), checked: schema.default !== undefined && JSON.stringify(schema.default) === JSON.stringify(opt) });
         return h("label", { class: "choice", for: `${group}-${i}` }, input, typeof opt === "string" ? opt : showJSON(opt));
       });
       control = h("div", { class: "choices", role: "radiogroup", "aria-labelledby": labelledBy, "aria-required": required ? "true" : null }, radios);
@@ -134,7 +138,7 @@ function buildField(schema, path, name, { required = false, registry }) {
         return checked ? { value: options[Number(checked.value)] } : { missing: true };
       };
     } else {
-      control = h("select", { id }, h("option", { value: "" }, "Choose…"),
+      control = h("select", { id, name: fieldName }, h("option", { value: "" }, "Choose…"),
         options.map((opt, i) => h("option", { value: String(i) }, typeof opt === "string" ? opt : showJSON(opt))));
       read = () => (control.value === "" ? { missing: true } : { value: options[Number(control.value)] });
     }
@@ -148,8 +152,8 @@ function buildField(schema, path, name, { required = false, registry }) {
   if (type === "boolean") {
     const group = nextId("bool");
     const labelledBy = nextId("lbl");
-    const yes = h("input", { type: "radio", name: group, id: `${group}-y`, value: "true", checked: schema.default === true });
-    const no = h("input", { type: "radio", name: group, id: `${group}-n`, value: "false", checked: schema.default === false });
+    const yes = h("input", { type: "radio", name: fieldName, id: `${group}-y`, value: "true", checked: schema.default === true });
+    const no = h("input", { type: "radio", name: fieldName, id: `${group}-n`, value: "false", checked: schema.default === false });
     const control = h("div", { class: "choices", role: "radiogroup", "aria-labelledby": labelledBy },
       h("label", { class: "choice", for: yes.id }, yes, "Yes"), h("label", { class: "choice", for: no.id }, no, "No"));
     return make({
@@ -161,8 +165,8 @@ function buildField(schema, path, name, { required = false, registry }) {
   if (type === "string") {
     const long = schema.maxLength === undefined || schema.maxLength > 120;
     const input = long
-      ? h("textarea", { id, rows: "2", maxlength: schema.maxLength, minlength: schema.minLength })
-      : h("input", { id, type: "text", maxlength: schema.maxLength, minlength: schema.minLength, autocomplete: "off" });
+      ? h("textarea", { id, name: fieldName, rows: "2", maxlength: schema.maxLength, minlength: schema.minLength })
+      : h("input", { id, name: fieldName, type: "text", maxlength: schema.maxLength, minlength: schema.minLength, autocomplete: "off" });
     if (typeof schema.default === "string") input.value = schema.default;
     if (required) input.setAttribute("aria-required", "true");
     return make({
@@ -188,7 +192,7 @@ function buildField(schema, path, name, { required = false, registry }) {
 
   if (type === "number" || type === "integer") {
     const input = h("input", {
-      id, type: "number", inputmode: type === "integer" ? "numeric" : "decimal",
+      id, name: fieldName, type: "number", inputmode: type === "integer" ? "numeric" : "decimal",
       step: type === "integer" ? "1" : "any", min: schema.minimum, max: schema.maximum,
     });
     if (typeof schema.default === "number") input.value = String(schema.default);
@@ -314,7 +318,7 @@ function buildField(schema, path, name, { required = false, registry }) {
   }
 
   // Anything else (several types, no type, free-form objects): JSON typed by hand.
-  const area = h("textarea", { id, rows: "4", class: "mono", spellcheck: "false", placeholder: "JSON, e.g. {\"key\": \"value\"}" });
+  const area = h("textarea", { id, name: fieldName, rows: "4", class: "mono", spellcheck: "false", placeholder: "JSON, e.g. {\"key\": \"value\"}" });
   if (schema.default !== undefined) area.value = JSON.stringify(schema.default, null, 2);
   return make({
     el: wrapper(path, h("label", { for: id, class: "label" }, title, types.length ? ` (${types.join(" or ")}, as JSON)` : " (JSON)"), area, hint, { required }),

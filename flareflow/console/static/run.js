@@ -152,7 +152,8 @@ export function mountRun(root, runId) {
     pauseBtn.disabled = !(status === "running" || status === "waiting");
     resumeBtn.disabled = status !== "paused";
     if (!open) confirmBox.hidden = true;
-    actCard.classList.toggle("finished", !open);
+    // A finished run can no longer be acted on: the whole card goes, the status badge says why.
+    actCard.hidden = Boolean(status) && !open;
   }
 
   // --- waits and the question ------------------------------------------------------------------

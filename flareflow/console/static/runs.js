@@ -76,7 +76,9 @@ export function mountRuns(root, params, { workflows }) {
       h("th", { scope: "col" }, "Waiting for"), h("th", { scope: "col" }, "Created"),
       h("th", { scope: "col" }, "Updated"), h("th", { scope: "col", class: "num" }, "Duration"))),
     tbody);
-  const empty = h("div", { class: "empty", hidden: true });
+  // The empty state is a row of the table, so #runs is always there to find (and to read).
+  const empty = h("td", { colspan: "7", class: "empty" });
+  const emptyRow = h("tr", { class: "empty-row", hidden: true }, empty);
   const more = h("button", { id: "more", type: "button", class: "btn", hidden: true }, "Load more");
 
   setChildren(root,
@@ -89,7 +91,6 @@ export function mountRuns(root, params, { workflows }) {
       h("label", { class: "filter grow" }, h("span", { class: "label" }, "Run id"), idInput, idHint)),
     errorBox,
     h("div", { class: "table-wrap" }, table),
-    empty,
     h("div", { class: "more-row" }, more));
 
   statusSelect.value = filters.status;
@@ -210,15 +211,15 @@ export function mountRuns(root, params, { workflows }) {
       if (tr !== want) tbody.insertBefore(tr, want);
       prev = tr;
     }
-    table.hidden = runs.length === 0;
     more.hidden = !cursor;
     const filtered = filters.workflow || filters.status || filters.id;
     if (!runs.length) {
-      empty.hidden = false;
+      if (emptyRow.parentNode !== tbody) tbody.appendChild(emptyRow);
+      emptyRow.hidden = false;
       setChildren(empty, filtered
         ? [h("p", null, "No runs match these filters."), h("button", { type: "button", class: "btn", onclick: clearFilters }, "Clear filters")]
         : [h("p", null, "No runs yet."), h("p", { class: "muted" }, "Start one from ", h("a", { href: "#/workflows" }, "Workflows"), ".")]);
-    } else empty.hidden = true;
+    } else emptyRow.hidden = true;
     count.textContent = runs.length ? `${runs.length}${cursor ? "+" : ""} run${runs.length === 1 ? "" : "s"}` : "";
   }
 

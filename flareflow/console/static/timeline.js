@@ -257,11 +257,11 @@ export class TimelineView {
     const zoomBtn = (label, text, fn) => h("button", { type: "button", class: "btn small ghost", "aria-label": label, title: label, onclick: fn }, text);
     this.toolbar = h("div", { class: "tl-toolbar" },
       h("div", { class: "tl-legend", "aria-hidden": "true" },
-        h("span", { class: "legend seg-completed" }, "completed"),
-        h("span", { class: "legend seg-running" }, "running"),
-        h("span", { class: "legend seg-failed" }, "failed attempt"),
-        h("span", { class: "legend seg-backoff" }, "retry delay"),
-        h("span", { class: "legend seg-wait" }, "waiting")),
+        h("span", { class: "legend lg-completed" }, "completed"),
+        h("span", { class: "legend lg-running" }, "running"),
+        h("span", { class: "legend lg-failed" }, "failed attempt"),
+        h("span", { class: "legend lg-backoff" }, "retry delay"),
+        h("span", { class: "legend lg-wait" }, "waiting")),
       h("div", { class: "tl-zoom" },
         zoomBtn("Zoom out", "−", () => this.setZoom(this.zoom / 2)),
         this.zoomLabel,
@@ -377,7 +377,7 @@ export class TimelineView {
       const next = nextInLane.get(p.item.key);
       const room = (next !== undefined ? px(next) : width + 16) - left - 4;
       this.fillBar(bar, p.item, left, right - left, room, px, t1);
-      bar.style.top = AXIS_H + p.lane * LANE_H + "px";
+      bar.style.top = p.lane * LANE_H + "px";
       bar.dataset.lane = String(p.lane);
     }
     for (const [key, bar] of this.bars) {
@@ -461,7 +461,8 @@ export class TimelineView {
     bar.title = titleLines.join("\n");
     bar.setAttribute("aria-label", `${KIND_LABEL[item.kind] || item.kind} ${item.name}: ${item.status}, ${formatDuration(duration)}`);
 
-    const label = h("span", { class: "bar-label" }, item.name);
+    // A question is known by what it asks; its step name ("ask") says little.
+    const label = h("span", { class: "bar-label" }, item.kind === "input" && item.prompt ? item.prompt : item.name);
     label.style.maxWidth = Math.max(room - 6, 24) + "px";
     const children = [...segs, label];
     // The deadline of an open wait: a marker at `until` if it is on the axis, else a note.
