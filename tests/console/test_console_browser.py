@@ -1,0 +1,185 @@
+"""The web console in a real Chromium, on both hosts: what a user sees and does, end to end.
+
+Each test opens the link the server prints (``/#token=…``) or a wrong one, and works through the page
+only: forms, buttons, the live view. The API is used beside the browser only to check what the page
+shows against what the server holds (the event list: no gap, no duplicate) and to restart the server.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import httpx
+import pytest
+
+from .conftest import Page
+
+CUSTOMER = {"email": "ada@example.com", "plan": "pro"}
+
+
+def _api(server: Any, method: str, path: str, body: Any = None) -> Any:
+    response = httpx.request(method, server.url + path, headers=server.headers, json=body, timeout=15)
+    assert response.status_code < 400, response.text
+    return response.json()
+
+
+def _events(server: Any, run_id: str) -> list[dict[str, Any]]:
+    headers = {**server.headers, "accept": "application/json"}
+    response = httpx.get(f"{server.url}/runs/{run_id}/events", params={"limit": 10000}, headers=headers, timeout=15)
+    return list(response.json()["events"])
+
+
+def _open(page: Page, server: Any, route: str = "") -> None:
+    page.page.goto(f"{server.url}/#token={server.token}")
+    page.page.wait_for_selector("#runs")
+    if route:
+        page.page.evaluate("route => { location.hash = route; }", route)
+
+
+def _wait_status(page: Page, status: str, timeout: float = 30_000) -> None:
+    page.page.wait_for_function("s => document.querySelector('#run-status')?.textContent.trim() === s",
+                                arg=status, timeout=timeout)
+
+
+def _seqs(page: Page) -> list[int]:
+    return list(page.page.evaluate("window.flareflowConsole.seqs()"))
+
+
+def _assert_gapless(page: Page, server: Any, run_id: str) -> None:
+    """The page holds exactly the server's events: 1..N, none missing, none twice."""
+    expected = [e["seq"] for e in _events(server, run_id)]
+    deadline = time.monotonic() + 10
+    while _seqs(page) != expected and time.monotonic() < deadline:
+        time.sleep(0.1)
+    seqs = _seqs(page)
+    assert seqs == expected, f"page {seqs} != server {expected}"
+    assert seqs == list(range(1, len(seqs) + 1))
+
+
+def test_token_link_then_start_watch_send_answer_complete(page: Page, console_server: Any) -> None:
+    p = page.page
+    _open(page, console_server)
+    assert "token=" not in p.url, "the token stays in the address bar"
+    p.click("text=Workflows")
+    p.wait_for_selector('#workflows li[data-workflow="onboarding"]')
+    p.click('#workflows li[data-workflow="onboarding"] >> text=Start run')
+    p.fill("#start-input", json.dumps(CUSTOMER))
+    p.click("#start-submit")
+    p.wait_for_selector("#run[data-run-id]")
+    run_id = p.get_attribute("#run", "data-run-id")
+    assert run_id
+    # the steps appear live, as bars on the timeline
+    for step in ("create account", "crm", "billing"):
+        p.wait_for_selector(f'#timeline .step-bar:has-text("{step}")')
+    _wait_status(page, "waiting")
+    # send the approval event from the form
+    assert p.input_value("#event-type") == "approval"  # prefilled with what the run waits for
+    p.fill("#event-payload", '{"by": "ada"}')
+    p.click("#event-send")
+    # then the boolean question: two buttons
+    p.wait_for_selector('#question button[data-answer="true"]')
+    assert "Send the welcome mail?" in p.inner_text("#question")
+    p.click('#question button[data-answer="true"]')
+    _wait_status(page, "completed")
+    p.wait_for_selector('#timeline .step-bar:has-text("welcome mail")')
+    _assert_gapless(page, console_server, run_id)
+    # the state slider replays the recorded patches in the browser
+    assert page.page.evaluate("window.flareflowConsole.state()") == {"account": "acct_ada", "approved_by": "ada"}
+    assert not [e for e in page.errors if "Content Security Policy" in e or "uncaught" in e], page.errors
+    # and the runs table lists it, completed
+    p.click("text=Runs")
+    p.wait_for_selector(f'#runs tr[data-run-id="{run_id}"] .badge:has-text("completed")')
+
+
+def test_the_view_survives_a_server_restart_with_no_gap_and_no_duplicate(page: Page, console_server: Any) -> None:
+    p = page.page
+    run = _api(console_server, "POST", "/runs", {"workflow": "onboarding", "input": CUSTOMER})
+    _open(page, console_server, f"#/runs/{run['id']}")
+    _wait_status(page, "waiting")
+    p.wait_for_function("() => document.querySelector('#live')?.textContent.trim() === 'live'")
+    console_server.restart()
+    # the page notices, says so, and comes back by itself
+    p.wait_for_function("() => document.querySelector('#live')?.textContent.trim() === 'live'", timeout=60_000)
+    _api(console_server, "POST", f"/runs/{run['id']}/events", {"type": "approval", "payload": {"by": "bob"}})
+    p.wait_for_selector('#question button[data-answer="false"]', timeout=30_000)
+    p.click('#question button[data-answer="false"]')
+    _wait_status(page, "completed")
+    _assert_gapless(page, console_server, run["id"])
+
+
+def test_the_view_says_reconnecting_while_the_server_is_down(page: Page, console_server: Any) -> None:
+    p = page.page
+    run = _api(console_server, "POST", "/runs", {"workflow": "onboarding", "input": CUSTOMER})
+    _open(page, console_server, f"#/runs/{run['id']}")
+    _wait_status(page, "waiting")
+    p.wait_for_function("() => document.querySelector('#live')?.textContent.trim() === 'live'")
+    console_server.kill()
+    try:
+        p.wait_for_function("() => document.querySelector('#live')?.textContent.trim().startsWith('reconnecting')")
+    finally:
+        console_server.start(console_server.port)
+    p.wait_for_function("() => document.querySelector('#live')?.textContent.trim() === 'live'", timeout=60_000)
+    _api(console_server, "POST", f"/runs/{run['id']}/cancel", {"reason": "test over"})
+    _wait_status(page, "cancelled")
+    _assert_gapless(page, console_server, run["id"])
+
+
+def test_a_wrong_token_shows_the_login_screen(page: Page, console_server: Any) -> None:
+    p = page.page
+    p.goto(f"{console_server.url}/#token=not-the-token")
+    p.wait_for_selector("#login")
+    p.wait_for_selector("#login-error:not(:empty)")
+    assert "not-the-token" not in p.url
+    # signing in with the right one from the form works
+    p.fill("#token", console_server.token)
+    p.click('#login button[type="submit"]')
+    p.wait_for_selector("#runs")
+
+
+def test_the_schema_form_shows_the_servers_message_next_to_the_field(page: Page, console_server: Any) -> None:
+    p = page.page
+    run = _api(console_server, "POST", "/runs", {"workflow": "survey"})
+    _open(page, console_server, f"#/runs/{run['id']}")
+    p.wait_for_selector("#question")
+    name = p.locator('#question input[name="name"]')
+    age = p.locator('#question input[name="age"]')
+    name.fill("Ada")
+    age.fill("200")  # over the schema's maximum: the server refuses it
+    p.click("#answer-submit")
+    error = p.wait_for_selector("#question .field-error:not(:empty), #question-error:not(:empty)")
+    assert error is not None and "150" in error.inner_text()
+    assert p.evaluate("document.querySelector('#run-status').textContent.trim()") == "waiting"
+    age.fill("36")
+    p.click("#answer-submit")
+    _wait_status(page, "completed")
+    assert _api(console_server, "GET", f"/runs/{run['id']}")["output"]["answer"]["age"] == 36
+
+
+def test_live_view_falls_back_to_sse_when_websockets_are_blocked(page: Page, console_server: Any) -> None:
+    p = page.page
+    p.add_init_script("delete window.WebSocket;")
+    run = _api(console_server, "POST", "/runs", {"workflow": "onboarding", "input": CUSTOMER})
+    _open(page, console_server, f"#/runs/{run['id']}")
+    _wait_status(page, "waiting")
+    p.wait_for_function("() => document.querySelector('#live')?.textContent.trim() === 'live (SSE)'")
+    _api(console_server, "POST", f"/runs/{run['id']}/events", {"type": "approval", "payload": {}})
+    p.wait_for_selector('#question button[data-answer="true"]')
+    p.click('#question button[data-answer="true"]')
+    _wait_status(page, "completed")
+    _assert_gapless(page, console_server, run["id"])
+
+
+@pytest.mark.parametrize("width", [390])
+def test_phone_width_shows_runs_and_a_run(page: Page, console_server: Any, width: int) -> None:
+    p = page.page
+    p.set_viewport_size({"width": width, "height": 844})
+    run = _api(console_server, "POST", "/runs", {"workflow": "hello"})
+    _open(page, console_server)
+    p.wait_for_selector(f'#runs [data-run-id="{run["id"]}"]')
+    overflow = p.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
+    assert overflow <= 1, f"the page is {overflow}px wider than a phone"
+    p.click(f'#runs [data-run-id="{run["id"]}"]')
+    p.wait_for_selector("#run")
+    _wait_status(page, "completed")
