@@ -251,17 +251,30 @@ export function badge(status) {
   return h("span", { class: `badge status-${safe}` }, s);
 }
 
-/** Debounce that also offers `flush` (run now) and `cancel`. */
-export function debounce(fn, ms) {
+/**
+ * Debounce with `cancel`; with `maxWait` a steady stream of calls still runs `fn` at least that
+ * often (a plain debounce would starve while a run emits events every few milliseconds).
+ */
+export function debounce(fn, ms, maxWait = Infinity) {
   let timer = null;
-  const wrapped = (...args) => {
-    clearTimeout(timer);
-    timer = setTimeout(() => {
-      timer = null;
-      fn(...args);
-    }, ms);
+  let first = 0;
+  const fire = (args) => {
+    timer = null;
+    first = 0;
+    fn(...args);
   };
-  wrapped.cancel = () => clearTimeout(timer);
+  const wrapped = (...args) => {
+    const now = Date.now();
+    if (!first) first = now;
+    clearTimeout(timer);
+    const wait = Math.min(ms, Math.max(0, first + maxWait - now));
+    timer = setTimeout(() => fire(args), wait);
+  };
+  wrapped.cancel = () => {
+    clearTimeout(timer);
+    timer = null;
+    first = 0;
+  };
   return wrapped;
 }
 

@@ -19,7 +19,12 @@ const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 // Events after which the describe (status, waits, steps) is worth re-reading.
 const REFRESH_ON = new Set([
   "run.waiting", "run.paused", "run.resumed", "run.completed", "run.failed", "run.cancelled",
-  "input.requested", "input.received", "event.received", "step.started", "step.failed",
+  "input.requested", "input.received", "event.received", "step.failed",
+]);
+// Events that can open or close a wait (the Act card is redrawn only for these).
+const WAITS_ON = new Set([
+  "run.waiting", "input.requested", "input.received", "event.received", "step.failed", "step.started",
+  "run.paused", "run.resumed", "run.completed", "run.failed", "run.cancelled",
 ]);
 
 function section(title, id, ...body) {
@@ -129,7 +134,7 @@ export function mountRun(root, runId) {
       ["Created", timeEl(info.created_at)],
       ["Updated", timeEl(info.updated_at)],
       ["Duration", h("span", { class: "run-duration" }, formatDuration(end - parseTime(info.created_at)))],
-      ["Events", String(info.last_seq ?? events.length)],
+      ["Events", h("span", { class: "run-events" }, String(Math.max(info.last_seq ?? 0, events.length ? events[events.length - 1].seq : 0)))],
     ];
     if (info.idempotency_key) rows.push(["Idempotency key", idChip(info.idempotency_key, { length: 24, label: "Copy idempotency key" })]);
     setChildren(metaEl, rows.map(([k, v]) => h("div", null, h("dt", null, k), h("dd", null, v))));
@@ -475,11 +480,12 @@ export function mountRun(root, runId) {
       loadError.textContent = errorText(err);
       loadError.hidden = false;
     }
-  }, 150);
+  }, 150, 1000);
 
   function onEvents(batch) {
     const from = events.length;
     let needsRefresh = false;
+    let needsWaits = false;
     for (const e of batch) {
       const index = events.length;
       events.push(e);
@@ -492,14 +498,18 @@ export function mountRun(root, runId) {
         }
       }
       model.apply(e);
-      if (REFRESH_ON.has(e.type)) needsRefresh = true;
+      // A step starting after a wait means the run runs again: the describe's status is stale.
+      if (REFRESH_ON.has(e.type) || (e.type === "step.started" && info && info.status !== "running")) needsRefresh = true;
+      if (WAITS_ON.has(e.type)) needsWaits = true;
     }
     setText(eventCount, events.length.toLocaleString());
+    const seqCell = metaEl.querySelector(".run-events");
+    if (seqCell) setText(seqCell, String(events[events.length - 1].seq));
     log.appended(from);
     renderState();
     timeline.schedule();
     if (selectedStep) renderStepPanel();
-    renderWaits();
+    if (needsWaits) renderWaits();
     if (needsRefresh) refresh();
   }
 

@@ -144,7 +144,7 @@ export function mountRuns(root, params, { workflows }) {
     const tr = h("tr", { dataset: { runId: run.id }, tabindex: "0", class: "run-row" }, Object.values(cells));
     tr._cells = cells;
     tr._key = {};
-    setChildren(cells.id, idChip(run.id, { length: 10, label: "Copy run id" }));
+    setChildren(cells.id, idChip(run.id, { length: 22, label: "Copy run id" }));
     const open = () => (location.hash = `#/runs/${run.id}`);
     tr.addEventListener("click", (e) => {
       if (e.target.closest("button, a")) return;

@@ -9,6 +9,8 @@ import { h, setChildren, formatDuration, formatTime, parseTime, pretty, errorBlo
 const LANE_H = 30;
 const AXIS_H = 24;
 const MIN_BAR_PX = 6;
+// Beyond this many bars the DOM gets slow and the picture unreadable: show the latest ones.
+const MAX_BARS = 400;
 
 /** One step, sleep, event wait or question, with its attempts. */
 function newItem(key, name, kind) {
@@ -249,6 +251,7 @@ export class TimelineView {
     this.selected = null;
     this.bars = new Map();
     this.live = true;
+    this.showAll = false;
     this.renderedVersion = -1;
     this.lastRender = 0;
     this.timer = 0;
@@ -274,7 +277,8 @@ export class TimelineView {
     this.canvas = h("div", { class: "tl-canvas" }, this.axis, this.pauseLayer, this.lanes, this.nowLine);
     this.scroller = h("div", { class: "tl-scroll" }, this.canvas);
     this.empty = h("p", { class: "muted tl-empty" }, "No steps yet.");
-    setChildren(root, this.toolbar, this.scroller, this.empty);
+    this.capNote = h("p", { class: "muted small tl-cap", hidden: true });
+    setChildren(root, this.toolbar, this.capNote, this.scroller, this.empty);
     this.resize = new ResizeObserver(() => this.render(true));
     this.resize.observe(this.scroller);
   }
@@ -315,13 +319,20 @@ export class TimelineView {
     if (!force && this.renderedVersion === model.version && !this.live) return;
     this.renderedVersion = model.version;
     this.lastRender = performance.now();
-    const items = model.list();
-    this.empty.hidden = items.length > 0;
-    this.scroller.hidden = items.length === 0;
-    if (!items.length) return;
+    const all = model.list();
+    this.empty.hidden = all.length > 0;
+    this.scroller.hidden = all.length === 0;
+    if (!all.length) return;
+    const capped = !this.showAll && all.length > MAX_BARS;
+    const items = capped ? all.slice(all.length - MAX_BARS) : all;
+    this.capNote.hidden = !capped;
+    if (capped) {
+      setChildren(this.capNote, `Showing the latest ${MAX_BARS} of ${all.length.toLocaleString()} steps. `,
+        h("button", { type: "button", class: "link", onclick: () => { this.showAll = true; this.render(true); } }, "Show all (slow)"));
+    }
 
     const finished = Number.isFinite(model.runEnd);
-    const t0 = Number.isFinite(model.runStart) ? Math.min(model.runStart, items[0].start) : items[0].start;
+    const t0 = Number.isFinite(model.runStart) && !capped ? Math.min(model.runStart, items[0].start) : items[0].start;
     let t1 = finished ? model.runEnd : Math.max(now, model.lastAt || now);
     for (const item of items) {
       if (Number.isFinite(item.end)) t1 = Math.max(t1, item.end);
@@ -329,11 +340,11 @@ export class TimelineView {
     }
     // A deadline shortly after the end widens the axis to show it; one days away would squash
     // everything else into a sliver, so it is only labelled at the bar's end instead.
-    let span = Math.max(t1 - t0, 1000);
+    let span = Math.max(t1 - t0, 100);
     for (const item of items) {
       if (item.status === "waiting" && Number.isFinite(item.until) && item.until > t1 && item.until - t0 <= span * 1.5) t1 = item.until;
     }
-    span = Math.max(t1 - t0, 1000);
+    span = Math.max(t1 - t0, 100);
 
     const viewport = Math.max(this.scroller.clientWidth || 600, 320);
     const width = Math.round((viewport - 16) * this.zoom);
@@ -426,11 +437,25 @@ export class TimelineView {
   }
 
   fillBar(bar, item, left, width, room, px, t1) {
+    // Position changes with every render (the axis grows with the clock); content only when the
+    // item does, so a 400-bar timeline re-renders by moving boxes, not by rebuilding them.
     bar.style.left = 8 + left + "px";
     bar.style.width = width + "px";
+    const end = this.itemEnd(item, t1);
+    const untilPx = Number.isFinite(item.until) ? px(item.until) - left : NaN;
+    const deadlineOnAxis = item.status === "waiting" && Number.isFinite(item.until) && (untilPx <= width + 1 || item.until <= t1);
+    const sig = [
+      item.kind, item.status, item.name, item.prompt, item.start, end, item.until, deadlineOnAxis, this.selected === item.key,
+      item.attempts.map((a) => `${a.attempt}:${a.status}:${a.start}:${a.end}`).join(","),
+      item.backoffs.map((b) => `${b.start}:${b.end}:${b.until}`).join(","),
+    ].join("|");
+    if (bar._sig === sig) {
+      bar._label.style.maxWidth = Math.max(room - 6, 24) + "px";
+      return;
+    }
+    bar._sig = sig;
     bar.className = `step-bar kind-${item.kind} status-${item.status}${this.selected === item.key ? " selected" : ""}`;
     const segs = [];
-    const end = this.itemEnd(item, t1);
     const total = Math.max(end - item.start, 1);
     const pos = (a, b) => {
       const l = ((a - item.start) / total) * 100;
@@ -464,13 +489,13 @@ export class TimelineView {
     // A question is known by what it asks; its step name ("ask") says little.
     const label = h("span", { class: "bar-label" }, item.kind === "input" && item.prompt ? item.prompt : item.name);
     label.style.maxWidth = Math.max(room - 6, 24) + "px";
+    bar._label = label;
     const children = [...segs, label];
     // The deadline of an open wait: a marker at `until` if it is on the axis, else a note.
     if (item.status === "waiting" && Number.isFinite(item.until)) {
-      const untilPx = px(item.until) - left;
-      if (untilPx <= width + 1 || item.until <= t1) {
+      if (deadlineOnAxis) {
         const mark = h("span", { class: "deadline", title: `Deadline ${formatTime(iso(item.until))}` });
-        mark.style.left = Math.max(untilPx, 0) + "px";
+        mark.style.left = Math.min(Math.max(((item.until - item.start) / total) * 100, 0), 100) + "%";
         children.push(mark);
       } else {
         children.push(h("span", { class: "deadline-note" }, `until ${formatTime(iso(item.until), { short: true })} →`));
