@@ -27,6 +27,7 @@ from ..engine.errors import (
     StorageError,
     Suspend,
     WorkflowNotFound,
+    error_body,
 )
 from ..engine.history import COMPLETED, EVENT, INPUT, RETRYING, UNCHANGED, WAITING, Delivery, Offload, StepRecord
 from ..engine.history import FAILED as STEP_FAILED
@@ -380,7 +381,7 @@ class RunCoordinator:
         try:
             defn = self.registry.get(info["workflow"])
         except WorkflowNotFound as exc:
-            self._finish(RunStatus.FAILED, error={"type": "WorkflowNotFound", "message": str(exc)})
+            self._finish(RunStatus.FAILED, error=error_body(exc))
             return
         execution = Execution(defn, self.run_id, info["input"], self, self.store.history(), info["state"])
         if info["status"] != RUNNING:

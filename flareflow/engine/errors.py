@@ -9,6 +9,8 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar
 
+from .tracebacks import traceback_fields
+
 
 class FlareflowError(Exception):
     """Base of every error flareflow raises for a user to read.
@@ -197,7 +199,10 @@ def _message(exc: BaseException) -> str:
 
 
 def error_body(exc: BaseException) -> dict[str, Any]:
-    """The JSON shape an error takes in events and stored steps.
+    """The JSON shape an error takes in events and stored steps: ``type``, ``message`` and
+    ``traceback`` (the frames of the user's code, `flareflow.engine.tracebacks`; with
+    ``traceback_truncated`` when frames were cut); a `StepFailed` adds ``step`` and the step's own
+    error as ``cause``.
 
     Never raises, whatever user code the exception carries (a ``__str__`` that raises gives the repr
     instead; anything else still failing gives a fixed body); stores at most `MAX_MESSAGE` characters
@@ -206,10 +211,12 @@ def error_body(exc: BaseException) -> dict[str, Any]:
     try:
         if isinstance(exc, StepFailed):
             return {"type": "StepFailed", "message": _text(cap(_message(exc))),
-                    "step": _text(cap(str.__str__(str(exc.step)))), "cause": exc.error}
-        return {"type": _type_name(exc), "message": _text(cap(_message(exc)))}
+                    "step": _text(cap(str.__str__(str(exc.step)))), "cause": exc.error,
+                    **traceback_fields(exc)}
+        return {"type": _type_name(exc), "message": _text(cap(_message(exc))), **traceback_fields(exc)}
     except BaseException:
-        return {"type": "Error", "message": "the error could not be described (its formatting raised)"}
+        return {"type": "Error", "message": "the error could not be described (its formatting raised)",
+                "traceback": []}
 
 
 def _text(message: str) -> str:

@@ -23,9 +23,10 @@ class NotAString(Exception):
 
 
 def test_plain_error() -> None:
-    assert error_body(RuntimeError("boom")) == {"type": "RuntimeError", "message": "boom"}
-    assert error_body(KeyboardInterrupt()) == {"type": "KeyboardInterrupt", "message": "KeyboardInterrupt"}
-    assert error_body(SystemExit(3)) == {"type": "SystemExit", "message": "3"}
+    assert error_body(RuntimeError("boom")) == {"type": "RuntimeError", "message": "boom", "traceback": []}
+    assert error_body(KeyboardInterrupt()) == {"type": "KeyboardInterrupt", "message": "KeyboardInterrupt",
+                                               "traceback": []}
+    assert error_body(SystemExit(3)) == {"type": "SystemExit", "message": "3", "traceback": []}
 
 
 def test_str_that_raises_falls_back_to_repr() -> None:

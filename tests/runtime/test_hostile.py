@@ -45,6 +45,7 @@ async def _raise_async(exc: BaseException) -> None:
 @pytest.mark.parametrize("exc", [SystemExit(2), KeyboardInterrupt(), GeneratorExit(), Custom("c"),
                                  asyncio.CancelledError()], ids=lambda e: type(e).__name__)
 def test_base_exception_from_a_step_is_a_step_failure(runtime, exc, kind, threads):
+    exc.with_traceback(None)  # the instance is shared by the parametrised cases: no frames of earlier raises
     def sync_raise() -> None:
         raise exc
 
@@ -63,7 +64,10 @@ def test_base_exception_from_a_step_is_a_step_failure(runtime, exc, kind, thread
         assert done.status == "failed"
         errors = [e["error"] for e in of_type(done, "step.retrying") + of_type(done, "step.failed")]
         expected = {"type": type(exc).__name__, "message": str(exc) or type(exc).__name__}
-        assert errors == [expected, expected]
+        assert [{"type": e["type"], "message": e["message"]} for e in errors] == [expected, expected]
+        innermost = "sync_raise" if kind == "sync" else "_raise_async"
+        assert all(e["traceback"][-1]["function"] == innermost for e in errors), errors
+        assert all(f["file"] == "tests/runtime/test_hostile.py" for e in errors for f in e["traceback"]), errors
         assert done.describe()["steps"][0]["status"] == "failed"
 
     runtime.run(main, step_threads=threads)
@@ -292,6 +296,8 @@ def test_system_exit_in_a_parallel_helper_fails_the_run(runtime):
     async def main(rt: LocalRuntime) -> None:
         done = await finished(rt, (await rt.start_run("wf")).run_id)
         assert done.status == "failed"
-        assert done.info["error"] == {"type": "SystemExit", "message": "5"}
+        error = done.info["error"]
+        assert (error["type"], error["message"]) == ("SystemExit", "5")
+        assert [f["function"] for f in error["traceback"]] == ["wf", "helper"]
 
     runtime.run(main)

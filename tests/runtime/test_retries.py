@@ -176,7 +176,9 @@ def test_non_retryable_error_fails_at_once(runtime, sync_fn):
         assert "step.retrying" not in types(done)
         failed = of_type(done, "step.failed")
         assert failed[0]["attempt"] == 1
-        assert failed[0]["error"] == {"type": "NonRetryableError", "message": "card declined"}
+        error = failed[0]["error"]
+        assert (error["type"], error["message"]) == ("NonRetryableError", "card declined")
+        assert error["traceback"][-1]["function"] == "refuse"
         assert done.info["error"]["cause"]["message"] == "card declined"
         # Nothing left to wake the run up.
         await advance(rt, clock, 3600)
