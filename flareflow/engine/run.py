@@ -177,8 +177,8 @@ class Run:
         """Run ``fn(*args, **kwargs)`` once, durably: its JSON result is recorded and replayed.
 
         ``retry`` sets attempts and backoff (default `DEFAULT_RETRY`); ``timeout`` bounds each
-        attempt. Raising `NonRetryableError` fails the step at once. A failed step raises
-        `StepFailed` here.
+        attempt. Raising `NonRetryableError` (or an exception type listed in the policy's
+        ``non_retryable``) fails the step at once. A failed step raises `StepFailed` here.
         """
         policy = retry if retry is not None else DEFAULT_RETRY
         if not isinstance(policy, Retry):
@@ -336,7 +336,8 @@ class Execution:
                 err = error_body(cause)
                 rec.failures += 1
                 rec.error = err
-                final = isinstance(cause, (NonRetryableError, InvalidInput)) or rec.failures >= retry.limit
+                final = (isinstance(cause, (NonRetryableError, InvalidInput, *retry.non_retryable))
+                         or rec.failures >= retry.limit)
                 if final:
                     rec.status = FAILED
                     body = {"step": key, "name": name, "attempt": attempt, "duration_ms": duration_ms,

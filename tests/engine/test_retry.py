@@ -111,3 +111,24 @@ def test_is_frozen_and_hashable() -> None:
     with pytest.raises(AttributeError):
         r.limit = 5  # type: ignore[misc]
     assert len({Retry(delay="1s"), Retry(delay=1.0)}) == 1
+
+
+class Misused(TypeError):
+    """Not a builtin: stored by its qualified name, and not rebuilt from it."""
+
+
+def test_non_retryable_is_validated_and_stored_by_name():
+    assert Retry(non_retryable=TypeError).non_retryable == (TypeError,)
+    assert Retry(non_retryable=[TypeError]) == Retry(non_retryable=(TypeError,))
+    for bad in ((TypeError, "KeyError"), (int,), "TypeError", (Exception(),)):
+        with pytest.raises(ValueError, match="non_retryable"):
+            Retry(non_retryable=bad)  # type: ignore[arg-type]
+    policy = Retry(non_retryable=(TypeError, Misused))
+    assert policy.to_json()["non_retryable"] == ["TypeError", f"{__name__}.Misused"]
+    assert "non_retryable" not in Retry().to_json()
+    builtin_only = Retry(limit=2, non_retryable=(TypeError, KeyError))
+    assert Retry.from_json(builtin_only.to_json()) == builtin_only
+    with pytest.raises(ValueError, match="not a builtin exception class"):
+        Retry.from_json(policy.to_json())
+    with pytest.raises(ValueError, match="list of class names"):
+        Retry.from_json({"non_retryable": "TypeError"})

@@ -1,4 +1,4 @@
-"""Retries: backoff on a skipped clock, retry limits, non-retryable errors and step timeouts."""
+"""Retries: backoff on a skipped clock, retry limits, non-retryable errors and types, and step timeouts."""
 
 from __future__ import annotations
 
@@ -286,5 +286,48 @@ def test_step_finishing_within_its_timeout_completes(runtime):
         n = len(done.events())
         await advance(rt, clock, 5)
         assert len(rt.get(run_id).events()) == n
+
+    runtime.run(main)
+
+
+class Raising:
+    """Raises ``exc`` on every call, counting them."""
+
+    def __init__(self, exc: BaseException) -> None:
+        self.exc = exc
+        self.calls = 0
+
+    def __call__(self) -> None:
+        self.calls += 1
+        raise self.exc
+
+
+class Misused(TypeError):
+    """A subclass of a listed type."""
+
+
+@pytest.mark.parametrize(("exc", "attempts"), [(TypeError("bad"), 1), (Misused("sub"), 1), (KeyError("k"), 1),
+                                               (RuntimeError("flaky"), 3)],
+                         ids=["listed", "subclass", "second-listed", "not-listed"])
+def test_non_retryable_types_fail_at_once(runtime, exc, attempts):
+    flaky = Raising(exc)
+    policy = Retry(limit=3, delay="1s", non_retryable=(TypeError, KeyError))
+
+    @workflow("wf", registry=runtime.registry)
+    async def wf(run: Run) -> Any:
+        try:
+            return await run.step("s", flaky, retry=policy)
+        except StepFailed as failed:
+            return {"failed": failed.error["type"]}
+
+    async def main(rt: LocalRuntime) -> None:
+        run_id = (await rt.start_run("wf")).run_id
+        for _ in range(attempts - 1):
+            await wait_until(lambda: rt.get(run_id).status == "waiting", "a retry")
+            await advance(rt, runtime.clock, 10)
+        done = await finished(rt, run_id)
+        assert flaky.calls == attempts
+        assert len(of_type(done, "step.retrying")) == attempts - 1
+        assert done.info["output"] == {"failed": type(exc).__name__}
 
     runtime.run(main)
