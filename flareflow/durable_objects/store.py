@@ -139,6 +139,10 @@ class RunStore:
             None if rec.error is None else dumps(rec.error), rec.wake_at, rec.started_at,
             dumps(rec.meta), now,
         )
+        if rec.logs:  # what the attempt this commit ends printed and logged, under its number
+            self.sql.exec("INSERT INTO step_logs (key, attempt, logs) VALUES (?, ?, ?) "
+                          "ON CONFLICT(key, attempt) DO UPDATE SET logs = excluded.logs",
+                          rec.key, rec.attempts, self.enc(rec.logs))
         if rec.wake_at is not None and rec.status in (WAITING, RETRYING):
             self.sql.exec(
                 "INSERT INTO timers (key, kind, fire_at) VALUES (?, ?, ?) "
@@ -168,16 +172,21 @@ class RunStore:
         return out
 
     def steps(self) -> list[dict[str, Any]]:
-        """Steps for display, in the order they were first reached."""
+        """Steps for display, in the order they were first reached; ``logs``: what their attempts
+        printed and logged, each entry with its ``attempt``, oldest attempt first."""
         rows = self.sql.exec(
             "SELECT key, kind, name, status, attempts, result, error, wake_at, started_at, updated_at "
             "FROM steps ORDER BY rowid"
         )
+        logs: dict[str, list[dict[str, Any]]] = {}
+        for key, attempt, text in self.sql.exec("SELECT key, attempt, logs FROM step_logs ORDER BY key, attempt"):
+            logs.setdefault(str(key), []).extend({**entry, "attempt": int(attempt)} for entry in self.dec(text))
         return [
             {"step": r[0], "kind": r[1], "name": r[2], "status": r[3], "attempts": r[4],
              "result": self.dec(r[5]), "error": self.dec(r[6]),
              "wake_at": None if r[7] is None else ev.iso(r[7]),
-             "started_at": None if r[8] is None else ev.iso(r[8]), "updated_at": ev.iso(r[9])}
+             "started_at": None if r[8] is None else ev.iso(r[8]), "updated_at": ev.iso(r[9]),
+             "logs": logs.get(str(r[0]), [])}
             for r in rows
         ]
 

@@ -3,6 +3,19 @@
 An event on the wire is one flat JSON object: ``seq``, ``type``, ``run_id``, ``at`` (ISO 8601 UTC)
 and the type-specific fields listed in `EVENT_FIELDS`. Fixing the vocabulary in one place keeps the
 terminal view, the HTTP/WebSocket API and the Worker speaking the same language.
+
+``error`` (``step.failed``, ``step.retrying``, ``run.failed``) is ``{"type", "message", "traceback"}``:
+``traceback`` lists the frames of the user's code, outermost first, each ``{"file", "line",
+"function"}`` (flareflow's and the standard library's frames left out; ``file`` relative to the
+project's import root), at most `flareflow.engine.tracebacks.MAX_FRAMES` of them, the innermost;
+``traceback_truncated`` says how many more there were, when any. A ``StepFailed`` error (a run that
+did not catch a failed step) adds ``step`` and ``cause``, the step's own error.
+
+``logs`` (``step.completed``, ``step.failed``, ``step.retrying``) is what that attempt printed and
+logged, a list of ``{"at", "stream": "stdout" | "stderr", "text"}`` (one per line) and ``{"at",
+"stream": "log", "level", "logger", "text"}`` (one per logging record), at most
+`flareflow.engine.capture.MAX_OUTPUT` bytes of text (a last ``log`` entry says what was cut); ``[]``
+when it printed nothing. `flareflow.engine.capture` says what is captured.
 """
 
 from __future__ import annotations
@@ -29,15 +42,15 @@ RUN_RESUMED: Final = "run.resumed"
 EVENT_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     RUN_STARTED: ("workflow", "input"),  # plus "trigger": "cron" when a cron schedule started the run
     STEP_STARTED: ("step", "name", "attempt"),
-    STEP_COMPLETED: ("step", "name", "attempt", "duration_ms", "result", "patch"),
-    STEP_FAILED: ("step", "name", "attempt", "duration_ms", "error"),
-    STEP_RETRYING: ("step", "name", "attempt", "duration_ms", "error", "delay", "retry_at"),
+    STEP_COMPLETED: ("step", "name", "attempt", "duration_ms", "result", "patch", "logs"),
+    STEP_FAILED: ("step", "name", "attempt", "duration_ms", "error", "logs"),
+    STEP_RETRYING: ("step", "name", "attempt", "duration_ms", "error", "delay", "retry_at", "logs"),
     RUN_WAITING: ("reason", "step", "name", "until"),  # plus "event_type" when reason == "event"
     INPUT_REQUESTED: ("step", "prompt", "schema"),
     INPUT_RECEIVED: ("step", "value"),
     EVENT_RECEIVED: ("event_type", "payload"),
     RUN_COMPLETED: ("output", "patch"),
-    RUN_FAILED: ("error",),
+    RUN_FAILED: ("error",),  # error: as on step.failed (type, message, traceback)
     RUN_CANCELLED: ("reason",),
     RUN_PAUSED: ("reason",),
     RUN_RESUMED: (),

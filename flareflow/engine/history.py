@@ -49,6 +49,9 @@ class StepRecord:
     meta: dict[str, Any] = field(default_factory=dict)
     #: The JSON text of ``result`` when the engine already encoded it (saves a second dumps).
     result_text: str | None = None
+    #: What the attempt this commit ends printed and logged (`flareflow.engine.capture` entries); the
+    #: host stores it with the step under that attempt's number. Never read back into the history.
+    logs: list[dict[str, Any]] | None = None
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 from . import events as ev
+from .capture import StepOutput, capturing
 from .durations import parse_duration
 from .errors import (
     Cancelled,
@@ -179,6 +180,10 @@ class Run:
         ``retry`` sets attempts and backoff (default `DEFAULT_RETRY`); ``timeout`` bounds each
         attempt. Raising `NonRetryableError` (or an exception type listed in the policy's
         ``non_retryable``) fails the step at once. A failed step raises `StepFailed` here.
+
+        What an attempt prints and logs is captured with it (`flareflow.engine.capture`): recorded
+        with the step and sent as ``logs`` on its ``step.completed`` / ``step.retrying`` /
+        ``step.failed`` event.
         """
         policy = retry if retry is not None else DEFAULT_RETRY
         if not isinstance(policy, Retry):
@@ -318,11 +323,16 @@ class Execution:
             rec.status = RUNNING
             rec.started_at = now
             rec.wake_at = None
+            rec.logs = None
             attempt = rec.attempts
             j.commit(rec, [(ev.STEP_STARTED, {"step": key, "name": name, "attempt": attempt})], durable=False)
             t0 = time.perf_counter()
+            output = StepOutput(j.now)
             try:
-                value = await self._invoke(name, attempt, fn, args, kwargs, timeout)
+                try:
+                    value = await self._invoke(name, attempt, fn, args, kwargs, timeout, output)
+                finally:
+                    rec.logs = output.close()
                 try:  # encoding runs the result's own code (items(), __str__ ...): it may raise anything
                     result, text = to_json(value, f"the result of step '{name}'")
                     state, patch = self.state_patch()
@@ -341,14 +351,14 @@ class Execution:
                 if final:
                     rec.status = FAILED
                     body = {"step": key, "name": name, "attempt": attempt, "duration_ms": duration_ms,
-                            "error": err}
+                            "error": err, "logs": rec.logs}
                     j.commit(rec, [(ev.STEP_FAILED, body)])
                     raise StepFailed(name, err) from cause
                 delay = retry.delay_for(rec.failures)
                 rec.status = RETRYING
                 rec.wake_at = j.now() + delay
                 body = {"step": key, "name": name, "attempt": attempt, "duration_ms": duration_ms, "error": err,
-                        "delay": delay, "retry_at": ev.iso(rec.wake_at)}
+                        "delay": delay, "retry_at": ev.iso(rec.wake_at), "logs": rec.logs}
                 j.commit(rec, [(ev.STEP_RETRYING, body)])
                 continue
             duration_ms = round((time.perf_counter() - t0) * 1000, 3)
@@ -357,7 +367,7 @@ class Execution:
             rec.result_text = text
             rec.error = None
             body = {"step": key, "name": name, "attempt": attempt, "duration_ms": duration_ms,
-                    "result": result, "patch": patch}
+                    "result": result, "patch": patch, "logs": rec.logs}
             j.commit(rec, [(ev.STEP_COMPLETED, body)], state=state if patch else UNCHANGED)
             return result
 
@@ -369,24 +379,27 @@ class Execution:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
         timeout: float | None,
+        output: StepOutput,
     ) -> Any:
         """One attempt: a sync ``fn`` runs through the host's ``offload`` (a thread) when it has one,
         else inline; an async one on the loop. With ``timeout`` the attempt fails at the deadline and
         is abandoned (a thread cannot be stopped: it runs on, and its late result is dropped); one
         that ran inline past the deadline fails with the timeout once it returns. Whatever user code
-        raises -- SystemExit and KeyboardInterrupt too -- comes out as an Exception (`_Raised`)."""
+        raises -- SystemExit and KeyboardInterrupt too -- comes out as an Exception (`_Raised`).
+        What it prints and logs goes to ``output`` (the step thread runs in a copy of this context)."""
         offload = self.journal.offload
         threaded = offload is not None and not inspect.iscoroutinefunction(fn)
 
         async def call() -> Any:
             owner = _current_task()
             try:
-                if offload is not None and threaded:
-                    value = await offload(functools.partial(fn, *args, **kwargs))
-                else:
-                    value = fn(*args, **kwargs)
-                if inspect.isawaitable(value):
-                    value = await value
+                with capturing(output):
+                    if offload is not None and threaded:
+                        value = await offload(functools.partial(fn, *args, **kwargs))
+                    else:
+                        value = fn(*args, **kwargs)
+                    if inspect.isawaitable(value):
+                        value = await value
                 return value
             except Exception:
                 raise
@@ -478,7 +491,7 @@ class Execution:
             rec.wake_at = None
             timed_out = WaitTimeout(name, float(timeout if timeout is not None else 0))
             rec.error = error_body(timed_out)
-            body = {"step": key, "name": name, "attempt": 1, "duration_ms": 0, "error": rec.error}
+            body = {"step": key, "name": name, "attempt": 1, "duration_ms": 0, "error": rec.error, "logs": []}
             j.commit(rec, [(ev.STEP_FAILED, body)])
             raise timed_out
         raise Suspend()

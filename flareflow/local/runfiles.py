@@ -25,7 +25,7 @@ RUN_COMPANION = re.compile(r"[0-9a-f]{8,64}\.(db-wal|db-shm|db-journal|log)")
 
 #: The tables of a run database (anything else in one means it is not flareflow's).
 OWN_TABLES = frozenset({"_flareflow_migrations", "run", "steps", "events", "timers", "inbox", "blobs",
-                        "sqlite_sequence"})
+                        "step_logs", "sqlite_sequence"})
 
 
 class RunFiles:
