@@ -231,7 +231,8 @@ export function errorBlock(error) {
         frame.code ? h("pre", { class: "tb-code" }, String(frame.code)) : null));
     parts.push(h("details", { class: "traceback", open: true },
       h("summary", null, `Traceback (${error.traceback.length} frame${error.traceback.length === 1 ? "" : "s"}, most recent call last)`),
-      h("ol", null, frames)));
+      h("ol", null, frames),
+      error.traceback_truncated ? h("p", { class: "muted small" }, `${error.traceback_truncated} more frame${error.traceback_truncated === 1 ? "" : "s"} not shown.`) : null));
   } else if (typeof error.traceback === "string" && error.traceback) {
     parts.push(h("details", { class: "traceback", open: true }, h("summary", null, "Traceback"),
       h("pre", { class: "tb-code" }, error.traceback)));
@@ -240,7 +241,7 @@ export function errorBlock(error) {
     parts.push(h("div", { class: "error-cause" }, h("p", { class: "muted small" }, "Caused by"), errorBlock(error.cause)));
   }
   const rest = { ...error };
-  for (const key of ["type", "message", "traceback", "cause", "step"]) delete rest[key];
+  for (const key of ["type", "message", "traceback", "traceback_truncated", "cause", "step"]) delete rest[key];
   if (Object.keys(rest).length) parts.push(h("pre", { class: "json small" }, pretty(rest)));
   return h("div", { class: "error-block" }, parts);
 }

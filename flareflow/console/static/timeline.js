@@ -4,7 +4,7 @@
 // view re-lays out at most a few times a second. Lanes are assigned greedily by time overlap, so
 // parallel steps sit in separate lanes and a sequential run stays on one line.
 
-import { h, setChildren, formatDuration, formatTime, parseTime, pretty, errorBlock, jsonBlock, badge } from "./dom.js";
+import { h, setChildren, formatDuration, formatTime, parseTime, errorBlock, jsonBlock, badge } from "./dom.js";
 
 const LANE_H = 30;
 const AXIS_H = 24;
@@ -99,6 +99,7 @@ export class TimelineModel {
           attempt.error = event.error ?? null;
           item.status = "failed";
           item.error = event.error ?? null;
+          item.result = undefined;
           item.end = at;
         } else {
           attempt.status = "failed";
@@ -107,7 +108,7 @@ export class TimelineModel {
           const retryAt = parseTime(event.retry_at);
           item.backoffs.push({ start: at, end: NaN, until: Number.isFinite(retryAt) ? retryAt : at + (event.delay ?? 0) * 1000 });
         }
-        if (event.logs !== undefined) item.logs = event.logs;
+        if (Array.isArray(event.logs)) attempt.logs = event.logs;
         break;
       }
       case "run.waiting": {
@@ -188,7 +189,17 @@ export class TimelineModel {
         if (s.error && !item.error) item.error = s.error;
       }
       if (s.wake_at && item.status === "waiting") item.until = parseTime(s.wake_at);
-      if (s.logs !== undefined && s.logs !== null) item.logs = s.logs;
+      // The describe's logs are every attempt's, flattened with an "attempt" number: hand them to
+      // attempts the events left without (a history loaded before logs were recorded, say).
+      if (Array.isArray(s.logs) && s.logs.length) {
+        item.logs = s.logs;
+        for (const a of item.attempts) {
+          if (!a.logs || !a.logs.length) {
+            const mine = s.logs.filter((entry) => entry.attempt === a.attempt);
+            if (mine.length) a.logs = mine;
+          }
+        }
+      }
       if (s.kind === "step" && !item.attempts.length && !item.seqs.length && Number.isFinite(started)) {
         // Known only from describe (events trimmed or not loaded yet): one attempt from start to update.
         item.attempts.push({ attempt: s.attempts || 1, start: started, end: s.status === "running" ? NaN : updated,
@@ -196,7 +207,7 @@ export class TimelineModel {
           error: s.error || null, durationMs: null, synthetic: true });
         item.status = s.status;
         if (s.status !== "running") item.end = updated;
-        if (s.result !== undefined) item.result = s.result;
+        if (s.status === "completed") item.result = s.result;
         if (s.error) item.error = s.error;
       }
     }
@@ -538,6 +549,20 @@ export class TimelineView {
   }
 }
 
+/** What an attempt printed and logged: one line per entry, stderr and warnings marked. */
+function logView(entries, label) {
+  const lines = entries.map((entry) => {
+    if (typeof entry === "string") return h("div", { class: "log-line" }, h("span", { class: "log-text" }, entry));
+    const level = entry.stream === "log" ? String(entry.level || "LOG") : String(entry.stream || "");
+    const bad = entry.stream === "stderr" || /^(WARNING|ERROR|CRITICAL)$/.test(level);
+    return h("div", { class: `log-line${bad ? " log-bad" : ""}` },
+      entry.at ? h("time", { class: "log-at", datetime: entry.at, title: `${entry.at} (UTC)` }, formatTime(entry.at, { millis: true })) : null,
+      h("span", { class: "log-stream" }, level, entry.logger ? ` ${entry.logger}` : ""),
+      h("span", { class: "log-text" }, String(entry.text ?? entry.message ?? "")));
+  });
+  return h("div", { class: "logs", tabindex: "0", role: "log", "aria-label": label }, lines);
+}
+
 /** The #step-panel contents for one item. */
 export function stepPanel(item, onClose) {
   const close = h("button", { type: "button", class: "btn small ghost", "aria-label": "Close step details", onclick: onClose }, "Close");
@@ -566,7 +591,8 @@ export function stepPanel(item, onClose) {
           h("strong", null, `#${a.attempt}`), " ", badge(a.status), " ",
           h("span", { class: "muted" }, Number.isFinite(a.start) ? formatTime(iso(a.start)) : ""),
           Number.isFinite(a.durationMs) ? h("span", { class: "muted" }, ` · ${formatDuration(a.durationMs)}`) : null),
-        a.error ? errorBlock(a.error) : null))));
+        a.error ? errorBlock(a.error) : null,
+        a.logs && a.logs.length ? logView(a.logs, `Output of attempt ${a.attempt}`) : null))));
   }
   if (item.backoffs.length) {
     parts.push(h("p", { class: "muted small" }, item.backoffs.map((b) => `Retry delay until ${formatTime(iso(b.until))}`).join(" · ")));
@@ -574,11 +600,11 @@ export function stepPanel(item, onClose) {
   if (item.error && !item.attempts.some((a) => a.error)) parts.push(h("h4", null, "Error"), errorBlock(item.error));
   if (item.result !== undefined) parts.push(h("h4", null, item.kind === "step" ? "Result" : "Received"), jsonBlock(item.result, { label: "step result" }));
   if (item.schema !== undefined && item.schema !== null) parts.push(h("h4", null, "Answer schema"), jsonBlock(item.schema, { label: "answer schema" }));
-  if (item.logs !== null && item.logs !== undefined) {
-    const text = Array.isArray(item.logs)
-      ? item.logs.map((l) => (typeof l === "string" ? l : l && l.message !== undefined ? `${l.at ? l.at + " " : ""}${l.level ? l.level + " " : ""}${l.message}` : JSON.stringify(l))).join("\n")
-      : typeof item.logs === "string" ? item.logs : pretty(item.logs);
-    parts.push(h("h4", null, "Logs"), h("pre", { class: "logs", tabindex: "0", "aria-label": "Step logs" }, text || "(empty)"));
+  // Logs of attempts the panel could not place (no attempt with that number is known).
+  if (Array.isArray(item.logs) && item.logs.length) {
+    const known = new Set(item.attempts.map((a) => a.attempt));
+    const orphans = item.logs.filter((entry) => !known.has(entry.attempt));
+    if (orphans.length) parts.push(h("h4", null, "Output"), logView(orphans, "Step output"));
   }
   if (item.seqs.length) parts.push(h("p", { class: "muted small" }, `Events: ${item.seqs.map((s) => "#" + s).join(", ")}`));
   return parts;
