@@ -497,20 +497,19 @@ export class TimelineView {
     bar.title = titleLines.join("\n");
     bar.setAttribute("aria-label", `${KIND_LABEL[item.kind] || item.kind} ${item.name}: ${item.status}, ${formatDuration(duration)}`);
 
-    // A question is known by what it asks; its step name ("ask") says little.
-    const label = h("span", { class: "bar-label" }, item.kind === "input" && item.prompt ? item.prompt : item.name);
+    // A question is known by what it asks; its step name ("ask") says little. A deadline beyond
+    // the axis goes into the label: a second pill would cover the first on a short bar.
+    let text = item.kind === "input" && item.prompt ? item.prompt : item.name;
+    const waiting = item.status === "waiting" && Number.isFinite(item.until);
+    if (waiting && !deadlineOnAxis) text += ` · until ${formatTime(iso(item.until), { short: true })} →`;
+    const label = h("span", { class: "bar-label" }, text);
     label.style.maxWidth = Math.max(room - 6, 24) + "px";
     bar._label = label;
     const children = [...segs, label];
-    // The deadline of an open wait: a marker at `until` if it is on the axis, else a note.
-    if (item.status === "waiting" && Number.isFinite(item.until)) {
-      if (deadlineOnAxis) {
-        const mark = h("span", { class: "deadline", title: `Deadline ${formatTime(iso(item.until))}` });
-        mark.style.left = Math.min(Math.max(((item.until - item.start) / total) * 100, 0), 100) + "%";
-        children.push(mark);
-      } else {
-        children.push(h("span", { class: "deadline-note" }, `until ${formatTime(iso(item.until), { short: true })} →`));
-      }
+    if (waiting && deadlineOnAxis) {
+      const mark = h("span", { class: "deadline", title: `Deadline ${formatTime(iso(item.until))}` });
+      mark.style.left = Math.min(Math.max(((item.until - item.start) / total) * 100, 0), 100) + "%";
+      children.push(mark);
     }
     setChildren(bar, children);
   }
