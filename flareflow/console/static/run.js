@@ -526,28 +526,31 @@ export function mountRun(root, runId) {
     },
   });
 
+  // The describe and the event history load side by side: neither needs the other first.
+  stream.start();
   (async () => {
     try {
-      info = await api(runPath(runId));
+      const first = await api(runPath(runId));
+      if (destroyed) return;
+      if (!info || (first.last_seq ?? 0) >= (info.last_seq ?? 0)) info = first; // a refresh may have been quicker
     } catch (err) {
       if (destroyed) return;
       if (err instanceof ApiError && err.status === 404) {
+        stream.stop();
         setChildren(root, h("div", { class: "card empty" },
           h("h1", null, "No such run"),
           h("p", null, errorText(err)),
           h("p", null, h("a", { href: "#/runs" }, "Back to the runs"))));
-        stream.stop();
         return;
       }
       loadError.textContent = errorText(err);
       loadError.hidden = false;
+      refresh(); // try again shortly (the stream's own retries do not re-read the describe)
+      return;
     }
-    if (destroyed) return;
-    if (info) {
-      model.mergeSteps(info.steps);
-      renderHeader();
-    }
-    stream.start();
+    model.mergeSteps(info.steps);
+    renderHeader();
+    timeline.schedule();
   })();
 
   const ticker = setInterval(() => {
