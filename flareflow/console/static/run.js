@@ -127,17 +127,39 @@ export function mountRun(root, runId) {
     if (!info) return;
     statusEl.className = `badge status-${String(info.status).replace(/[^a-z0-9_-]/gi, "")}`;
     setText(statusEl, info.status);
-    setChildren(titleEl, h("span", { class: "wf-name" }, info.workflow), " ", idChip(info.id, { length: 16, label: "Copy run id" }));
+    if (!titleEl.dataset.filled) {
+      titleEl.dataset.filled = "1"; // once: redrawing would take focus from its copy button
+      setChildren(titleEl, h("span", { class: "wf-name" }, info.workflow), " ", idChip(info.id, { length: 16, label: "Copy run id" }));
+    }
     document.title = `${info.workflow} ${info.id.slice(0, 8)} · ${info.status} — flareflow`;
     const end = TERMINAL.has(info.status) ? parseTime(info.updated_at) : Date.now();
     const rows = [
       ["Created", timeEl(info.created_at)],
-      ["Updated", timeEl(info.updated_at)],
+      ["Updated", h("span", { class: "run-updated" }, timeEl(latestUpdate()))],
       ["Duration", h("span", { class: "run-duration" }, formatDuration(end - parseTime(info.created_at)))],
       ["Events", h("span", { class: "run-events" }, String(Math.max(info.last_seq ?? 0, events.length ? events[events.length - 1].seq : 0)))],
     ];
     if (info.idempotency_key) rows.push(["Idempotency key", idChip(info.idempotency_key, { length: 24, label: "Copy idempotency key" })]);
     setChildren(metaEl, rows.map(([k, v]) => h("div", null, h("dt", null, k), h("dd", null, v))));
+    // Input never changes and output or error arrive with the final status: redraw only then, so
+    // a refresh does not fold an unfolded value or reset its scroll.
+    if (ioKey !== info.status) {
+      ioKey = info.status;
+      renderIo();
+    }
+    renderControls();
+    renderWaits();
+  }
+
+  /** The describe's updated_at, or the newest event's time when the stream is ahead of it. */
+  function latestUpdate() {
+    const last = events.length ? events[events.length - 1].at : null;
+    if (!info) return last;
+    return last && parseTime(last) > parseTime(info.updated_at) ? last : info.updated_at;
+  }
+
+  let ioKey = null;
+  function renderIo() {
     const io = [h("div", { class: "io-part" }, h("h3", null, "Input"), jsonBlock(info.input, { label: "run input" }))];
     if (info.status === "failed" || (info.error !== null && info.error !== undefined && info.status !== "completed")) {
       io.push(h("div", { class: "io-part" }, h("h3", null, info.status === "cancelled" ? "Cancelled" : "Error"),
@@ -146,8 +168,6 @@ export function mountRun(root, runId) {
       io.push(h("div", { class: "io-part" }, h("h3", null, "Output"), jsonBlock(info.output, { label: "run output" })));
     }
     setChildren(ioEl, io);
-    renderControls();
-    renderWaits();
   }
 
   function renderControls() {
@@ -505,6 +525,8 @@ export function mountRun(root, runId) {
     setText(eventCount, events.length.toLocaleString());
     const seqCell = metaEl.querySelector(".run-events");
     if (seqCell) setText(seqCell, String(events[events.length - 1].seq));
+    const updatedCell = metaEl.querySelector(".run-updated");
+    if (updatedCell) setChildren(updatedCell, timeEl(latestUpdate()));
     log.appended(from);
     renderState();
     timeline.schedule();

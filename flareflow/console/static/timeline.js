@@ -164,9 +164,26 @@ export class TimelineModel {
       }
       case "run.completed":
       case "run.failed":
-      case "run.cancelled":
+      case "run.cancelled": {
         this.runEnd = at;
+        // Whatever was still open ended with the run: a wait the run was cancelled in, a step a
+        // failure elsewhere cut short. Drawn as stopped, not as waiting forever.
+        const stopped = event.type === "run.cancelled" ? "cancelled" : "interrupted";
+        for (const item of this.items.values()) {
+          if (!["waiting", "running", "retrying"].includes(item.status)) continue;
+          item.status = stopped;
+          item.end = at;
+          for (const a of item.attempts) {
+            if (a.status === "running") {
+              a.status = stopped;
+              a.end = at;
+            }
+          }
+          const backoff = item.backoffs[item.backoffs.length - 1];
+          if (backoff && !Number.isFinite(backoff.end)) backoff.end = Math.min(at, backoff.until);
+        }
         break;
+      }
       default:
         break;
     }
@@ -246,6 +263,7 @@ function describeAttempt(a) {
     return `Attempt ${a.attempt} failed${took}${err}`;
   }
   if (a.status === "completed") return `Attempt ${a.attempt} completed${took}`;
+  if (a.status !== "running") return `Attempt ${a.attempt} ${a.status} when the run ended`;
   return `Attempt ${a.attempt} running`;
 }
 
@@ -481,13 +499,15 @@ export class TimelineView {
       }
       for (const a of item.attempts) {
         const aEnd = Number.isFinite(a.end) ? a.end : end;
-        const cls = a.status === "failed" ? "seg-failed" : a.status === "completed" ? "seg-completed" : "seg-running";
+        const cls = a.status === "failed" ? "seg-failed" : a.status === "completed" ? "seg-completed"
+          : a.status === "running" ? "seg-running" : "seg-stopped";
         const text = describeAttempt(a);
         titleLines.push(text);
         segs.push(this.seg(cls, ...pos(a.start, aEnd), text));
       }
     } else {
-      const cls = item.status === "failed" ? "seg-failed" : item.status === "completed" ? "seg-wait-done" : "seg-wait";
+      const cls = item.status === "failed" ? "seg-failed" : item.status === "completed" ? "seg-wait-done"
+        : item.status === "waiting" ? "seg-wait" : "seg-stopped";
       segs.push(this.seg(cls, 0, 100, null));
       if (Number.isFinite(item.until)) titleLines.push(`Deadline ${formatTime(iso(item.until))}`);
       if (item.kind === "event" && item.eventType) titleLines.push(`Waits for event “${item.eventType}”`);
