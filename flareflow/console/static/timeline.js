@@ -9,6 +9,7 @@ import { h, setChildren, formatDuration, formatTime, parseTime, errorBlock, json
 const LANE_H = 30;
 const AXIS_H = 24;
 const MIN_BAR_PX = 6;
+const MIN_WIDTH = 560;
 // Beyond this many bars the DOM gets slow and the picture unreadable: show the latest ones.
 const MAX_BARS = 400;
 
@@ -375,8 +376,9 @@ export class TimelineView {
     }
     span = Math.max(t1 - t0, 100);
 
-    const viewport = Math.max(this.scroller.clientWidth || 600, 320);
-    const width = Math.round((viewport - 16) * this.zoom);
+    // On a phone "fit" would crush the bars: below MIN_WIDTH the timeline scrolls sideways instead.
+    const viewport = this.scroller.clientWidth || 600;
+    const width = Math.round(Math.max(viewport - 16, MIN_WIDTH) * this.zoom);
     const px = (t) => ((t - t0) / span) * width;
 
     // Greedy lanes: each item goes in the first lane free at its start.
