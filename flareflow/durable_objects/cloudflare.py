@@ -26,6 +26,7 @@ import js
 from pyodide.ffi import create_once_callable, to_js
 from workers import DurableObject, Response
 
+from ..engine import capture
 from ..engine.errors import FlareflowError, InvalidInput, RunNotFound, StorageError, wire_error
 from ..engine.events import TERMINAL_EVENTS
 from ..engine.limits import DEFAULT_MAX_BODY, DEFAULT_PAYLOAD_THRESHOLD
@@ -189,6 +190,8 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
         self.threshold = int(threshold or DEFAULT_PAYLOAD_THRESHOLD)
         bucket = getattr(self.js_env, "PAYLOADS", None)
         self.blobs = R2Blobs(bucket, self.sql) if bucket is not None and bucket is not jsnull else None
+        # a step's print and logging are its logs; wrangler's console (and `wrangler tail`) shows them too
+        capture.install(echo=True)
         self.js_ctx.blockConcurrencyWhile(create_once_callable(self._migrate))
 
     async def _migrate(self) -> None:

@@ -6,6 +6,8 @@
 * ``tiny``     -- one instant step (only the paging test starts it, so its listing is the test's own).
 * ``nightly``  -- ``schedule="*/10 * * * *"``: what a cron trigger starts.
 * ``big``      -- large JSON everywhere: input, a step result, an event payload and the output (~50 KiB each).
+* ``faulty``   -- two parallel steps printing in turns, then a step that prints, logs and raises
+  ``ValueError`` (non-retryable in its policy) at the line marked ``FAIL-LINE``; the run fails.
 
 No ``max_body`` setting: the default (1 MiB) lets the ~50 KiB payloads through; the payload threshold
 stays at its default (10 KiB), so the Worker offloads them to R2.
@@ -28,8 +30,11 @@ WORKFLOWS = '''\
 """Workflows for the conformance tests."""
 
 import asyncio
+import logging
 
-from flareflow import Run, workflow
+from flareflow import Retry, Run, workflow
+
+log = logging.getLogger("conformance")
 
 
 def ident(value):
@@ -91,6 +96,27 @@ async def nightly(run: Run):
     return {"ticked": await run.step("tick", ident, True)}
 
 
+def decline(order):
+    print(f"charging order {order}")
+    log.warning("card for order %s declined", order)
+    raise ValueError(f"order {order} declined")  # FAIL-LINE
+
+
+async def chatter(word):
+    for i in range(3):
+        print(f"{word} {i}")
+        await asyncio.sleep(0)
+    return word
+
+
+@workflow("faulty")
+async def faulty(run: Run, order=7):
+    """Parallel chatter, then a step that fails at once with the user's traceback."""
+    await run.parallel(run.step("left", chatter, "left"), run.step("right", chatter, "right"))
+    policy = Retry(limit=3, delay="1s", non_retryable=(ValueError,))
+    return await run.step("charge", decline, order, retry=policy)  # CHARGE-LINE
+
+
 @workflow("big")
 async def big(run: Run, data):
     """Large values through every path: input, step result, event payload, output."""
@@ -99,6 +125,11 @@ async def big(run: Run, data):
     return {"text_len": len(data["text"]), "shouted_len": len(shouted["upper"]), "event": event,
             "reversed": event["text"][::-1]}
 '''
+
+
+def line_of(marker: str) -> int:
+    """The line of ``workflows/conformance_flows.py`` that carries the comment ``marker``."""
+    return next(i for i, line in enumerate(WORKFLOWS.splitlines(), 1) if f"# {marker}" in line)
 
 
 def write_project(root: Path) -> Path:

@@ -19,7 +19,10 @@ on both unless a test says why a host differs (and then each host's documented b
   local server (documented: it starts at once); the run completes either way;
 * ``GET /runs`` paged with ``cursor`` (D1 on workerd) across a dozen objects: no duplicates, none missing;
 * JSON over the payload threshold (10 KiB) round-trips identically (input, step result, event payload,
-  output, ~50 KiB each) over GET, JSON events, SSE and WebSocket.
+  output, ~50 KiB each) over GET, JSON events, SSE and WebSocket;
+* a failing step's error names the user's file, line and function (``step.failed``, ``run.failed`` and
+  ``GET /runs/{id}``), a non-retryable type fails it at its first attempt, and what each step printed
+  and logged comes as its events' ``logs`` and its stored ``logs`` -- two parallel steps' not mixed.
 """
 
 from __future__ import annotations
@@ -52,6 +55,8 @@ from tests.api.helpers import (
     ws_open,
     ws_read_until,
 )
+
+from .project import line_of
 
 NO_KEEPALIVE = httpx.Limits(max_keepalive_connections=0)  # the local "eviction" restarts the process
 ROUTINE = re.compile(r"\[mf:info\] (GET|POST) \S+ [1-4]\d\d |\"(GET|POST) \S+ HTTP/1.1\" [1-4]\d\d")
@@ -474,3 +479,40 @@ def test_large_payloads_are_offloaded(server, host):
     for value, what in ((BIG_INPUT, "input"), (SHOUTED, "step result"), (BIG_EVENT, "event payload"),
                         (BIG_OUTPUT, "output")):
         assert value in blobs, f"the {what} is not in the blob store"
+
+
+# -- tracebacks and step logs ------------------------------------------------------------------------
+
+
+def test_tracebacks_and_step_logs(server):
+    async def body():
+        async with http(server) as client:
+            run_id = await start(client, "faulty", 7)
+            run = await finished(server, client, run_id, timeout=20)
+            events = await stored_events(client, run_id)
+        return run, events
+
+    run, events = arun(body(), timeout=60)
+    assert run["status"] == "failed", where(server, events)
+    fail_frame = {"file": "workflows/conformance_flows.py", "line": line_of("FAIL-LINE"), "function": "decline"}
+    (failed,) = [e for e in events if e["type"] == "step.failed"]
+    assert failed["attempt"] == 1 and not [e for e in events if e["type"] == "step.retrying"]
+    assert failed["error"]["type"] == "ValueError" and failed["error"]["message"] == "order 7 declined"
+    assert failed["error"]["traceback"] == [fail_frame], failed["error"]
+    assert [(e["stream"], e["text"]) for e in failed["logs"]] == [
+        ("stdout", "charging order 7"), ("log", "card for order 7 declined")]
+    assert failed["logs"][1]["level"] == "WARNING" and failed["logs"][1]["logger"] == "conformance"
+    run_error = next(e for e in events if e["type"] == "run.failed")["error"]
+    assert run_error == run["error"]
+    assert run_error["traceback"] == [
+        {"file": "workflows/conformance_flows.py", "line": line_of("CHARGE-LINE"), "function": "faulty"}]
+    assert run_error["cause"]["traceback"] == [fail_frame]
+    steps = {s["name"]: s for s in run["steps"]}
+    assert steps["charge"]["error"]["traceback"] == [fail_frame]
+    assert [(e["attempt"], e["text"]) for e in steps["charge"]["logs"]] == [
+        (1, "charging order 7"), (1, "card for order 7 declined")]
+    completed = {e["name"]: e for e in events if e["type"] == "step.completed"}
+    for word in ("left", "right"):
+        expected = [f"{word} {i}" for i in range(3)]
+        assert [e["text"] for e in completed[word]["logs"]] == expected, completed[word]
+        assert [e["text"] for e in steps[word]["logs"]] == expected
