@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Coroutine
+import contextlib
+import json
+import sys
+from collections.abc import Callable, Coroutine, Iterator
 from pathlib import Path
-from typing import Annotated, Any, NoReturn, TypeVar
+from typing import Annotated, Any, NoReturn, TextIO, TypeVar
 
 import typer
 from rich.console import Console
@@ -27,6 +30,34 @@ ProjectOpt = Annotated[
     typer.Option("--project", "-C", help="Project folder (default: the current one or the nearest parent "
                  "with a [tool.flareflow] pyproject or a workflows/ folder).", show_default=False),
 ]
+
+
+#: Where `write_json_line` writes while `json_stdout` is in effect (the process's stdout).
+_json_out: TextIO | None = None
+
+
+@contextlib.contextmanager
+def json_stdout(enabled: bool) -> Iterator[None]:
+    """With ``enabled`` (``--json``), stdout carries nothing but `write_json_line`'s NDJSON: whatever
+    else is written to ``sys.stdout`` meanwhile -- a workflow module printing when imported, a
+    workflow body's ``print()`` -- goes to stderr. (Steps' own output is captured as their logs.)"""
+    global _json_out
+    if not enabled:
+        yield
+        return
+    saved, _json_out = _json_out, sys.stdout
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        _json_out = saved
+
+
+def write_json_line(value: Any) -> None:
+    """One compact JSON line on stdout (the NDJSON of ``--json`` and ``runs events``)."""
+    out = _json_out if _json_out is not None else sys.stdout
+    out.write(json.dumps(value, separators=(",", ":")) + "\n")
+    out.flush()
 
 
 class UsageError(Exception):

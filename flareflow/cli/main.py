@@ -20,11 +20,11 @@ from .. import __version__
 from ..engine.status import STATUSES, RunStatus
 from . import cloud
 from .backends import LocalRuns, Runs, open_runs
-from .common import ProjectOpt, UsageError, console, err_console, fail
+from .common import ProjectOpt, UsageError, console, err_console, fail, json_stdout, write_json_line
 from .common import guard as _guard
 from .common import load as _project
 from .common import run_async as _run
-from .render import waits_phrase
+from .render import error_line, frame_lines, log_lines, waits_phrase
 
 if TYPE_CHECKING:
     pass
@@ -184,8 +184,10 @@ def run(
 ) -> None:
     """Start a run (on the embedded runtime, or a server with --url) and stream it live."""
     value = _guard(lambda: build_input(input, item))
-    runs = open_runs(url, token, project, discover=True)
-    raise typer.Exit(runs.run(name, value, json_mode=as_json, idempotency_key=idempotency_key, detach=detach))
+    with json_stdout(as_json and not detach):  # importing the workflows may print too
+        runs = open_runs(url, token, project, discover=True)
+        code = runs.run(name, value, json_mode=as_json, idempotency_key=idempotency_key, detach=detach)
+    raise typer.Exit(code)
 
 
 # -- resume --------------------------------------------------------------------------------
@@ -197,7 +199,9 @@ def resume(
     project: ProjectOpt = None,
 ) -> None:
     """Continue unfinished runs after a crash or a detach, until they finish."""
-    raise typer.Exit(LocalRuns(_project(project)).resume(run_id, json_mode=as_json, quiet=quiet))
+    with json_stdout(as_json):
+        code = LocalRuns(_project(project)).resume(run_id, json_mode=as_json, quiet=quiet)
+    raise typer.Exit(code)
 
 
 # -- send-event / answer -----------------------------------------------------------------------
@@ -291,7 +295,9 @@ def runs_show(
     if info["status"] == RunStatus.COMPLETED:
         console.print(f"output {escape(json.dumps(info['output']))}")
     if info["error"]:
-        console.print(f"error  {escape(json.dumps(info['error']))}")
+        console.print(f"error  {error_line(info['error'])}")
+        for line in frame_lines(info["error"], "       "):
+            console.print(line)
     console.print(f"state  {escape(json.dumps(info['state']))}")
     table = Table("step", "kind", "status", "attempts", "result / error", box=None, title="steps",
                   title_justify="left")
@@ -300,6 +306,8 @@ def runs_show(
         table.add_row(escape(step["step"]), step["kind"], step["status"], str(step["attempts"] or ""),
                       escape(json.dumps(detail)[:70]))
     console.print(table)
+    for step in info["steps"]:
+        _step_details(step)
     for wait in info["waiting"]:
         console.print(f"[blue]waiting[/blue] {wait['kind']} {escape(wait['step'])} "
                       + (f"until {wait['until']}" if wait["until"] else ""))
@@ -307,6 +315,23 @@ def runs_show(
     for event in events:
         body = {k: v for k, v in event.items() if k not in ("seq", "type", "run_id", "at")}
         console.print(f"  {event['seq']:>4} {event['at']}  {event['type']:<15} {escape(json.dumps(body)[:90])}")
+
+
+def _step_details(step: dict[str, Any]) -> None:
+    """A step's logs, attempt by attempt, and the traceback of its failure (``runs show``)."""
+    logs = step.get("logs") or []
+    failed = step["status"] == "failed" and isinstance(step.get("error"), dict)
+    if not logs and not failed:
+        return
+    console.print(f"[bold]{escape(step['step'])}[/bold]  {step['status']}")
+    for attempt in sorted({entry.get("attempt") for entry in logs}, key=lambda a: a or 0):
+        console.print(f"  attempt {attempt}")
+        for line in log_lines([e for e in logs if e.get("attempt") == attempt]):
+            console.print(line)
+    if failed:
+        console.print(f"  [red]✗[/red] {error_line(step['error'])}")
+        for line in frame_lines(step["error"]):
+            console.print(line)
 
 
 @runs_app.command("events")
@@ -323,8 +348,7 @@ def runs_events(
 
     async def dump(runs: Runs) -> None:
         async for event in runs.events(run_id, after, follow):
-            sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
-            sys.stdout.flush()
+            write_json_line(event)
 
     open_runs(url, token, project).call(dump)
 

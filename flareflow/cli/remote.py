@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
-import sys
 from typing import Any
 
 from rich.console import Console
@@ -12,6 +10,7 @@ from rich.markup import escape
 
 from ..client import ApiError, Client
 from ..engine.events import TERMINAL_EVENTS
+from .common import write_json_line
 from .render import LiveView
 from .watch import hint_for, parse_answer
 
@@ -57,8 +56,7 @@ async def follow(client: Client, run_id: str, *, console: Console, json_mode: bo
     try:
         async for event in client.events(run_id):
             if json_mode:
-                sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
-                sys.stdout.flush()
+                write_json_line(event)
             else:
                 view.handle(event)
             if event["type"] == "input.requested" and prompt:

@@ -17,6 +17,7 @@ from rich.status import Status
 
 from ..engine.durations import format_duration
 from ..engine.events import TERMINAL_EVENTS
+from ..engine.tracebacks import format_frame
 
 
 def step_label(key: str, name: str) -> str:
@@ -33,6 +34,48 @@ def step_label(key: str, name: str) -> str:
 def short_json(value: Any, limit: int = 80) -> str:
     text = json.dumps(value, ensure_ascii=False)
     return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def error_line(error: Any) -> str:
+    """``Type: message`` of an error body (markup escaped)."""
+    if not isinstance(error, dict):
+        return escape(str(error))
+    return f"{escape(str(error.get('type', '')))}: {escape(str(error.get('message', '')))}"
+
+
+def frame_lines(error: Any, indent: str = "      ") -> list[str]:
+    """The error's traceback, one ``at FILE:LINE in FUNCTION`` line per frame of the user's code; a
+    `StepFailed` error's cause follows (``caused by ...`` and its frames)."""
+    if not isinstance(error, dict):
+        return []
+    lines = [f"{indent}[dim]{escape(format_frame(frame))}[/dim]" for frame in error.get("traceback") or []
+             if isinstance(frame, dict)]
+    if error.get("traceback_truncated"):
+        lines.insert(0, f"{indent}[dim]… {error['traceback_truncated']} outer frames not kept[/dim]")
+    cause = error.get("cause")
+    if isinstance(cause, dict):
+        lines.append(f"{indent}caused by {error_line(cause)}")
+        lines.extend(frame_lines(cause, indent))
+    return lines
+
+
+def log_lines(logs: Any, indent: str = "    ") -> list[str]:
+    """What a step attempt printed and logged, a ``│``-prefixed line each (stderr and log records
+    marked)."""
+    lines = []
+    for entry in logs or []:
+        if not isinstance(entry, dict):
+            continue
+        stream = entry.get("stream")
+        if stream == "log":
+            label = f"[dim]{escape(str(entry.get('level', '')))} {escape(str(entry.get('logger', '')))}:[/dim] "
+        elif stream == "stderr":
+            label = "[dim]stderr:[/dim] "
+        else:
+            label = ""
+        for i, text in enumerate(str(entry.get("text", "")).split("\n")):
+            lines.append(f"{indent}[dim]│[/dim] {label if i == 0 else ''}{escape(text)}")
+    return lines
 
 
 def _until(iso: str | None) -> str:
@@ -98,17 +141,18 @@ class LiveView:
             attempt = f" [dim](attempt {event['attempt']})[/dim]" if event["attempt"] > 1 else ""
             out(f"  [green]✓[/green] {step_label(event['step'], event['name'])}  "
                 f"[dim]{format_duration(event['duration_ms'] / 1000)}[/dim]{attempt}")
+            self._lines(log_lines(event.get("logs")))
         elif kind == "step.retrying":
             self.running.pop(event["step"], None)
             err = event["error"]
             out(f"  [yellow]↻[/yellow] {step_label(event['step'], event['name'])}  attempt {event['attempt']} "
-                f"failed: {escape(err.get('type', ''))}: {escape(err.get('message', ''))} · retry in "
-                f"{format_duration(event['delay'])}")
+                f"failed: {error_line(err)} · retry in {format_duration(event['delay'])}")
+            self._lines(frame_lines(err) + log_lines(event.get("logs")))
         elif kind == "step.failed":
             self.running.pop(event["step"], None)
             err = event["error"]
-            out(f"  [red]✗[/red] {step_label(event['step'], event['name'])}  "
-                f"{escape(err.get('type', ''))}: {escape(err.get('message', ''))}")
+            out(f"  [red]✗[/red] {step_label(event['step'], event['name'])}  {error_line(err)}")
+            self._lines(frame_lines(err) + log_lines(event.get("logs")))
         elif kind == "run.waiting":
             self._waiting(event)
         elif kind == "event.received":
@@ -124,6 +168,10 @@ class LiveView:
             self.pause()
             self._finished(event)
         self._refresh()
+
+    def _lines(self, lines: list[str]) -> None:
+        for line in lines:
+            self.console.print(line)
 
     def _waiting(self, event: dict[str, Any]) -> None:
         reason = event["reason"]
@@ -150,8 +198,9 @@ class LiveView:
             self.console.print_json(json.dumps(event["output"]))
         elif event["type"] == "run.failed":
             err = event["error"] or {}
-            self.console.print(f"[bold red]✘ failed[/bold red] after {took}: "
-                               f"{escape(err.get('type', ''))}: {escape(err.get('message', ''))}")
+            self.console.print(f"[bold red]✘ failed[/bold red] after {took}: {error_line(err)}")
+            # a failed step's own frames were shown with it: here only where the workflow was
+            self._lines(frame_lines({k: v for k, v in err.items() if k != "cause"}, "    "))
         else:
             self.console.print(f"[bold yellow]■ cancelled[/bold yellow] ({escape(str(event.get('reason')))})")
 

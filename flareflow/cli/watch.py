@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import sys
 from typing import Any
 
 from rich.console import Console
@@ -13,6 +12,7 @@ from rich.markup import escape
 from ..engine.errors import InvalidInput, RunFinished
 from ..engine.events import TERMINAL_EVENTS
 from ..local.runtime import LocalRuntime
+from .common import write_json_line
 from .render import LiveView
 
 
@@ -67,8 +67,7 @@ class Watcher:
 
     def _emit(self, event: dict[str, Any]) -> None:
         if self.json_mode:
-            sys.stdout.write(json.dumps(event, separators=(",", ":")) + "\n")
-            sys.stdout.flush()
+            write_json_line(event)
         else:
             self.view.handle(event)
 
