@@ -405,6 +405,16 @@ export function mountRun(root, runId) {
     },
   });
 
+  // Escape closes the step panel from the panel or from the bars.
+  const closeOnEscape = (e) => {
+    if (e.key === "Escape" && selectedStep) {
+      e.preventDefault();
+      stepPanelEl.querySelector(".panel-head button")?.click();
+    }
+  };
+  stepPanelEl.addEventListener("keydown", closeOnEscape);
+  timelineEl.addEventListener("keydown", closeOnEscape);
+
   function renderStepPanel() {
     const item = selectedStep ? model.items.get(selectedStep) : null;
     if (!item) {
