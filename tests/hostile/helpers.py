@@ -32,6 +32,12 @@ def of_type(evs: list[dict[str, Any]], type_: str) -> list[dict[str, Any]]:
     return [e for e in evs if e["type"] == type_]
 
 
+def raised(error: dict[str, Any]) -> tuple[str, str, list[str]]:
+    """An error body's type, message and the functions of its traceback (``workflows/hostile.py`` only)."""
+    assert all(f["file"] == "workflows/hostile.py" for f in error["traceback"]), error
+    return error["type"], error["message"], [f["function"] for f in error["traceback"]]
+
+
 def until(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
     deadline = time.monotonic() + timeout
     while True:

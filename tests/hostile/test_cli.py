@@ -9,6 +9,7 @@ import pytest
 
 from tests.cli.helpers import assert_no_traceback, assert_one_error_line, describe, ff
 
+from .helpers import raised
 from .project import write_project
 
 
@@ -39,7 +40,7 @@ def test_run_with_an_exiting_workflow_body_fails_the_run(project: Path) -> None:
     assert result.returncode == 1, describe(result)
     assert_no_traceback(result.stdout, result.stderr)
     last = ndjson(result.stdout)[-1]
-    assert last["type"] == "run.failed" and last["error"] == {"type": "SystemExit", "message": "4"}, last
+    assert last["type"] == "run.failed" and raised(last["error"]) == ("SystemExit", "4", ["body_exit"]), last
 
 
 def test_blocking_step_times_out_in_the_cli_too(project: Path, tmp_path: Path) -> None:

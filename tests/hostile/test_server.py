@@ -17,7 +17,7 @@ import pytest
 
 from tests.api.hosts import make_server
 
-from .helpers import HealthProbe, client, events, finished, of_type, start, until
+from .helpers import HealthProbe, client, events, finished, of_type, raised, start, until
 from .project import write_project
 
 #: Health answers within this many ms while a step blocks (the brief's bound).
@@ -62,7 +62,7 @@ def test_base_exception_in_a_step_is_a_retried_step_failure(server: Any, name: s
         assert [e["attempt"] for e in retrying] == [1, 2], evs
         assert [e["attempt"] for e in failed] == [3], evs
         for event in [*retrying, *failed]:
-            assert event["error"] == {"type": name, "message": EXPECTED[name]}, event
+            assert raised(event["error"]) == (name, EXPECTED[name], ["raise_named"]), event
         assert run["steps"][0]["status"] == "failed" and run["steps"][0]["attempts"] == 3, run
         assert run["steps"][0]["error"]["type"] == name
         assert run["error"]["type"] == "StepFailed" and run["error"]["cause"]["type"] == name, run
@@ -76,7 +76,7 @@ def test_system_exit_in_the_workflow_body_fails_the_run(server: Any) -> None:
         run = finished(http, run_id)
         assert_up(server)
         assert run["status"] == "failed", run
-        assert run["error"] == {"type": "SystemExit", "message": "4"}, run
+        assert raised(run["error"]) == ("SystemExit", "4", ["body_exit"]), run
         assert run["steps"][0]["status"] == "completed"
         assert finished(http, start(http, "quick"))["status"] == "completed"
 

@@ -15,7 +15,7 @@ import pytest
 
 from tests.api.hosts import make_server
 
-from .helpers import client, events, finished, of_type, start
+from .helpers import client, events, finished, of_type, raised, start
 from .project import write_project
 
 
@@ -42,7 +42,7 @@ def test_base_exception_in_a_step_is_a_step_failure_on_workerd(workerd: Any, nam
         evs = events(http, run_id)
         attempts = of_type(evs, "step.retrying") + of_type(evs, "step.failed")
         assert [e["attempt"] for e in attempts] == [1, 2, 3], evs
-        assert all(e["error"] == {"type": name, "message": message} for e in attempts), attempts
+        assert all(raised(e["error"]) == (name, message, ["raise_named"]) for e in attempts), attempts
         assert run["steps"][0]["status"] == "failed" and run["error"]["cause"]["type"] == name, run
         assert finished(http, start(http, "quick"), timeout=40)["status"] == "completed"
     assert_up(workerd)
@@ -51,7 +51,7 @@ def test_base_exception_in_a_step_is_a_step_failure_on_workerd(workerd: Any, nam
 def test_system_exit_in_the_workflow_body_fails_the_run_on_workerd(workerd: Any) -> None:
     with client(workerd) as http:
         run = finished(http, start(http, "body_exit"), timeout=40)
-    assert run["status"] == "failed" and run["error"] == {"type": "SystemExit", "message": "4"}, run
+    assert run["status"] == "failed" and raised(run["error"]) == ("SystemExit", "4", ["body_exit"]), run
     assert_up(workerd)
 
 
