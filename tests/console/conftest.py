@@ -36,6 +36,8 @@ SCHEMA = {
         "name": {"type": "string", "minLength": 1, "maxLength": 40},
         "age": {"type": "integer", "minimum": 0, "maximum": 150},
         "plan": {"enum": ["free", "pro"]},
+        # several types: the console offers a JSON field and leaves the checking to the server
+        "code": {"type": ["string", "integer"], "maxLength": 4},
     },
     "required": ["name", "age"],
 }

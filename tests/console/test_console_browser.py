@@ -143,18 +143,28 @@ def test_the_schema_form_shows_the_servers_message_next_to_the_field(page: Page,
     run = _api(console_server, "POST", "/runs", {"workflow": "survey"})
     _open(page, console_server, f"#/runs/{run['id']}")
     p.wait_for_selector("#question")
-    name = p.locator('#question input[name="name"]')
+    p.locator('#question input[name="name"]').fill("Ada")
     age = p.locator('#question input[name="age"]')
-    name.fill("Ada")
-    age.fill("200")  # over the schema's maximum: the server refuses it
+    age.fill("200")  # over the schema's maximum: the form says so before sending
     p.click("#answer-submit")
-    error = p.wait_for_selector("#question .field-error:not(:empty), #question-error:not(:empty)")
-    assert error is not None and "150" in error.inner_text()
-    assert p.evaluate("document.querySelector('#run-status').textContent.trim()") == "waiting"
+    local = p.wait_for_selector('#question [data-path="$.age"] > .field-error:not([hidden])')
+    assert local is not None and "150" in local.inner_text()
     age.fill("36")
+    p.locator('#question textarea[name="code"]').fill('"toolong"')  # only the server checks this one
+    p.click("#answer-submit")
+    error = p.wait_for_selector('#question [data-path="$.code"] > .field-error:not([hidden])')
+    assert error is not None
+    refused = httpx.post(f"{console_server.url}/runs/{run['id']}/input", headers=console_server.headers,
+                         json={"value": {"name": "Ada", "age": 36, "code": "toolong"}}, timeout=15)
+    message = refused.json()["error"]["message"]  # "answer rejected: $.code: must be at most 4 ..."
+    assert refused.status_code == 400 and message.split(": ", 2)[-1] in error.inner_text(), \
+        (error.inner_text(), message)
+    assert p.evaluate("() => document.querySelector('#run-status').textContent.trim()") == "waiting"
+    p.locator('#question textarea[name="code"]').fill('"ok"')
     p.click("#answer-submit")
     _wait_status(page, "completed")
-    assert _api(console_server, "GET", f"/runs/{run['id']}")["output"]["answer"]["age"] == 36
+    answer = _api(console_server, "GET", f"/runs/{run['id']}")["output"]["answer"]
+    assert answer == {"name": "Ada", "age": 36, "code": "ok"}
 
 
 def test_live_view_falls_back_to_sse_when_websockets_are_blocked(page: Page, console_server: Any) -> None:
