@@ -5,7 +5,8 @@ project, loopback), exactly as a user opens the printed link. Figures, each the 
 tries unless said otherwise:
 
 * **first paint**: ``first-contentful-paint`` of ``/#token=…`` in a fresh browser context (no cache),
-  and the time until the runs table is on screen. Target: < 300 ms.
+  and the time from navigation until the runs table has drawn its rows (the page's own
+  ``flareflow:runs`` user-timing mark, so Playwright's round trips do not count). Target: < 300 ms.
 * **open 10k**: a run of 5,000 instant steps (10,002 events); from navigation to ``#/runs/ID`` until
   the page holds every event and has drawn the log. Target: < 1 s.
 * **scroll 10k**: the event log scrolled top to bottom, 800 px per animation frame;
@@ -120,10 +121,10 @@ def first_paint(browser: Any, base: str, token: str, repeat: int) -> tuple[list[
     for _ in range(repeat):
         context = browser.new_context()
         page = context.new_page()
-        began = time.perf_counter()
         page.goto(f"{base}/#token={token}")
-        page.wait_for_selector("#runs")
-        tables.append((time.perf_counter() - began) * 1000)
+        page.wait_for_selector("#runs tr[data-run-id]")
+        # the page's own mark when it drew the rows (ms since navigation began)
+        tables.append(float(page.evaluate("() => performance.getEntriesByName('flareflow:runs')[0].startTime")))
         fcp = page.evaluate("performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? -1")
         paints.append(float(fcp))
         context.close()
@@ -234,7 +235,7 @@ def main() -> int:
     rows = [
         ("first contentful paint", f"{median(paints):.0f} ms", f"< {FIRST_PAINT_TARGET_MS:.0f} ms",
          f"{median(paints) / FIRST_PAINT_TARGET_MS:.2f}"),
-        ("runs table on screen", f"{median(tables):.0f} ms", f"< {FIRST_PAINT_TARGET_MS:.0f} ms",
+        ("runs table rows on screen", f"{median(tables):.0f} ms", f"< {FIRST_PAINT_TARGET_MS:.0f} ms",
          f"{median(tables) / FIRST_PAINT_TARGET_MS:.2f}"),
         (f"open a run of {total:,} events", f"{median(opens):.0f} ms", f"< {OPEN_TARGET_MS:.0f} ms",
          f"{median(opens) / OPEN_TARGET_MS:.2f}"),
