@@ -93,12 +93,18 @@ def test_token_link_then_start_watch_send_answer_complete(page: Page, console_se
     p.wait_for_selector(f'#runs tr[data-run-id="{run_id}"] .badge:has-text("completed")')
 
 
+def _watch_waiting_onboarding(page: Page, server: Any) -> dict[str, Any]:
+    """Start ``onboarding`` over the API and open it in the page, live and waiting for ``approval``."""
+    run: dict[str, Any] = _api(server, "POST", "/runs", {"workflow": "onboarding", "input": CUSTOMER})
+    _open(page, server, f"#/runs/{run['id']}")
+    _wait_status(page, "waiting")
+    page.page.wait_for_function("() => document.querySelector('#live')?.textContent.trim() === 'live'")
+    return run
+
+
 def test_the_view_survives_a_server_restart_with_no_gap_and_no_duplicate(page: Page, console_server: Any) -> None:
     p = page.page
-    run = _api(console_server, "POST", "/runs", {"workflow": "onboarding", "input": CUSTOMER})
-    _open(page, console_server, f"#/runs/{run['id']}")
-    _wait_status(page, "waiting")
-    p.wait_for_function("() => document.querySelector('#live')?.textContent.trim() === 'live'")
+    run = _watch_waiting_onboarding(page, console_server)
     console_server.restart()
     # the page notices, says so, and comes back by itself
     p.wait_for_function("() => document.querySelector('#live')?.textContent.trim() === 'live'", timeout=60_000)
@@ -111,10 +117,7 @@ def test_the_view_survives_a_server_restart_with_no_gap_and_no_duplicate(page: P
 
 def test_the_view_says_reconnecting_while_the_server_is_down(page: Page, console_server: Any) -> None:
     p = page.page
-    run = _api(console_server, "POST", "/runs", {"workflow": "onboarding", "input": CUSTOMER})
-    _open(page, console_server, f"#/runs/{run['id']}")
-    _wait_status(page, "waiting")
-    p.wait_for_function("() => document.querySelector('#live')?.textContent.trim() === 'live'")
+    run = _watch_waiting_onboarding(page, console_server)
     console_server.kill()
     try:
         p.wait_for_function("() => document.querySelector('#live')?.textContent.trim().startsWith('reconnecting')")
