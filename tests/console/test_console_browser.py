@@ -196,3 +196,29 @@ def test_phone_width_shows_runs_and_a_run(page: Page, console_server: Any, width
     p.click(f'#runs [data-run-id="{run["id"]}"]')
     p.wait_for_selector("#run")
     _wait_status(page, "completed")
+
+
+def _tab_to(page: Page, selector: str, presses: int = 80) -> None:
+    """Press Tab until the focused element matches ``selector`` (a keyboard-only user's path)."""
+    for _ in range(presses):
+        page.page.keyboard.press("Tab")
+        if page.page.evaluate("s => document.activeElement?.matches(s) ?? false", selector):
+            return
+    raise AssertionError(f"{selector} is not reachable with Tab")
+
+
+def test_keyboard_alone_opens_a_run_and_answers_it(page: Page, console_server: Any) -> None:
+    run = _api(console_server, "POST", "/runs", {"workflow": "onboarding", "input": CUSTOMER})
+    _api(console_server, "POST", f"/runs/{run['id']}/events", {"type": "approval", "payload": {"by": "kb"}})
+    page.page.emulate_media(color_scheme="dark")  # and the screenshot of this test shows the dark theme
+    _open(page, console_server)
+    _tab_to(page, f'#runs [data-run-id="{run["id"]}"]')
+    page.page.keyboard.press("Enter")
+    page.page.wait_for_selector(f'#run[data-run-id="{run["id"]}"]')
+    page.page.wait_for_selector('#question button[data-answer="true"]')
+    _tab_to(page, '#question button[data-answer="true"]')
+    page.page.keyboard.press("Space")
+    _wait_status(page, "completed")
+    background = page.page.evaluate("() => getComputedStyle(document.body).backgroundColor")
+    channels = [int(c) for c in background[background.index("(") + 1:background.index(")")].split(",")[:3]]
+    assert sum(channels) < 3 * 100, f"dark mode asked, page background is {background}"
