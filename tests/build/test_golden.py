@@ -12,6 +12,7 @@ import ast
 import json
 import os
 import tomllib
+from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -74,7 +75,9 @@ def test_generated_wrangler_toml(name: str, tmp_path: Path) -> None:
     if "d1" in res:
         assert config["d1_databases"] == [{"binding": "INDEX", "database_name": res["d1"]["name"],
                                            "database_id": res["d1"]["id"], "migrations_dir": "migrations/index"}]
-        assert sorted(p.name for p in (out / "migrations" / "index").iterdir()) == ["0001_init.sql"]
+        shipped = resources.files("flareflow.migrations").joinpath("index").iterdir()
+        assert sorted(p.name for p in (out / "migrations" / "index").iterdir()) == \
+            sorted(p.name for p in shipped if p.name.endswith(".sql"))
     else:
         assert "d1_databases" not in config
         assert not (out / "migrations").exists()

@@ -12,6 +12,7 @@ import os
 import subprocess
 import sys
 import time
+from importlib import resources
 from pathlib import Path
 
 from flareflow.cli.build import BUILD_DIR
@@ -69,18 +70,20 @@ def test_serve_hands_the_token_and_secrets_to_the_worker_and_migrates_the_local_
     assert len(warnings) == 2, describe(result)
     assert "MISSING_ONE" in warnings[0] and "UNDECLARED" in warnings[1], describe(result)
 
-    # the generated token is printed once; the banner says where it is and what to run
-    assert result.stdout.count(token) == 1, describe(result)
+    # the generated token is printed once as such, and then only in the console's ready link, in the
+    # URL fragment (which a browser never sends); the banner says where it is and what to run
+    assert result.stdout.count(token) == 2, describe(result)
+    assert f"console: http://127.0.0.1:8787/#token={token}" in result.stdout, describe(result)
     assert "http://127.0.0.1:8787" in result.stdout
     assert 'flareflow run hello --url http://127.0.0.1:8787 --token "$(cat .flareflow/state/token)"' \
         in result.stdout, describe(result)
     assert 'curl "http://127.0.0.1:8787/cdn-cgi/handler/scheduled?cron=0+9+*+*+1"' in result.stdout, \
         describe(result)
 
-    # a second start: same token, not printed again; .dev.vars rewritten the same
+    # a second start: same token, not announced again (only the link carries it); .dev.vars the same
     again = ff("serve", cwd=demo, env=fake_wrangler_env(tmp_path / "again.log", STRIPE_KEY="sk_test_env"))
     assert_ok(again)
-    assert token not in again.stdout + again.stderr, describe(again)
+    assert (again.stdout + again.stderr).count(token) == 1 and f"#token={token}" in again.stdout, describe(again)
     # the build was up to date, and the banner still knows the workflows and their crons
     assert "flareflow run hello --url" in again.stdout and "cron=0+9+*+*+1" in again.stdout, describe(again)
     assert parse_dev_vars(_dev_entry(tmp_path / "again.log")["dev_vars"])["FLAREFLOW_TOKEN"] == token
@@ -186,16 +189,21 @@ def test_serve_rebuilds_on_change_and_keeps_the_last_good_build(demo: Path, tmp_
     assert [e["argv"][:1] for e in read_log(log)] == [["d1"], ["dev"]]  # one migration run, one dev
 
 
+#: The run index's migrations flareflow ships (what a first `serve` applies).
+INDEX_MIGRATIONS = sorted(p.name for p in resources.files("flareflow.migrations").joinpath("index").iterdir()
+                          if p.name.endswith(".sql"))
+
+
 def test_a_rebuild_that_brings_a_new_migration_file_applies_it(built_demo: Path, tmp_path: Path) -> None:
     """What the watcher calls after each rebuild: only files not applied yet make wrangler run again."""
     log = tmp_path / "wrangler.log"
     os.environ["FAKE_WRANGLER_LOG"] = str(log)
     try:
         state = DevState(load(built_demo), built_demo / BUILD_DIR, [sys.executable, str(FAKE_WRANGLER)])
-        assert apply_local_migrations(state) == ["0001_init.sql"]
+        assert apply_local_migrations(state) == INDEX_MIGRATIONS
         assert apply_local_migrations(state) == []
-        (built_demo / BUILD_DIR / "migrations" / "index" / "0002_more.sql").write_text("SELECT 1;\n")
-        assert apply_local_migrations(state) == ["0002_more.sql"]
+        (built_demo / BUILD_DIR / "migrations" / "index" / "9999_more.sql").write_text("SELECT 1;\n")
+        assert apply_local_migrations(state) == ["9999_more.sql"]
     finally:
         del os.environ["FAKE_WRANGLER_LOG"]
     assert [e["argv"] for e in read_log(log)] == [APPLY_LOCAL, APPLY_LOCAL]
