@@ -306,7 +306,7 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
             obj = self.coordinator(body["run_id"]) if self.obj is None else self.obj
             if not obj.exists:
                 obj.create(body["workflow"], body.get("input"), body.get("idempotency_key"),
-                           trigger=body.get("trigger"))
+                           trigger=body.get("trigger"), restart=body.get("restart"))
                 self.wake()  # activate in alarm(), right away
                 return json_response(obj.describe(), 201)
             return json_response(obj.describe(), 200)
@@ -323,18 +323,36 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
             step = obj.answer(body.get("value"), body.get("step"))
             self.wake()
             return json_response({"step": step}, 202)
-        elif op == "cancel":
-            obj.cancel(body.get("reason") or "cancelled via API")
+        elif op in ("cancel", "pause"):
+            obj.command(op, body.get("reason") or ("cancelled via API" if op == "cancel" else "paused via API"))
             return json_response(obj.describe())
-        elif op == "pause":
-            obj.pause(body.get("reason") or "paused via API")
-            return json_response(obj.describe())
-        elif op == "resume":
-            obj.resume()
+        elif op in ("resume", "retry"):
+            obj.command(op)
+        elif op == "fork":
+            return json_response(obj.fork(body.get("from_step")))
+        elif op == "delete":
+            await self._delete(obj)
+            return json_response({"deleted": True})
         else:
             raise InvalidInput(f"unknown operation '{op}'")
         self.wake()
         return json_response(obj.describe(), 202 if op == "event" else 200)
+
+    async def _delete(self, obj: RunCoordinator) -> None:
+        """A finished run's storage goes, with its payloads in R2; the object is empty afterwards (the
+        Worker removes the index row and the cached description)."""
+        obj.require_finished()
+        if self.blobs is not None:
+            for key in obj.store.blob_keys():
+                await self.blobs.bucket.delete(key)
+        for ws in self.js_ctx.getWebSockets():
+            with contextlib.suppress(Exception):  # already closing
+                ws.close(NORMAL_CLOSURE, FINISHED_REASON)
+        await self.storage.deleteAll()
+        self.obj = None
+        self.streams.clear()
+        await self._migrate()  # empty tables again: later requests get "no run", not a SQL error
+        self.alarm_port.set(None)
 
     def _accept_socket(self, raw: Any, query: dict[str, str]) -> Any:
         obj = self.coordinator()

@@ -24,6 +24,7 @@ from ..engine.errors import (
     InvalidInput,
     RunFinished,
     RunNotFound,
+    RunStateConflict,
     StorageError,
     Suspend,
     WorkflowNotFound,
@@ -74,8 +75,15 @@ DELIVERY = "delivery"
 INGEST = "ingest"
 #: Pause or resume (``run.paused`` / ``run.resumed``).
 CONTROL = "control"
+#: A failed run is reopened: its failed steps get fresh attempts (``run.retried``).
+RETRY = "run.retry"
 COMMIT_SITES = (RUN_CREATE, STEP_START, STEP_COMPLETE, STEP_RETRY, STEP_FAIL, WAIT_BEGIN, WAIT_END,
-                STATUS_CHANGE, RUN_FINISH, DELIVERY, INGEST, CONTROL)
+                STATUS_CHANGE, RUN_FINISH, DELIVERY, INGEST, CONTROL, RETRY)
+
+#: The inbox kind of an operator's command another process left for the one executing the run.
+COMMAND = "command"
+#: The commands `RunCoordinator.command` takes (each one also a method of the coordinator).
+COMMANDS = ("cancel", "pause", "resume", "retry")
 
 #: Retries of an activation the store refused: 1 s, doubling, at most a minute apart.
 FAULT_RETRY_BASE = 1.0
@@ -225,6 +233,7 @@ class RunCoordinator:
         info["steps"] = self.store.steps()
         info["waiting"] = self.open_waits()
         info["last_seq"] = self.store.next_seq - 1
+        info["restarted_from"] = self.store.restarted_from()
         return info
 
     def open_waits(self) -> list[dict[str, Any]]:
@@ -248,10 +257,13 @@ class RunCoordinator:
 
     # -- creating --------------------------------------------------------------------------
     def create(self, workflow: str, input: Any, idempotency_key: str | None = None, *,
-               trigger: str | None = None) -> None:
+               trigger: str | None = None, restart: dict[str, Any] | None = None) -> None:
         """Record a new run and its ``run.started`` event (one transaction). Call `activate` next.
 
         ``trigger`` (``"cron"`` for a scheduled start) is recorded on ``run.started``; API starts have none.
+        ``restart`` (what `RunCoordinator.fork` of another run returned) makes it a restart of that run:
+        its reused steps are recorded as they completed there, and ``run.started`` says
+        ``restarted_from`` and ``reused``.
         """
         if self._info is not None:
             raise InvalidInput(f"run '{self.run_id}' already exists", "run_id")
@@ -266,10 +278,16 @@ class RunCoordinator:
         started: dict[str, Any] = {"workflow": workflow, "input": value}
         if trigger is not None:
             started["trigger"] = trigger
+        seeds = [] if restart is None else [seed_record(step) for step in restart.get("steps") or []]
+        if restart is not None:
+            started["restarted_from"] = restart["from"]
+            started["reused"] = [rec.key for rec in seeds]
         now = self.clock.now()
 
         def write() -> list[dict[str, Any]]:
             self.store.insert_run(workflow, text, idempotency_key, now)
+            for rec in seeds:
+                self.store.save_step(rec, now)
             return self.store.append([(ev.RUN_STARTED, started)], now)
 
         wire = self._commit(RUN_CREATE, write)
@@ -371,11 +389,11 @@ class RunCoordinator:
     async def _activation(self) -> None:
         if self._stale:
             self.refresh()
+        self.ingest()  # first: a command in the inbox may reopen a finished run (retry)
         info = self.info
         if info["status"] in TERMINAL:
             self.alarm.set(None)
             return
-        self.ingest()
         if info["status"] == PAUSED:
             return
         try:
@@ -450,9 +468,14 @@ class RunCoordinator:
 
     # -- deliveries ------------------------------------------------------------------------
     def ingest(self) -> int:
-        """Acknowledge inbox entries written by another process: emit their ``*.received`` events."""
+        """Acknowledge inbox entries written by another process: apply its commands (`apply_commands`)
+        and emit the ``*.received`` events of its deliveries (those wait while the run is finished)."""
         pending = self.store.unacked()
+        count = self.apply_commands(pending)
         for delivery_id, kind, match, payload in pending:
+            if kind == COMMAND or self.status in TERMINAL:
+                continue
+            count += 1
             now = self.clock.now()
             body = self._received_body(kind, match, payload)
 
@@ -462,7 +485,47 @@ class RunCoordinator:
                 return self.store.append([body], now)
 
             self._after_commit(self._commit(INGEST, write))
-        return len(pending)
+        return count
+
+    def apply_commands(self, pending: list[tuple[int, str, str, Any]] | None = None) -> int:
+        """Carry out the commands another process left in the inbox (oldest first), each then
+        acknowledged. One the run no longer takes (a cancel of a run finished meanwhile) is dropped:
+        the requester checked it when it asked. Returns how many there were."""
+        entries = [e for e in (self.store.unacked() if pending is None else pending) if e[1] == COMMAND]
+        for delivery_id, _, op, payload in entries:
+            reason = payload.get("reason") if isinstance(payload, dict) else None
+            with contextlib.suppress(RunFinished, RunStateConflict, InvalidInput):
+                self.command(op, reason)
+
+            def ack(delivery_id: int = delivery_id) -> None:
+                self.store.ack(delivery_id)
+
+            self._commit(INGEST, ack)
+        return len(entries)
+
+    def command(self, op: str, reason: str | None = None, *, owner: bool = True) -> int | None:
+        """An operator's command (one of `COMMANDS`), checked against the run's status at once.
+
+        The owner (the process or object executing the run) carries it out; anyone else leaves it in
+        the inbox for the owner and gets the inbox entry's id. Call `activate` after a ``resume`` or
+        a ``retry``."""
+        if op not in COMMANDS:
+            raise InvalidInput(f"unknown command '{op}' (known: {', '.join(COMMANDS)})", "command")
+        if op == "retry":
+            self._require_failed()
+        else:
+            self._require_open("commands")
+        if not owner:
+            return self._enqueue(COMMAND, op, {"reason": reason}, False)
+        if op == "cancel":
+            self.cancel(reason or "cancelled")
+        elif op == "pause":
+            self.pause(reason or "paused")
+        elif op == "resume":
+            self.resume()
+        else:
+            self.retry()
+        return None
 
     @staticmethod
     def _received_body(kind: str, match: str, payload: Any) -> tuple[str, dict[str, Any]]:
@@ -556,6 +619,63 @@ class RunCoordinator:
         self._after_commit(wire)
         self._status_changed()
 
+    # -- retry, restart and deletion --------------------------------------------------------
+    def _require_failed(self) -> None:
+        if self.status != RunStatus.FAILED:
+            raise RunStateConflict(f"run '{self.run_id}' is {self.status}; only a failed run can be retried "
+                                   "(a new run from one of its steps: restart)")
+
+    def retry(self) -> list[str]:
+        """Continue a failed run from where it failed (call `activate` next): each failed step gets
+        fresh attempts under its retry policy (its attempt numbers go on), a wait that timed out is
+        opened again with its full timeout, completed steps keep their results. One transaction:
+        status ``running``, the error cleared, ``run.retried`` naming the reopened steps."""
+        self._require_failed()
+        now = self.clock.now()
+        failed = [rec for rec in self.store.history().values() if rec.status == STEP_FAILED]
+
+        def write() -> list[dict[str, Any]]:
+            for rec in failed:
+                if rec.kind == "step":
+                    rec.status, rec.failures, rec.wake_at = RETRYING, 0, None
+                    self.store.save_step(rec, now)
+                else:  # reached again, it records its wait anew
+                    self.store.delete_step(rec.key)
+            self.store.reopen(now)
+            return self.store.append([(ev.RUN_RETRIED, {"steps": [rec.key for rec in failed]})], now)
+
+        wire = self._commit(RETRY, write)
+        self.info.update(status=RUNNING, error=None, updated_at=now)
+        self._after_commit(wire)
+        self._status_changed()
+        return [rec.key for rec in failed]
+
+    def fork(self, from_step: str | None = None) -> dict[str, Any]:
+        """What a restart of this run needs (`create` with ``restart=``): its workflow and input, and
+        the completed steps recorded before ``from_step`` (a step key, or a name: its first
+        occurrence), in recorded order, with their results. None: from the beginning, nothing reused."""
+        steps = self.store.steps()
+        chosen = None
+        if from_step is not None:
+            chosen = next((s["step"] for s in steps if s["step"] == from_step), None) or next(
+                (s["step"] for s in steps if s["name"] == from_step), None)
+            if chosen is None:
+                known = ", ".join(s["step"] for s in steps[:20]) or "none yet"
+                raise InvalidInput(f"run '{self.run_id}' has no step '{from_step}' (its steps: {known})", "from_step")
+        before = [] if chosen is None else [s["step"] for s in steps[:[s["step"] for s in steps].index(chosen)]]
+        history = self.store.history()
+        reused = [history[key] for key in before if history[key].status == COMPLETED]
+        return {"workflow": self.info["workflow"], "input": self.info["input"],
+                "from": {"run_id": self.run_id, "step": chosen},
+                "steps": [{"key": r.key, "pos": r.pos, "kind": r.kind, "name": r.name, "attempts": r.attempts,
+                           "result": r.result, "started_at": r.started_at, "meta": r.meta} for r in reused]}
+
+    def require_finished(self, what: str = "deleted") -> None:
+        """`RunStateConflict` unless the run is finished (an unfinished one is cancelled first)."""
+        if self.status not in TERMINAL:
+            raise RunStateConflict(f"run '{self.run_id}' is {self.status}; only a finished run can be {what} "
+                                   "(cancel it first)")
+
     # -- cancellation ----------------------------------------------------------------------
     def cancel(self, reason: str = "cancelled") -> None:
         """Stop the run for good: interrupt a running step, drop timers, emit ``run.cancelled``."""
@@ -563,6 +683,17 @@ class RunCoordinator:
         self._finish(RunStatus.CANCELLED, error=reason)
         if self._task is not None:
             self._task.cancel()
+
+
+def seed_record(step: dict[str, Any]) -> StepRecord:
+    """A completed step of another run (an entry of `RunCoordinator.fork`'s ``steps``) as a record of
+    a new one."""
+    try:
+        return StepRecord(str(step["key"]), str(step["pos"]), str(step["kind"]), str(step["name"]), COMPLETED,
+                          int(step.get("attempts") or 1), 0, step.get("result"), None, None,
+                          step.get("started_at"), dict(step.get("meta") or {}))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise InvalidInput(f"a reused step is malformed ({exc})", "steps") from None
 
 
 def open_run_object(
@@ -575,5 +706,5 @@ def open_run_object(
     return obj
 
 
-__all__ = ["COMMIT_SITES", "Abandoned", "Evicted", "RunCoordinator", "commit_site", "dumps", "fault_backoff",
-           "open_run_object"]
+__all__ = ["COMMANDS", "COMMIT_SITES", "Abandoned", "Evicted", "RunCoordinator", "commit_site", "dumps",
+           "fault_backoff", "open_run_object", "seed_record"]

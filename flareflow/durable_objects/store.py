@@ -123,6 +123,17 @@ class RunStore:
         else:
             self.sql.exec("UPDATE run SET status = ?, updated_at = ?", status, now)
 
+    def reopen(self, now: float) -> None:
+        """A failed run runs again (a retry): status ``running``, its error cleared."""
+        self.sql.exec("UPDATE run SET status = 'running', error = NULL, updated_at = ?", now)
+
+    def restarted_from(self) -> dict[str, Any] | None:
+        """The run and step a restart started this run from (on its ``run.started``), or None."""
+        rows = self.sql.exec("SELECT body FROM events WHERE seq = 1")
+        body = self.dec(rows[0][0]) if rows else None
+        origin = body.get("restarted_from") if isinstance(body, dict) else None
+        return origin if isinstance(origin, dict) else None
+
     def set_state(self, state: Any, now: float) -> None:
         self.sql.exec("UPDATE run SET state = ?, updated_at = ?", self.enc(state), now)
 
@@ -152,6 +163,11 @@ class RunStore:
         elif rec.wake_at is None and rec.status != STEP_RUNNING and not (rec.kind == "step" and rec.failures == 0):
             # a step only ever has a timer while it backs off after a failure: nothing to delete otherwise
             self.sql.exec("DELETE FROM timers WHERE key = ?", rec.key)
+
+    def delete_step(self, key: str) -> None:
+        """Forget a step (and its timer and logs): the run reaches it again as if for the first time."""
+        for table in ("steps", "timers", "step_logs"):
+            self.sql.exec(f"DELETE FROM {table} WHERE key = ?", key)
 
     def history(self) -> dict[str, StepRecord]:
         """Every recorded step, keyed by step key. On the resume path, so decoding is kept lean."""
@@ -235,6 +251,11 @@ class RunStore:
     def unacked(self) -> list[tuple[int, str, str, Any]]:
         rows = self.sql.exec("SELECT id, kind, match, payload FROM inbox WHERE acked = 0 ORDER BY id")
         return [(int(r[0]), r[1], r[2], self.dec(r[3])) for r in rows]
+
+    def acked(self, delivery_id: int) -> bool:
+        """Whether the inbox entry was taken in (by the process or object executing the run)."""
+        rows = self.sql.exec("SELECT acked FROM inbox WHERE id = ?", delivery_id)
+        return bool(rows and rows[0][0])
 
     def ack(self, delivery_id: int) -> None:
         self.sql.exec("UPDATE inbox SET acked = 1 WHERE id = ?", delivery_id)

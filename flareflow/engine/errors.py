@@ -108,6 +108,15 @@ class RunFinished(FlareflowError):
     http_status = 409
 
 
+class RunStateConflict(FlareflowError):
+    """The run is not in a status the operation works on: a retry of a run that did not fail, the
+    deletion of an unfinished run."""
+
+    code = "run_state_conflict"
+    http_status = 409
+    default_field = "run_id"
+
+
 class StorageError(FlareflowError):
     """The store refused a read or write (disk full, I/O error), or stored state is unreadable,
     foreign or from a newer flareflow.
@@ -126,7 +135,8 @@ class StorageError(FlareflowError):
 
 #: The engine errors with a wire form, by code (derived from the classes, so it cannot drift).
 WIRE_ERRORS: dict[str, type[FlareflowError]] = {
-    cls.code: cls for cls in (RunNotFound, WorkflowNotFound, RunFinished, InvalidInput, StorageError)
+    cls.code: cls for cls in (RunNotFound, WorkflowNotFound, RunFinished, RunStateConflict, InvalidInput,
+                              StorageError)
     if cls.code is not None
 }
 

@@ -37,10 +37,14 @@ RUN_FAILED: Final = "run.failed"
 RUN_CANCELLED: Final = "run.cancelled"
 RUN_PAUSED: Final = "run.paused"
 RUN_RESUMED: Final = "run.resumed"
+RUN_RETRIED: Final = "run.retried"
 
 #: Type-specific fields of each event (besides seq, type, run_id, at). Documentation and a test oracle.
 EVENT_FIELDS: Final[dict[str, tuple[str, ...]]] = {
-    RUN_STARTED: ("workflow", "input"),  # plus "trigger": "cron" when a cron schedule started the run
+    # plus "trigger": "cron" when a cron schedule started the run, and, for a run started by a restart,
+    # "restarted_from": {"run_id", "step"} (step: None from the beginning) and "reused" (the step keys
+    # whose recorded results it took over)
+    RUN_STARTED: ("workflow", "input"),
     STEP_STARTED: ("step", "name", "attempt"),
     STEP_COMPLETED: ("step", "name", "attempt", "duration_ms", "result", "patch", "logs"),
     STEP_FAILED: ("step", "name", "attempt", "duration_ms", "error", "logs"),
@@ -54,6 +58,7 @@ EVENT_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     RUN_CANCELLED: ("reason",),
     RUN_PAUSED: ("reason",),
     RUN_RESUMED: (),
+    RUN_RETRIED: ("steps",),  # a failed run continues: "steps" are the failed steps given fresh attempts
 }
 
 #: ``trigger`` of a ``run.started`` a cron schedule caused; API starts carry no ``trigger`` field.

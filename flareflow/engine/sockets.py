@@ -94,15 +94,16 @@ def sse_frame(seq: int, type_: str, text: str) -> str:
 
 
 def catch_up(events: Iterable[dict[str, Any]], last: int) -> tuple[list[dict[str, Any]], int, bool]:
-    """The events after seq ``last``, in order and at most once, up to the terminal one; the new last
-    seq; and whether the run's stream is over (a terminal event was among them)."""
+    """The events after seq ``last``, in order and at most once; the new last seq; and whether the
+    run's stream is over: the last of them is a terminal event (a retried run has a terminal event
+    followed by ``run.retried`` in its log, and its stream goes on)."""
     out: list[dict[str, Any]] = []
+    done = False
     for event in events:
         seq = int(event["seq"])
         if seq <= last:
             continue
         out.append(event)
         last = seq
-        if event["type"] in TERMINAL_EVENTS:
-            return out, last, True
-    return out, last, False
+        done = event["type"] in TERMINAL_EVENTS
+    return out, last, done

@@ -101,14 +101,28 @@ class LocalBackend:
     async def answer(self, run_id: str, value: Any, step: str | None) -> str:
         return await self.runtime.answer(self._exact(run_id), value, step)
 
+    async def _command(self, run_id: str, op: str, reason: str | None = None) -> dict[str, Any]:
+        obj, _ = await self.runtime.command(self._exact(run_id), op, reason)
+        return obj.describe()
+
     async def cancel(self, run_id: str, reason: str) -> dict[str, Any]:
-        await self.runtime.cancel(self._exact(run_id), reason)
-        return self.runtime.get(run_id).describe()
+        return await self._command(run_id, "cancel", reason)
 
     async def pause(self, run_id: str, reason: str) -> dict[str, Any]:
-        await self.runtime.pause(self._exact(run_id), reason)
-        return self.runtime.get(run_id).describe()
+        return await self._command(run_id, "pause", reason)
 
     async def resume(self, run_id: str) -> dict[str, Any]:
-        await self.runtime.unpause(self._exact(run_id))
-        return self.runtime.get(run_id).describe()
+        return await self._command(run_id, "resume")
+
+    async def retry(self, run_id: str) -> dict[str, Any]:
+        return await self._command(run_id, "retry")
+
+    async def restart(self, run_id: str, from_step: str | None) -> dict[str, Any]:
+        return (await self.runtime.restart(self._exact(run_id), from_step)).describe()
+
+    async def delete(self, run_id: str) -> None:
+        await self.runtime.delete(self._exact(run_id))
+
+    async def prune(self, older_than: float, statuses: tuple[str, ...], dry_run: bool,
+                    limit: int) -> list[str]:
+        return await self.runtime.prune(older_than, statuses, dry_run=dry_run, limit=limit)

@@ -50,3 +50,16 @@ class FileBlobs:
             return self._path(key).read_text(encoding="utf-8")
         except OSError as exc:
             raise StorageError(f"payload {key} is not readable ({exc.strerror or exc})") from None
+
+    def delete(self, keys: list[str]) -> None:
+        """Remove payloads (a deleted run's), and the folders they leave empty; missing ones are fine."""
+        for key in keys:
+            path = self._path(key)
+            try:
+                path.unlink(missing_ok=True)
+                folder = path.parent
+                while folder != self.root and not any(folder.iterdir()):
+                    folder.rmdir()
+                    folder = folder.parent
+            except OSError as exc:
+                raise StorageError(f"cannot remove payload {key} ({exc.strerror or exc})") from None

@@ -4,7 +4,9 @@ Any process may write to a run's database (``flareflow send-event`` or ``answer`
 only the process holding the run's lock executes it, so the owner has to notice such writes. Nothing
 signals across processes, so `InboxPoller` looks every `POLL_SECONDS` at each run it owns: an open
 run's ``PRAGMA data_version`` (then its unacknowledged inbox rows), a closed one's file size and time
-(then the activation opens it and ingests the inbox).
+(then the activation opens it and ingests the inbox). Operators' commands (``runs cancel``, ``pause``,
+``resume``, ``retry`` from another process) come the same way and are carried out at once, a
+finished run's retry included.
 """
 
 from __future__ import annotations
@@ -50,7 +52,9 @@ class InboxPoller:
             if self.runs.written_while_closed(run_id):
                 self.schedule(run_id)  # opens it; the activation ingests the inbox
             return
-        if not obj.exists or obj.status in TERMINAL:
+        if not obj.exists:
             return
         if self.runs.written_since_looked(run_id) and obj.store.unacked():
-            self.schedule(run_id)
+            obj.apply_commands()  # at once: a cancel interrupts the step running now
+            if obj.status not in TERMINAL:
+                self.schedule(run_id)

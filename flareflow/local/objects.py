@@ -102,12 +102,15 @@ class OpenRuns:
             sql.close()
 
     def evict(self, run_id: str) -> None:
-        """Close the run; an owned unfinished one is watched through its file's size and time."""
+        """Close the run; an owned unfinished one is watched through its file's size and time, an
+        owned finished one is let go (so a process that retries it can take it)."""
         obj = self.objects.get(run_id)
         self.close(run_id)
         self._versions.pop(run_id, None)
         if self.ownership.holds(run_id) and obj is not None and obj.exists and obj.status not in TERMINAL:
             self.watched[run_id] = signature(self.files.path(run_id))
+        elif obj is not None and obj.exists and obj.status in TERMINAL and not self.busy(run_id):
+            self.ownership.release(run_id)
 
     def close_all(self) -> None:
         for sql in self._sql.values():
@@ -131,8 +134,8 @@ class OpenRuns:
             if run_id == opening or self.busy(run_id):
                 continue
             obj = self.objects[run_id]
-            finished = not obj.exists or obj.status in TERMINAL
-            self.evict(run_id)
+            finished = not obj.exists
+            self.evict(run_id)  # lets a finished run go
             if finished:
                 self.ownership.release(run_id)
 

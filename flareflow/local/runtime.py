@@ -35,6 +35,7 @@ import contextlib
 import logging
 import os
 import shutil
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -43,10 +44,11 @@ from ..durable_objects.coordinator import RunCoordinator, fault_backoff
 from ..durable_objects.faults import Faults
 from ..durable_objects.ports import Blobs, Clock, SystemClock
 from ..durable_objects.store import DEFAULT_THRESHOLD
-from ..engine.errors import InvalidInput, RunNotFound, StorageError
+from ..engine.errors import RunNotFound, StorageError
 from ..engine.ids import new_run_id
 from ..engine.registry import Registry, default_registry
 from ..engine.status import TERMINAL, UNFINISHED, RunStatus
+from ..migrations.runs_index import PRUNE_LIMIT, prune_query
 from .alarms import Alarms
 from .blobs import FileBlobs
 from .budget import open_budget
@@ -59,6 +61,11 @@ from .sqlite import SqliteSql, UnreadableDatabase
 from .threads import DEFAULT_STEP_THREADS, StepThreads
 
 log = logging.getLogger("flareflow.local")
+
+#: How long an operator's command waits for the process executing the run to carry it out, and how
+#: often it looks (that process looks at its inboxes every `flareflow.local.inbox.POLL_SECONDS`).
+COMMAND_WAIT = 10.0
+COMMAND_POLL = 0.05
 
 Listener = Callable[[dict[str, Any]], None]
 
@@ -261,10 +268,12 @@ class LocalRuntime:
         return obj
 
     async def start_or_get(self, workflow: str, input: Any = None, *, idempotency_key: str | None = None,
-                           activate: bool = True, trigger: str | None = None) -> tuple[RunCoordinator, bool]:
+                           activate: bool = True, trigger: str | None = None,
+                           restart: dict[str, Any] | None = None) -> tuple[RunCoordinator, bool]:
         """Like `start_run`, and say whether this call created the run (False: the key's existing run).
 
-        ``trigger`` (``"cron"``) is recorded on the new run's ``run.started`` event."""
+        ``trigger`` (``"cron"``) is recorded on the new run's ``run.started`` event; ``restart`` (a
+        `RunCoordinator.fork`) makes the new run a restart of another (`RunCoordinator.create`)."""
         defn = self.registry.get(workflow)
         if idempotency_key is not None:
             self._flush_index()  # a start the store refused must not answer for its key
@@ -290,7 +299,7 @@ class LocalRuntime:
         try:
             self.files.create(self.db_path(run_id))
             obj = self.open_runs.build(run_id)
-            obj.create(defn.name, input, idempotency_key, trigger=trigger)
+            obj.create(defn.name, input, idempotency_key, trigger=trigger, restart=restart)
         except BaseException:
             self._abort_start(run_id)
             raise
@@ -472,27 +481,104 @@ class LocalRuntime:
             self.schedule(run_id)
         return key
 
-    def _take_to_control(self, run_id: str, action: str) -> str:
+    async def command(self, run_id: str, op: str, reason: str | None = None) -> tuple[RunCoordinator, bool]:
+        """An operator's command (``cancel``, ``pause``, ``resume``, ``retry``), wherever the run executes.
+
+        Not executed by another process: this runtime takes the run and carries the command out
+        (after a ``resume`` or ``retry`` it executes the run). Executed by another process (a detached
+        ``flareflow resume``, ``serve --local``): the command goes into the run's inbox, and this
+        waits up to `COMMAND_WAIT` seconds for that process to carry it out (taking the run over if
+        that process dies meanwhile). Returns the run and whether the command was carried out."""
         run_id = self.resolve(run_id)
-        if not self.ownership.take(run_id):
-            raise InvalidInput(f"run '{run_id}' is being executed by another flareflow process; "
-                               f"{action} it there (or stop that process first)")
-        return run_id
+        owner = self.ownership.take(run_id)
+        obj = self.get(run_id)
+        if not owner:
+            obj.refresh()  # the owner writes; what this process read before may be old
+        entry = obj.command(op, reason, owner=owner)
+        if entry is None:
+            self._after_command(run_id, op)
+            return obj, True
+        deadline = time.monotonic() + COMMAND_WAIT
+        while True:
+            if obj.store.acked(entry):
+                obj.refresh()
+                return obj, True
+            if self.ownership.take(run_id):  # its process is gone: carry it out here
+                obj.refresh()
+                obj.apply_commands()
+                self._after_command(run_id, op)
+                return obj, True
+            if time.monotonic() >= deadline:
+                return obj, False
+            await asyncio.sleep(COMMAND_POLL)
+
+    def _after_command(self, run_id: str, op: str) -> None:
+        if op in ("resume", "retry"):
+            self.schedule(run_id)
+        elif op == "cancel":
+            self._notify_settled(run_id)
 
     async def cancel(self, run_id: str, reason: str = "cancelled") -> None:
-        run_id = self._take_to_control(run_id, "cancel")
-        self.get(run_id).cancel(reason)
-        self._notify_settled(run_id)
+        """Stop a run for good (`command`)."""
+        await self.command(run_id, "cancel", reason)
 
     async def pause(self, run_id: str, reason: str = "paused") -> None:
-        """Hold a run: its running step finishes, nothing new starts until `unpause`."""
-        self.get(self._take_to_control(run_id, "pause")).pause(reason)
+        """Hold a run: its running step finishes, nothing new starts until `unpause` (`command`)."""
+        await self.command(run_id, "pause", reason)
 
     async def unpause(self, run_id: str) -> None:
-        """Release a paused run and continue it."""
-        run_id = self._take_to_control(run_id, "resume")
-        if self.get(run_id).resume():
-            self.schedule(run_id)
+        """Release a paused run and continue it (`command`)."""
+        await self.command(run_id, "resume")
+
+    async def retry(self, run_id: str) -> tuple[RunCoordinator, bool]:
+        """Continue a failed run from its failed steps (`RunCoordinator.retry`, through `command`)."""
+        return await self.command(run_id, "retry")
+
+    async def restart(self, run_id: str, from_step: str | None = None, *,
+                      activate: bool = True) -> RunCoordinator:
+        """A new run of the same workflow and input that reuses the results the run recorded before
+        ``from_step`` (None: from the beginning); the run itself is left as it is."""
+        origin = self.get(run_id)
+        if not self.owns(origin.run_id):
+            origin.refresh()
+        fork = origin.fork(from_step)
+        obj, _ = await self.start_or_get(fork["workflow"], fork["input"], activate=activate, restart=fork)
+        return obj
+
+    async def delete(self, run_id: str) -> str:
+        """Remove a finished run: its file, its index row, its payloads in the blob store and its log.
+        An unfinished run is refused (`RunStateConflict`): cancel it first."""
+        run_id = self.resolve(run_id)
+        obj = self.get(run_id)
+        if not self.owns(run_id):
+            obj.refresh()
+        obj.require_finished()
+        keys = obj.store.blob_keys()
+        self.open_runs.close(run_id)
+        self.alarms.set(run_id, None)
+        for suffix in (".db", ".db-wal", ".db-shm", ".log"):
+            (self.runs_dir / f"{run_id}{suffix}").unlink(missing_ok=True)
+        self.blobs.delete(keys)
+        self._index_status(None, run_id)
+        self.ownership.release(run_id)
+        return run_id
+
+    async def prune(self, older_than: float, statuses: tuple[str, ...], *, dry_run: bool = False,
+                    limit: int = PRUNE_LIMIT) -> list[str]:
+        """Delete (or, ``dry_run``, just list) up to ``limit`` runs in the finished ``statuses`` whose
+        last update is over ``older_than`` seconds ago, oldest first (`delete`)."""
+        sql, params = prune_query(statuses, self.clock.now() - older_than, limit)
+        self._flush_index()
+        ids = [str(row[0]) for row in self.index.sql.exec(sql, *params)]
+        if dry_run:
+            return ids
+        deleted = []
+        for run_id in ids:
+            try:
+                deleted.append(await self.delete(run_id))
+            except RunNotFound:  # an index row without its file: the row goes
+                self._index_status(None, run_id)
+        return deleted
 
     # -- events to watchers ----------------------------------------------------------------
     def subscribe(self, run_id: str, listener: Listener) -> Callable[[], None]:

@@ -13,7 +13,10 @@ from __future__ import annotations
 import json
 from typing import Any, Final
 
+from ..engine.durations import parse_duration
+from ..engine.errors import InvalidInput
 from ..engine.events import iso
+from ..engine.status import TERMINAL
 
 #: The columns of a row, in the order `UPSERT` binds them and `list_query` selects them.
 COLUMNS: Final = ("id", "workflow", "status", "idempotency_key", "created_at", "updated_at", "waiting_for")
@@ -24,6 +27,12 @@ UPSERT: Final = (
     "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT(id) DO UPDATE SET status = excluded.status, "
     "updated_at = excluded.updated_at, waiting_for = excluded.waiting_for"
 )
+
+#: Remove a deleted run's row.
+DELETE: Final = "DELETE FROM runs WHERE id = ?1"
+
+#: At most this many runs one prune request deletes (a Worker request has a time budget).
+PRUNE_LIMIT: Final = 100
 
 #: At most this many waits, each prompt cut to `PROMPT_CHARS`, go into a row.
 MAX_WAITS: Final = 5
@@ -88,3 +97,31 @@ def list_query(*, workflow: str | None, status: str | None, cursor: str | None,
            + " ORDER BY created_at DESC, id DESC LIMIT ?")
     params.append(limit)
     return sql, params
+
+
+def prune_filter(older_than: Any, status: Any) -> tuple[float, tuple[str, ...]]:
+    """The age in seconds and the finished statuses a prune deletes (``runs prune``, ``POST
+    /runs/prune``): ``older_than`` a duration (``"30d"``); ``status`` one finished status, a list of
+    them, or None for all three. Unfinished statuses are refused (`InvalidInput` naming the field)."""
+    if older_than is None:
+        raise InvalidInput("'older_than' is required (a duration such as \"30d\")", "older_than")
+    try:
+        seconds = parse_duration(older_than)
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(f"'older_than': {exc}", "older_than") from None
+    chosen = sorted(TERMINAL) if status is None else [status] if isinstance(status, str) else status
+    if not isinstance(chosen, list) or not chosen or not all(isinstance(s, str) for s in chosen):
+        raise InvalidInput("'status' must be a status or a list of them", "status")
+    unfinished = [s for s in chosen if s not in TERMINAL]
+    if unfinished:
+        raise InvalidInput(f"'status': only finished runs are pruned ({', '.join(sorted(TERMINAL))}), "
+                           f"not '{unfinished[0][:40]}'", "status")
+    return seconds, tuple(sorted(set(chosen)))
+
+
+def prune_query(statuses: tuple[str, ...], before: float, limit: int) -> tuple[str, list[Any]]:
+    """``(sql, params)``: ids of the runs in ``statuses`` last updated before ``before`` (epoch
+    seconds; a finished run's last update is when it finished), oldest first."""
+    marks = ", ".join("?" for _ in statuses)
+    return (f"SELECT id FROM runs WHERE status IN ({marks}) AND updated_at < ? ORDER BY updated_at, id LIMIT ?",
+            [*statuses, before, limit])

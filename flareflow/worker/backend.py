@@ -48,3 +48,18 @@ class Backend(Protocol):
 
     async def resume(self, run_id: str) -> dict[str, Any]:
         """Resume a paused run; returns the run."""
+
+    async def retry(self, run_id: str) -> dict[str, Any]:
+        """Continue a failed run from its failed steps; returns the run."""
+
+    async def restart(self, run_id: str, from_step: str | None) -> dict[str, Any]:
+        """A new run of the same workflow and input reusing the recorded results before ``from_step``
+        (None: none); returns the new run. The run itself is left as it is."""
+
+    async def delete(self, run_id: str) -> None:
+        """Remove a finished run with its index row and payloads (`RunStateConflict` if unfinished)."""
+
+    async def prune(self, older_than: float, statuses: tuple[str, ...], dry_run: bool,
+                    limit: int) -> list[str]:
+        """Delete (``dry_run``: list) up to ``limit`` runs in ``statuses`` finished over ``older_than``
+        seconds ago, oldest first; returns their ids."""

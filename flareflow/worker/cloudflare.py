@@ -26,12 +26,12 @@ from workers import WorkerEntrypoint
 from ..console import is_console_path
 from ..durable_objects.jsglue import js_object, js_param, jsnull, json_response, to_python
 from ..engine.cron import CRON_TRIGGER, cron_firing
-from ..engine.errors import InvalidInput, error_from_wire
+from ..engine.errors import InvalidInput, RunNotFound, RunStateConflict, error_from_wire
 from ..engine.ids import keyed_run_id, new_run_id
 from ..engine.limits import DEFAULT_MAX_BODY
 from ..engine.registry import Registry
 from ..engine.status import TERMINAL
-from ..migrations.runs_index import list_query, listed
+from ..migrations.runs_index import DELETE, list_query, listed, prune_query
 from .http import HttpError, Request, StreamRequest
 from .router import Router
 
@@ -137,6 +137,47 @@ class DoBackend:
 
     async def resume(self, run_id: str) -> dict[str, Any]:
         return dict((await self.call(run_id, "resume", {}))[1])
+
+    async def retry(self, run_id: str) -> dict[str, Any]:
+        run = dict((await self.call(run_id, "retry", {}))[1])
+        await self._forget(run_id)  # the cached description of the failed run is stale now
+        return run
+
+    async def restart(self, run_id: str, from_step: str | None) -> dict[str, Any]:
+        _, fork = await self.call(run_id, "fork", {"from_step": from_step})
+        new_id = run_id_for()
+        message = {"run_id": new_id, "workflow": fork["workflow"], "input": fork["input"], "restart": fork}
+        return dict((await self.call(new_id, "start", message))[1])
+
+    async def delete(self, run_id: str) -> None:
+        await self.call(run_id, "delete", {})  # the object deletes its storage and its R2 payloads
+        if self.index is not None:
+            await self.index.prepare(DELETE).bind(run_id).run()
+        await self._forget(run_id)
+
+    async def prune(self, older_than: float, statuses: tuple[str, ...], dry_run: bool,
+                    limit: int) -> list[str]:
+        if self.index is None:
+            raise InvalidInput("pruning runs needs the D1 index (tool.flareflow.resources.d1)")
+        sql, params = prune_query(statuses, time.time() - older_than, limit)
+        result = await self.index.prepare(sql).bind(*[js_param(p) for p in params]).all()
+        ids = [str(to_python(row)["id"]) for row in result.results]
+        if dry_run:
+            return ids
+        deleted = []
+        for run_id in ids:
+            try:
+                await self.delete(run_id)
+            except RunNotFound:  # an index row without its object: the row goes
+                await self.index.prepare(DELETE).bind(run_id).run()
+            except RunStateConflict:  # reopened since the index said finished (a retry): kept
+                continue
+            deleted.append(run_id)
+        return deleted
+
+    async def _forget(self, run_id: str) -> None:
+        if self.cache is not None:
+            await self.cache.delete(f"run:{run_id}")
 
 
 class WorkerBase(WorkerEntrypoint):  # type: ignore[misc]

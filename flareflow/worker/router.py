@@ -18,6 +18,7 @@ from ..engine.errors import FlareflowError
 from ..engine.limits import DEFAULT_MAX_BODY
 from ..engine.status import STATUSES
 from ..engine.wirejson import loads_bounded, lone_surrogate_field
+from ..migrations.runs_index import PRUNE_LIMIT, prune_filter
 from .backend import Backend
 from .http import HttpError, Request, Response, StreamRequest
 
@@ -156,7 +157,9 @@ class Router:
             ("GET", re.compile(r"^/workflows$"), self._workflows),
             ("POST", re.compile(r"^/runs$"), self._start),
             ("GET", re.compile(r"^/runs$"), self._list),
+            ("POST", re.compile(r"^/runs/prune$"), self._prune),
             ("GET", re.compile(r"^/runs/([^/]+)$"), self._get),
+            ("DELETE", re.compile(r"^/runs/([^/]+)$"), self._delete),
             ("GET", re.compile(r"^/runs/([^/]+)/events$"), self._events),
             ("GET", re.compile(r"^/runs/([^/]+)/ws$"), self._ws),
             ("POST", re.compile(r"^/runs/([^/]+)/events$"), self._send_event),
@@ -164,6 +167,8 @@ class Router:
             ("POST", re.compile(r"^/runs/([^/]+)/cancel$"), self._cancel),
             ("POST", re.compile(r"^/runs/([^/]+)/pause$"), self._pause),
             ("POST", re.compile(r"^/runs/([^/]+)/resume$"), self._resume),
+            ("POST", re.compile(r"^/runs/([^/]+)/retry$"), self._retry),
+            ("POST", re.compile(r"^/runs/([^/]+)/restart$"), self._restart),
         ]
 
     # -- entry -----------------------------------------------------------------------------
@@ -224,8 +229,10 @@ class Router:
         if len(request.body) > self.max_body:
             raise HttpError(413, "payload_too_large", f"request body is larger than {self.max_body} bytes", "body")
         allowed = []
+        # a path a route without a run id matches (/runs/prune) is never taken for a run id
+        fixed = any(not pattern.groups and pattern.match(path) for _, pattern, _ in self._routes)
         for method, pattern, handler in self._routes:
-            match = pattern.match(path)
+            match = None if fixed and pattern.groups else pattern.match(path)
             if match is None:
                 continue
             if method != request.method:
@@ -342,3 +349,40 @@ class Router:
 
     async def _resume(self, request: Request, run_id: str) -> Response:
         return Response(200, await self.backend.resume(run_id))
+
+    async def _retry(self, request: Request, run_id: str) -> Response:
+        _only(_json_body(request), set())
+        return Response(200, await self.backend.retry(run_id))
+
+    async def _restart(self, request: Request, run_id: str) -> Response:
+        body = _json_body(request)
+        _only(body, {"from_step"})
+        run = await self.backend.restart(run_id, _string(body, "from_step", required=False))
+        return Response(201, run, {"location": f"/runs/{run['id']}"})
+
+    async def _delete(self, request: Request, run_id: str) -> Response:
+        await self.backend.delete(run_id)
+        return Response(200, {"deleted": True, "id": run_id})
+
+    async def _prune(self, request: Request, _: str) -> Response:
+        body = _json_body(request)
+        _only(body, {"older_than", "status", "dry_run", "limit"})
+        if isinstance(body.get("older_than"), str):
+            _string(body, "older_than", required=True, max_len=100)
+        older_than, statuses = prune_filter(body.get("older_than"), body.get("status"))
+        dry_run = body.get("dry_run", False)
+        if not isinstance(dry_run, bool):
+            raise HttpError(400, "invalid_field", "'dry_run' must be true or false", "dry_run")
+        limit = body.get("limit", PRUNE_LIMIT)
+        if isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= PRUNE_LIMIT:
+            raise HttpError(400, "invalid_field", f"'limit' must be an integer from 1 to {PRUNE_LIMIT}", "limit")
+        ids = await self.backend.prune(older_than, statuses, dry_run, limit)
+        # "more": the limit was reached, so more runs may match (call again; a dry run lists the same ones)
+        return Response(200, {"runs": ids, "dry_run": dry_run, "more": len(ids) == limit})
+
+
+def _only(body: dict[str, Any], known: set[str]) -> None:
+    """400 naming the first field of ``body`` that is not one of ``known``."""
+    unknown = sorted(set(body) - known)
+    if unknown:
+        raise HttpError(400, "unknown_field", f"unknown field '{unknown[0][:80]}'", unknown[0][:80])

@@ -90,9 +90,22 @@ class FakeBackend:
     async def resume(self, run_id: str) -> dict[str, Any]:
         return self._run(run_id)
 
+    async def retry(self, run_id: str) -> dict[str, Any]:
+        return self._run(run_id)
+
+    async def restart(self, run_id: str, from_step: str | None) -> dict[str, Any]:
+        return self._run()
+
+    async def delete(self, run_id: str) -> None:
+        return None
+
+    async def prune(self, older_than: float, statuses: tuple[str, ...], dry_run: bool, limit: int) -> list[str]:
+        return []
+
 
 BODIES = {
     ("POST", "/runs"): {"workflow": "steps"},
+    ("POST", "/runs/prune"): {"older_than": "30d"},
     ("POST", "/runs/{run_id}/events"): {"type": "go"},
     ("POST", "/runs/{run_id}/input"): {"value": True},
 }
@@ -193,6 +206,10 @@ def test_live_responses_match_the_documented_schemas(server):
         ("POST", "/runs/{run_id}/resume", {"run_id": waiting}, None, {}),
         ("POST", "/runs/{run_id}/cancel", {"run_id": waiting}, {"reason": "done"}, {}),
         ("POST", "/runs/{run_id}/input", {"run_id": waiting}, {"value": True}, {}),  # 409 now: documented
+        ("POST", "/runs/{run_id}/retry", {"run_id": waiting}, {}, {}),  # 409: it was cancelled, not failed
+        ("POST", "/runs/{run_id}/restart", {"run_id": done}, {"from_step": "s1"}, {}),
+        ("POST", "/runs/prune", {}, {"older_than": "30d", "status": "completed", "dry_run": True}, {}),
+        ("DELETE", "/runs/{run_id}", {"run_id": done}, None, {}),
         ("GET", "/runs/{run_id}", {"run_id": "ffffffffffffffffffffff"}, None, {}),  # 404: documented
     ]
     for method, path, path_parameters, body, query in plan:

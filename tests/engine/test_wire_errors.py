@@ -10,6 +10,7 @@ from flareflow.engine.errors import (
     InvalidInput,
     ReplayDivergence,
     RunFinished,
+    RunStateConflict,
     RunNotFound,
     StorageError,
     WorkflowNotFound,
@@ -22,6 +23,7 @@ EXPECTED = {
     RunNotFound: (404, "run_not_found", "run_id"),
     WorkflowNotFound: (404, "workflow_not_found", "workflow"),
     RunFinished: (409, "run_finished", None),
+    RunStateConflict: (409, "run_state_conflict", "run_id"),
     InvalidInput: (400, "invalid_input", None),
     StorageError: (503, "storage_error", None),
 }

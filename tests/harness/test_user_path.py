@@ -77,7 +77,8 @@ def test_flareflow_serve_prepares_what_the_worker_needs(served: tuple[Path, Work
     printed = GENERATED.search(output)
     assert printed, output
     token = printed.group(1)
-    assert output.count(token) == 1  # printed once, never again (not by wrangler either)
+    # announced once; then only in the console's ready link, in its fragment (not by wrangler either)
+    assert output.count(token) == 2 and f"{server.url}/#token={token}" in output, output
     assert (project / ".flareflow" / "state" / "token").read_text().strip() == token
     assert server.token == token  # what the Worker got, from the .dev.vars flareflow serve wrote
     assert "applied index migration(s) 0001_init.sql" in output
