@@ -11,17 +11,16 @@ unreachable server (exit 1).
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
-import subprocess
-import sys
-from collections.abc import AsyncIterator, Callable, Coroutine
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import typer
+from rich.markup import escape
 
-from ..engine.errors import InvalidInput
+from ..engine.errors import InvalidInput, RunNotFound, StorageError
+from ..engine.events import TERMINAL_EVENTS
 from ..engine.status import TERMINAL, RunStatus
 from ..local.runtime import LocalRuntime
 from ..migrations.runs_index import listed
@@ -29,6 +28,8 @@ from .common import UsageError, console, err_console, guard, run_async
 from .common import load as load_project
 from .project import Project
 from .watch import Watcher
+from .worker import WorkerFiles
+from .worker import detach as detach_run
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -100,7 +101,8 @@ class LocalRuns(Runs):
         return run_async(opened)
 
     def run(self, name: str, value: Any, *, json_mode: bool, idempotency_key: str | None, detach: bool) -> int:
-        """Here, or (``detach``) in a ``flareflow resume`` process of its own; Ctrl-C leaves it resumable."""
+        """Here, or (``detach``) by the project's background worker (`flareflow.cli.worker`); Ctrl-C
+        leaves it resumable."""
         guard(lambda: self.project.registry.get(name))
 
         async def go(runs: Runs) -> int:
@@ -108,41 +110,26 @@ class LocalRuns(Runs):
             obj = await rt.start_run(name, value, idempotency_key=idempotency_key, activate=False)
             run_id = obj.run_id
             if detach:
-                await rt.close()
-                self._spawn_resume(run_id)
+                await rt.close()  # the run's lock is released: the worker takes it
+                detach_run(self.project, run_id)
                 console.print(run_id)
                 return 0
             watcher = Watcher(rt, run_id, console=console, json_mode=json_mode)
             try:
                 final = await watcher.run()
-            except asyncio.CancelledError:
+            except asyncio.CancelledError:  # the first Ctrl-C (asyncio cancels the main task)
                 raise KeyboardInterrupt from None
             return 0 if final and final["type"] == "run.completed" else 1
 
-        try:
+        with detached_note():
             return self.call(go)
-        except typer.Exit as exc:
-            if exc.exit_code == 130:
-                err_console.print("\n[yellow]detached[/yellow]: the run is saved; continue it with "
-                                  "[bold]flareflow resume[/bold]")
-            raise
-
-    def _spawn_resume(self, run_id: str) -> None:
-        """``flareflow resume RUN_ID --quiet`` in a session of its own, logging to ``runs/<id>.log``."""
-        proj = self.project
-        log_path = proj.state_dir / "runs" / f"{run_id}.log"
-        exe = shutil.which("flareflow")
-        cmd = [exe] if exe else [sys.executable, "-m", "flareflow"]
-        with open(log_path, "ab") as log:
-            subprocess.Popen(
-                [*cmd, "resume", run_id, "--project", str(proj.root), "--quiet"],
-                stdin=subprocess.DEVNULL, stdout=log, stderr=log, start_new_session=True,
-                cwd=str(proj.root), env=dict(os.environ),
-            )
 
     def resume(self, run_id: str | None, *, json_mode: bool, quiet: bool) -> int:
-        """Continue one unfinished run (streamed, unless ``quiet``) or all of them until they finish;
-        the exit code, 0 when every one completed."""
+        """Continue one unfinished run or all of them until they finish, streaming each (unless
+        ``quiet``) and asking their questions here; the exit code, 0 when every one completed.
+
+        A run another process executes (the background worker) is followed instead: its events
+        are shown as it commits them and answers typed here go to its inbox."""
 
         async def go(runs: Runs) -> int:
             rt = self.rt
@@ -152,8 +139,11 @@ class LocalRuns(Runs):
                     console.print(f"run {full} already {rt.get(full).status}")
                     return 0
                 resumed = await rt.recover([full])
-                if not resumed:
+                if not resumed and quiet:
                     raise InvalidInput(f"run {full} is being executed by another flareflow process")
+                if not resumed:
+                    err_console.print(f"[dim]run {full} is executed by {self._executor()}; following it "
+                                      "here (answers go to its inbox)[/dim]")
                 if quiet:
                     obj = await rt.until_finished(full)
                     return 0 if obj.status == RunStatus.COMPLETED else 1
@@ -161,19 +151,49 @@ class LocalRuns(Runs):
                 final = await watcher.run(start=False)
                 return 0 if final and final["type"] == "run.completed" else 1
             resumed = await rt.recover()
+            elsewhere = self._detached_elsewhere(resumed)
+            if not quiet and elsewhere:
+                err_console.print(f"[dim]{len(elsewhere)} detached run(s) executed by {self._executor()}: "
+                                  f"{', '.join(elsewhere)} (follow one with: flareflow resume ID)[/dim]")
             if not resumed:
                 if not quiet:
                     console.print("nothing to resume")
                 return 0
-            if not quiet:
-                console.print(f"resuming {len(resumed)} run(s): " + ", ".join(resumed))
-            results = [await rt.until_finished(r) for r in resumed]
-            if not quiet:
-                for obj in results:
-                    console.print(f"  {obj.run_id}  {obj.info['workflow']}  {obj.status}")
-            return 0 if all(o.status == RunStatus.COMPLETED for o in results) else 1
+            if quiet:
+                results = [await rt.until_finished(r) for r in resumed]
+                return 0 if all(o.status == RunStatus.COMPLETED for o in results) else 1
+            console.print(f"resuming {len(resumed)} run(s): " + ", ".join(resumed))
+            several = len(resumed) > 1
+            # several runs share the terminal: each line says whose (workflow and the id's last digits)
+            watchers = [Watcher(rt, r, console=console, json_mode=json_mode, spinner=not several,
+                                label=f"[cyan]{escape(rt.get(r).info['workflow'])} …{r[-4:]}[/cyan] "
+                                if several else "") for r in resumed]
+            finals = await asyncio.gather(*(w.run(start=False) for w in watchers))
+            if several and not json_mode:
+                for r in resumed:
+                    console.print(f"  {r}  {rt.get(r).info['workflow']}  {rt.get(r).status}")
+            return 0 if all(f and f["type"] == "run.completed" for f in finals) else 1
 
         return self.call(go)
+
+    def _executor(self) -> str:
+        """Who executes the runs this process cannot take: the background worker, when one is alive."""
+        pid = WorkerFiles(self.project.state_dir).running_pid()
+        if pid is None:
+            return "another flareflow process"
+        return "the background worker" + (f" (pid {pid})" if pid > 0 else "")
+
+    def _detached_elsewhere(self, resumed: list[str]) -> list[str]:
+        """Detached runs still unfinished that another process (the worker) executes."""
+        rt = self.rt
+        out = []
+        for run_id in WorkerFiles(self.project.state_dir).ids():
+            if run_id in resumed or rt.owns(run_id):
+                continue
+            with contextlib.suppress(RunNotFound, StorageError):
+                if rt.get(run_id).status not in TERMINAL:
+                    out.append(run_id)
+        return out
 
     async def list_runs(self, workflow: str | None, status: str | None, limit: int) -> list[dict[str, Any]]:
         self.rt.reconcile()
@@ -184,9 +204,20 @@ class LocalRuns(Runs):
         return obj.describe(), obj.events()
 
     async def events(self, run_id: str, after: int, follow: bool) -> AsyncIterator[dict[str, Any]]:
-        # the local store is read as it is (following a run executed elsewhere needs a server)
-        for event in self.rt.get(run_id).events(after=after):
-            yield event
+        """The stored events; with ``follow``, then the new ones as whichever process executes the
+        run commits them (its database read every `Watcher.POLL_SECONDS`), until it finishes."""
+        full = self.rt.resolve(run_id)
+        while True:
+            obj = self.rt.get(full)
+            finished = obj.status in TERMINAL  # read before the events: none can follow it unseen
+            for event in obj.events(after=after):
+                after = event["seq"]
+                yield event
+                if event["type"] in TERMINAL_EVENTS:
+                    return
+            if not follow or finished:
+                return
+            await asyncio.sleep(Watcher.POLL_SECONDS)
 
     async def send_event(self, run_id: str, event_type: str, payload: Any, quiet: bool) -> str:
         full = self.rt.resolve(run_id)
@@ -289,6 +320,18 @@ class RemoteRuns(Runs):
 
     async def cancel(self, run_id: str, reason: str) -> str:
         return str((await self.client.cancel(run_id, reason))["id"])
+
+
+@contextlib.contextmanager
+def detached_note() -> Iterator[None]:
+    """Ctrl-C (exit 130) while runs stream here says that they are saved and how to continue them."""
+    try:
+        yield
+    except typer.Exit as exc:
+        if exc.exit_code == 130:
+            err_console.print("\n[yellow]detached[/yellow]: the run is saved; continue it with "
+                              "[bold]flareflow resume[/bold]")
+        raise
 
 
 def open_runs(url: str | None, token: str | None, project: Path | None, *, discover: bool = False) -> Runs:

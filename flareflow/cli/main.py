@@ -19,12 +19,13 @@ from rich.table import Table
 from .. import __version__
 from ..engine.status import STATUSES, RunStatus
 from . import cloud
-from .backends import LocalRuns, Runs, open_runs
+from .backends import LocalRuns, Runs, detached_note, open_runs
 from .common import ProjectOpt, UsageError, console, err_console, fail, json_stdout, write_json_line
 from .common import guard as _guard
 from .common import load as _project
 from .common import run_async as _run
 from .render import error_line, frame_lines, log_lines, waits_phrase
+from .worker import IDLE_SECONDS
 
 if TYPE_CHECKING:
     pass
@@ -199,9 +200,24 @@ def resume(
     project: ProjectOpt = None,
 ) -> None:
     """Continue unfinished runs after a crash or a detach, until they finish."""
-    with json_stdout(as_json):
+    with json_stdout(as_json), detached_note():
         code = LocalRuns(_project(project)).resume(run_id, json_mode=as_json, quiet=quiet)
     raise typer.Exit(code)
+
+
+@app.command(hidden=True)
+def worker(
+    idle: Annotated[float, typer.Option(envvar="FLAREFLOW_WORKER_IDLE", min=0,
+                                        help="Exit after this many seconds with nothing to execute.")]
+    = IDLE_SECONDS,
+    project: ProjectOpt = None,
+) -> None:
+    """Execute the project's detached runs in the background (started by run --detach, one per project)."""
+    from .backends import local_runtime
+    from .worker import main as worker_main
+
+    proj = _project(project)
+    raise typer.Exit(_guard(lambda: worker_main(proj, local_runtime(proj), idle)))
 
 
 # -- send-event / answer -----------------------------------------------------------------------

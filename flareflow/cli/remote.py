@@ -12,7 +12,7 @@ from ..client import ApiError, Client
 from ..engine.events import TERMINAL_EVENTS
 from .common import write_json_line
 from .render import LiveView
-from .watch import hint_for, parse_answer
+from .watch import NotJson, hint_for, parse_answer, prompt_lock, read_line
 
 
 async def remote_run(client: Client, name: str, value: Any, *, console: Console, json_mode: bool,
@@ -39,8 +39,9 @@ async def follow(client: Client, run_id: str, *, console: Console, json_mode: bo
             view.pause()
             try:
                 label = escape(f"{event['prompt'] if json_mode else 'answer'}{hint_for(schema)}: ")
-                text = await asyncio.to_thread(out.input, f"    [magenta]↳[/magenta] {label}")
-            except (EOFError, OSError):
+                async with prompt_lock():
+                    text = await read_line(out, f"    [magenta]↳[/magenta] {label}")
+            except EOFError:
                 stdin_open[0] = False
                 out.print(f"\n    [dim]no terminal input; answer with: flareflow answer {run_id} '<json>' "
                           f"--url ...[/dim]")
@@ -48,6 +49,8 @@ async def follow(client: Client, run_id: str, *, console: Console, json_mode: bo
             try:
                 await client.answer(run_id, parse_answer(text, schema), event["step"])
                 return
+            except NotJson as exc:
+                out.print(f"    [red]{escape(str(exc))}[/red]")
             except ApiError as exc:
                 if exc.status == 409:
                     return

@@ -88,12 +88,16 @@ def _until(iso: str | None) -> str:
 
 
 class LiveView:
-    """Turns wire events into terminal lines."""
+    """Turns wire events into terminal lines, each after ``prefix`` (which run, when several share
+    the terminal); ``spinner=False`` never animates (rich shows one live display at a time)."""
 
-    def __init__(self, console: Console, run_id: str, *, show_hints: bool = True) -> None:
+    def __init__(self, console: Console, run_id: str, *, show_hints: bool = True, prefix: str = "",
+                 spinner: bool = True) -> None:
         self.console = console
         self.run_id = run_id
         self.show_hints = show_hints
+        self.prefix = prefix
+        self.spinner = spinner
         self.running: dict[str, str] = {}
         self.waiting = ""
         self.started = time.monotonic()
@@ -107,7 +111,7 @@ class LiveView:
             text = self.waiting
         else:
             text = ""
-        if not self.console.is_terminal:
+        if not self.console.is_terminal or not self.spinner:
             return
         if text and self.status is None:
             self.status = self.console.status(text, spinner="dots")
@@ -129,7 +133,7 @@ class LiveView:
     # -- events ----------------------------------------------------------------------------
     def handle(self, event: dict[str, Any]) -> None:
         kind = event["type"]
-        out = self.console.print
+        out = self._print
         if kind == "run.started":
             out(f"[bold]▶ {escape(event['workflow'])}[/bold]  run [cyan]{event['run_id']}[/cyan]"
                 + (f"  input {escape(short_json(event['input']))}" if event.get("input") is not None else ""))
@@ -169,23 +173,26 @@ class LiveView:
             self._finished(event)
         self._refresh()
 
+    def _print(self, line: str) -> None:
+        self.console.print(self.prefix + line)
+
     def _lines(self, lines: list[str]) -> None:
         for line in lines:
-            self.console.print(line)
+            self._print(line)
 
     def _waiting(self, event: dict[str, Any]) -> None:
         reason = event["reason"]
         until = _until(event.get("until"))
         label = escape(event.get("name", ""))
         if reason == "sleep":
-            self.console.print(f"  [blue]⏸[/blue] {label}: sleeping {until}")
+            self._print(f"  [blue]⏸[/blue] {label}: sleeping {until}")
             self.waiting = f"sleeping ({label}) {until}"
         elif reason == "event":
             etype = escape(event.get("event_type", ""))
             limit = f" {until}" if until else ""
-            self.console.print(f"  [blue]⏸[/blue] waiting for event [bold]{etype}[/bold]{limit}")
+            self._print(f"  [blue]⏸[/blue] waiting for event [bold]{etype}[/bold]{limit}")
             if self.show_hints:
-                self.console.print(f"    [dim]send it with: flareflow send-event {self.run_id} {etype} "
+                self._print(f"    [dim]send it with: flareflow send-event {self.run_id} {etype} "
                                    "'{...}'[/dim]")
             self.waiting = f"waiting for event {etype}"
         else:
@@ -194,15 +201,19 @@ class LiveView:
     def _finished(self, event: dict[str, Any]) -> None:
         took = format_duration(time.monotonic() - self.started)
         if event["type"] == "run.completed":
-            self.console.print(f"[bold green]✔ completed[/bold green] in {took}")
-            self.console.print_json(json.dumps(event["output"]))
+            if self.prefix:  # runs share the terminal: the output on the line, not pretty-printed
+                self._print(f"[bold green]✔ completed[/bold green] in {took}: "
+                            f"{escape(short_json(event['output'], 200))}")
+            else:
+                self._print(f"[bold green]✔ completed[/bold green] in {took}")
+                self.console.print_json(json.dumps(event["output"]))
         elif event["type"] == "run.failed":
             err = event["error"] or {}
-            self.console.print(f"[bold red]✘ failed[/bold red] after {took}: {error_line(err)}")
+            self._print(f"[bold red]✘ failed[/bold red] after {took}: {error_line(err)}")
             # a failed step's own frames were shown with it: here only where the workflow was
             self._lines(frame_lines({k: v for k, v in err.items() if k != "cause"}, "    "))
         else:
-            self.console.print(f"[bold yellow]■ cancelled[/bold yellow] ({escape(str(event.get('reason')))})")
+            self._print(f"[bold yellow]■ cancelled[/bold yellow] ({escape(str(event.get('reason')))})")
 
 
 def waits_phrase(waits: list[dict[str, Any]] | None) -> str:

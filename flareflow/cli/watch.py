@@ -1,23 +1,36 @@
-"""Driving a local run from the terminal: stream its events in order and answer its questions."""
+"""Driving a local run from the terminal: stream its events in order and answer its questions.
+
+Questions are read from stdin by `read_line` on the event loop (no thread), so a prompt never keeps
+the process alive: when the run finishes, is answered from another terminal or Ctrl-C detaches,
+the prompt is dropped and the command exits at once.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
+import os
+import sys
 from typing import Any
 
 from rich.console import Console
 from rich.markup import escape
 
-from ..engine.errors import InvalidInput, RunFinished
+from ..engine.errors import InvalidInput, RunFinished, StorageError
 from ..engine.events import TERMINAL_EVENTS
 from ..local.runtime import LocalRuntime
 from .common import write_json_line
 from .render import LiveView
 
 
+class NotJson(ValueError):
+    """What was typed at a prompt is not JSON, and the question wants a JSON value."""
+
+
 def parse_answer(text: str, schema: dict[str, Any] | None) -> Any:
-    """Read what a person typed the way the question's schema expects it."""
+    """Read what a person typed the way the question's schema expects it: ``y``/``n`` for a boolean,
+    JSON, else plain text -- except that an object, array or number must be JSON (`NotJson`)."""
     text = text.strip()
     kind = (schema or {}).get("type")
     if kind == "boolean":
@@ -34,8 +47,97 @@ def parse_answer(text: str, schema: dict[str, Any] | None) -> Any:
         return value if isinstance(value, str) else text
     try:
         return json.loads(text)
-    except ValueError:
-        return text
+    except ValueError as exc:
+        if kind not in ("object", "array", "number", "integer"):
+            return text  # the schema's own check says what it wants ("expected boolean")
+        raise NotJson(f"not valid JSON ({exc}): {text[:60]}") from None
+
+
+class LineReader:
+    """Lines from a file descriptor (stdin), read on the event loop.
+
+    A terminal or a pipe is watched with ``loop.add_reader``, so waiting for a line holds no thread
+    and is cancelled like any other await; a regular file or ``/dev/null`` cannot be watched, but
+    reading one never blocks either.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self._buffer = b""
+        self._eof = False
+
+    async def readline(self) -> str:
+        """The next line without its newline; `EOFError` at the end of input."""
+        while b"\n" not in self._buffer:
+            if self._eof:
+                if not self._buffer:
+                    raise EOFError
+                rest, self._buffer = self._buffer, b""
+                return rest.decode("utf-8", "replace")
+            chunk = await self._read()
+            self._eof = not chunk
+            self._buffer += chunk
+        line, _, self._buffer = self._buffer.partition(b"\n")
+        return line.decode("utf-8", "replace").rstrip("\r")
+
+    async def _read(self) -> bytes:
+        loop = asyncio.get_running_loop()
+        while True:
+            ready: asyncio.Future[None] = loop.create_future()
+            try:
+                loop.add_reader(self.fd, _wake, ready)
+            except (OSError, ValueError):  # not pollable (a regular file, /dev/null): never blocks
+                return _read_or_eof(self.fd)
+            try:
+                await ready
+            finally:
+                loop.remove_reader(self.fd)
+            try:
+                return _read_or_eof(self.fd)
+            except BlockingIOError:  # woken for nothing: wait again
+                continue
+
+
+def _wake(ready: asyncio.Future[None]) -> None:
+    if not ready.done():
+        ready.set_result(None)
+
+
+def _read_or_eof(fd: int) -> bytes:
+    try:
+        return os.read(fd, 65536)
+    except BlockingIOError:
+        raise
+    except OSError:  # the terminal went away (EIO): the end of input
+        return b""
+
+
+_stdin: LineReader | None = None
+#: One prompt at a time on this terminal, whichever run asks (per event loop).
+_prompt_lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
+
+
+async def read_line(console: Console, prompt: str) -> str:
+    """Print ``prompt`` (rich markup) on ``console`` and read one line from stdin; `EOFError` when
+    stdin is closed or not readable."""
+    global _stdin
+    if _stdin is None:
+        try:
+            _stdin = LineReader(sys.stdin.fileno())
+        except (AttributeError, OSError, ValueError):
+            raise EOFError from None
+    console.print(prompt, end="")
+    console.file.flush()
+    return await _stdin.readline()
+
+
+def prompt_lock() -> asyncio.Lock:
+    """The lock every prompt of this process takes, so questions of several runs never interleave."""
+    global _prompt_lock
+    loop = asyncio.get_running_loop()
+    if _prompt_lock is None or _prompt_lock[0] is not loop:
+        _prompt_lock = (loop, asyncio.Lock())
+    return _prompt_lock[1]
 
 
 def hint_for(schema: dict[str, Any] | None) -> str:
@@ -47,25 +149,37 @@ def hint_for(schema: dict[str, Any] | None) -> str:
 
 
 class Watcher:
-    """Prints a run's events gaplessly (backlog first, then live) and prompts for answers."""
+    """Prints a run's events gaplessly (backlog first, then live) and prompts for answers.
+
+    A run this process executes is streamed as its events commit; one executed by another process
+    (the background worker, another terminal) is followed by reading its database every
+    `POLL_SECONDS`, and answers typed here go to its inbox. ``label`` prefixes every line (when
+    several runs share the terminal); ``spinner=False`` leaves out the animation (only one may run).
+    """
+
+    POLL_SECONDS = 0.25
 
     def __init__(self, runtime: LocalRuntime, run_id: str, *, console: Console, json_mode: bool = False,
-                 prompt: bool = True) -> None:
+                 prompt: bool = True, label: str = "", spinner: bool = True) -> None:
         self.runtime = runtime
         self.run_id = run_id
         self.console = console
         self.json_mode = json_mode
         self.prompt = prompt
+        self.label = label
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.last = 0
-        self.view = LiveView(console, run_id)
+        self.view = LiveView(console, run_id, prefix=label, spinner=spinner)
         self.stdin_open = True
         self._prompting: set[str] = set()
         self._asks: set[asyncio.Future[None]] = set()
-        self._prompt_lock = asyncio.Lock()
+        self._prompt_shown = False  # a prompt is on screen, its line not ended yet
         self.final: dict[str, Any] | None = None
 
     def _emit(self, event: dict[str, Any]) -> None:
+        if self._prompt_shown and not self.json_mode:
+            self.console.print()  # end the prompt's line before the event's
+            self._prompt_shown = False
         if self.json_mode:
             write_json_line(event)
         else:
@@ -89,8 +203,9 @@ class Watcher:
             self.final = event
 
     async def run(self, *, start: bool = True) -> dict[str, Any] | None:
-        """Stream until the run finishes; returns its terminal event."""
+        """Stream until the run finishes; returns its terminal event. Open prompts are dropped then."""
         unsubscribe = self.runtime.subscribe(self.run_id, self.queue.put_nowait)
+        poller = None
         try:
             obj = self.runtime.get(self.run_id)
             for event in obj.events(after=self.last):
@@ -102,12 +217,26 @@ class Watcher:
                         self._spawn_ask({"step": wait["step"], "prompt": wait["prompt"], "schema": wait["schema"]})
             if start:
                 self.runtime.schedule(self.run_id)
+            elif not self.runtime.owns(self.run_id):
+                poller = asyncio.ensure_future(self._poll())
             while self.final is None:
                 self._take(await self.queue.get())
         finally:
             unsubscribe()
+            if poller is not None:
+                poller.cancel()
+            for task in list(self._asks):
+                task.cancel()
             self.view.close()
         return self.final
+
+    async def _poll(self) -> None:
+        """Read the events another process commits to the run (it owns it; we only read)."""
+        while True:
+            await asyncio.sleep(self.POLL_SECONDS)
+            with contextlib.suppress(StorageError):
+                for event in self.runtime.get(self.run_id).events(after=self.last):
+                    self.queue.put_nowait(event)
 
     def _spawn_ask(self, event: dict[str, Any]) -> None:
         task = asyncio.ensure_future(self._ask(event))
@@ -115,7 +244,7 @@ class Watcher:
         task.add_done_callback(self._asks.discard)
 
     async def _ask(self, event: dict[str, Any]) -> None:
-        async with self._prompt_lock:
+        async with prompt_lock():
             step = event["step"]
             schema = event.get("schema")
             while self.stdin_open and step in self._prompting and self.final is None:
@@ -123,19 +252,22 @@ class Watcher:
                 # the live view already printed the question; NDJSON mode shows it only here, on stderr
                 label = f"{event['prompt'] if self.json_mode else 'answer'}{hint_for(schema)}: "
                 err = Console(stderr=True, soft_wrap=True, highlight=False) if self.json_mode else self.console
+                self._prompt_shown = True
                 try:
-                    text = await asyncio.to_thread(err.input, f"    [magenta]↳[/magenta] {escape(label)}")
-                except (EOFError, OSError):
+                    text = await read_line(err, f"{self.label}    [magenta]↳[/magenta] {escape(label)}")
+                except EOFError:
                     self.stdin_open = False
                     err.print(f"\n    [dim]no terminal input; answer with: flareflow answer {self.run_id} "
                               f"'<json>' --step '{step}'[/dim]")
                     return
+                finally:
+                    self._prompt_shown = False
                 if step not in self._prompting or self.final is not None:
                     return
                 try:
                     await self.runtime.answer(self.run_id, parse_answer(text, schema), step)
                     return
-                except InvalidInput as exc:
-                    err.print(f"    [red]{exc}[/red]")
+                except (InvalidInput, NotJson) as exc:
+                    err.print(f"{self.label}    [red]{escape(str(exc))}[/red]")
                 except RunFinished:
                     return
