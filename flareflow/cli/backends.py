@@ -23,7 +23,8 @@ from ..engine.errors import InvalidInput, RunNotFound, StorageError
 from ..engine.events import TERMINAL_EVENTS
 from ..engine.status import TERMINAL, RunStatus
 from ..local.runtime import LocalRuntime
-from ..migrations.runs_index import listed
+from ..migrations.runs_index import listed, prune_filter
+from .codewatch import say_code_change, watching_code
 from .common import UsageError, console, err_console, guard, run_async
 from .common import load as load_project
 from .project import Project
@@ -35,6 +36,9 @@ if TYPE_CHECKING:
     from ..client import Client
 
 T = TypeVar("T")
+
+#: ``runs prune`` locally: no page limit (the embedded runtime has no request budget).
+PRUNE_ALL = 1_000_000_000
 
 
 def local_runtime(project: Project) -> LocalRuntime:
@@ -74,6 +78,25 @@ class Runs:
         raise NotImplementedError  # pragma: no cover
 
     async def cancel(self, run_id: str, reason: str) -> str:
+        raise NotImplementedError  # pragma: no cover
+
+    async def control(self, run_id: str, op: str, reason: str | None) -> tuple[str, str, bool]:
+        """``pause`` or ``cancel`` a run wherever it executes: (run id, its status now, whether the
+        command was carried out; False: the process executing it has not taken it in yet)."""
+        raise NotImplementedError  # pragma: no cover
+
+    def proceed(self, run_id: str, op: str, *, from_step: str | None, json_mode: bool, detach: bool) -> int:
+        """``resume`` (a paused run), ``retry`` (a failed one) or ``restart`` (a new run from
+        ``from_step``), then follow the run until it finishes (``detach``: print its id and leave it
+        to whoever executes it); the exit code, 0 when it completed (or was left running)."""
+        raise NotImplementedError  # pragma: no cover
+
+    async def delete(self, run_id: str) -> str:
+        """Delete a finished run; returns its id."""
+        raise NotImplementedError  # pragma: no cover
+
+    async def prune(self, older_than: str, statuses: list[str] | None, dry_run: bool) -> list[str]:
+        """Delete (``dry_run``: list) the finished runs older than ``older_than``, every one."""
         raise NotImplementedError  # pragma: no cover
 
 
@@ -174,7 +197,8 @@ class LocalRuns(Runs):
                     console.print(f"  {r}  {rt.get(r).info['workflow']}  {rt.get(r).status}")
             return 0 if all(f and f["type"] == "run.completed" for f in finals) else 1
 
-        return self.call(go)
+        # a run held for its code continues here once the workflow files are fixed
+        return self.call(watching_code(self.project, lambda: self.rt, say_code_change, go))
 
     def _executor(self) -> str:
         """Who executes the runs this process cannot take: the background worker, when one is alive."""
@@ -230,9 +254,60 @@ class LocalRuns(Runs):
         return full, None
 
     async def cancel(self, run_id: str, reason: str) -> str:
-        full = self.rt.resolve(run_id)
-        await self.rt.cancel(full, reason)
+        full, _, applied = await self.control(run_id, "cancel", reason)
+        if not applied:
+            raise InvalidInput(f"run {full} is executed by {self._executor()}, which has not taken the cancel "
+                               "in yet; it stays in the run's inbox")
         return full
+
+    async def control(self, run_id: str, op: str, reason: str | None) -> tuple[str, str, bool]:
+        obj, applied = await self.rt.command(run_id, op, reason)
+        return obj.run_id, obj.status, applied
+
+    def proceed(self, run_id: str, op: str, *, from_step: str | None, json_mode: bool, detach: bool) -> int:
+        """Here when no other process executes the run (or the new run), else followed from here."""
+
+        async def go(runs: Runs) -> int:
+            rt = self.rt
+            if op == "restart":
+                origin = rt.resolve(run_id)
+                obj = await rt.restart(origin, from_step, activate=False)
+                full, after = obj.run_id, 0
+                err_console.print(f"[dim]run {full} restarts run {origin} "
+                                  + (f"from step {escape(str(obj.describe()['restarted_from']['step']))}"
+                                     if from_step else "from the beginning") + "[/dim]")
+            else:
+                full = rt.resolve(run_id)
+                after = rt.get(full).store.next_seq - 1
+                obj, applied = await rt.command(full, op)
+                if not applied:
+                    raise InvalidInput(f"run {full} is executed by {self._executor()}, which has not taken the "
+                                       f"{op} in yet; it stays in the run's inbox")
+                after = min(after, obj.store.next_seq - 1)
+            if detach:
+                if rt.owns(full):
+                    await rt.close()  # the run's lock is released: the worker takes it
+                    detach_run(self.project, full)
+                console.print(full)
+                return 0
+            if not rt.owns(full):
+                err_console.print(f"[dim]run {full} is executed by {self._executor()}; following it here[/dim]")
+            watcher = Watcher(rt, full, console=console, json_mode=json_mode)
+            watcher.last = after
+            final = await watcher.run(start=op == "restart")
+            return 0 if final and final["type"] == "run.completed" else 1
+
+        with detached_note():
+            return self.call(go)
+
+    async def delete(self, run_id: str) -> str:
+        return await self.rt.delete(run_id)
+
+    async def prune(self, older_than: str, statuses: list[str] | None, dry_run: bool) -> list[str]:
+        seconds, chosen = prune_filter(older_than, statuses)
+        if dry_run:
+            return await self.rt.prune(seconds, chosen, dry_run=True, limit=PRUNE_ALL)
+        return await self.rt.prune(seconds, chosen, limit=PRUNE_ALL)
 
     async def _deliver_and_follow(self, run_id: str, deliver: Callable[[], Coroutine[Any, Any, Any]],
                                   quiet: bool) -> None:
@@ -320,6 +395,40 @@ class RemoteRuns(Runs):
 
     async def cancel(self, run_id: str, reason: str) -> str:
         return str((await self.client.cancel(run_id, reason))["id"])
+
+    async def control(self, run_id: str, op: str, reason: str | None) -> tuple[str, str, bool]:
+        run = await (self.client.pause(run_id, reason) if op == "pause" else self.client.cancel(run_id, reason))
+        return str(run["id"]), str(run["status"]), True
+
+    def proceed(self, run_id: str, op: str, *, from_step: str | None, json_mode: bool, detach: bool) -> int:
+        """The server executes the run; this follows it (unless ``detach``) from the command on."""
+        from .remote import follow
+
+        async def go(runs: Runs) -> int:
+            client = self.client
+            if op == "restart":
+                run, after = await client.restart(run_id, from_step), 0
+            else:
+                after = int((await client.get(run_id)).get("last_seq") or 0)
+                run = await (client.retry(run_id) if op == "retry" else client.resume(run_id))
+            if detach:
+                console.print(run["id"])
+                return 0
+            return await follow(client, str(run["id"]), console=console, json_mode=json_mode, after=after)
+
+        return self.call(go)
+
+    async def delete(self, run_id: str) -> str:
+        await self.client.delete(run_id)
+        return run_id
+
+    async def prune(self, older_than: str, statuses: list[str] | None, dry_run: bool) -> list[str]:
+        pruned: list[str] = []
+        while True:
+            page = await self.client.prune(older_than, statuses, dry_run=dry_run)
+            pruned.extend(page["runs"])
+            if dry_run or not page["more"]:
+                return pruned
 
 
 @contextlib.contextmanager

@@ -16,7 +16,7 @@ from rich.markup import escape
 
 from ..engine.errors import FlareflowError
 from .errors import UserError
-from .project import Project, load_project
+from .project import Project, import_warnings, load_project
 
 T = TypeVar("T")
 
@@ -86,7 +86,12 @@ def run_async(coro_fn: Callable[[], Coroutine[Any, Any, T]]) -> T:
     return guard(lambda: asyncio.run(coro_fn()))
 
 
-def load(path: Path | None, discover: bool = True) -> Project:
-    return guard(lambda: load_project(path, discover=discover))
+def load(path: Path | None, discover: bool = True, *, tolerant: bool = False) -> Project:
+    """The project at ``path``; ``tolerant`` (commands that execute runs): a workflow module that fails
+    to import is a warning on stderr, not an error -- its runs are held until it imports."""
+    project = guard(lambda: load_project(path, discover=discover, tolerant=tolerant))
+    for line in import_warnings(project):
+        err_console.print(f"[yellow]warning:[/yellow] {escape(line)}")
+    return project
 
 

@@ -201,7 +201,7 @@ def resume(
 ) -> None:
     """Continue unfinished runs after a crash or a detach, until they finish."""
     with json_stdout(as_json), detached_note():
-        code = LocalRuns(_project(project)).resume(run_id, json_mode=as_json, quiet=quiet)
+        code = LocalRuns(_project(project, tolerant=True)).resume(run_id, json_mode=as_json, quiet=quiet)
     raise typer.Exit(code)
 
 
@@ -216,7 +216,7 @@ def worker(
     from .backends import local_runtime
     from .worker import main as worker_main
 
-    proj = _project(project)
+    proj = _project(project, tolerant=True)
     raise typer.Exit(_guard(lambda: worker_main(proj, local_runtime(proj), idle)))
 
 
@@ -403,7 +403,7 @@ def serve(
         dev = proj.settings.dev
         serve_wrangler(proj, host or dev.host, dev.port if port is None else port, token, do_build)
         return
-    proj = _project(project)
+    proj = _project(project, tolerant=True)  # a broken workflow module holds its runs, not the server
     dev = proj.settings.dev
     chosen_host = host or dev.host
     chosen_port = dev.port if port is None else port

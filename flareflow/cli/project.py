@@ -53,13 +53,14 @@ def find_root(start: Path) -> Path:
     return start
 
 
-def load_project(start: Path | None = None, *, discover: bool = True) -> Project:
-    """Load settings and (optionally) import every workflow module of the project at or above ``start``."""
+def load_project(start: Path | None = None, *, discover: bool = True, tolerant: bool = False) -> Project:
+    """Load settings and (optionally) import every workflow module of the project at or above ``start``
+    (``tolerant``: see `discover_workflows`)."""
     root = find_root(start or Path.cwd())
     settings, pyproject = load_settings(root)
     project = Project(root=root, settings=settings, pyproject=pyproject)
     if discover:
-        discover_workflows(project)
+        discover_workflows(project, tolerant=tolerant)
     return project
 
 
@@ -81,8 +82,13 @@ def _module_names(project: Project) -> list[tuple[str, Path | None]]:
     return found
 
 
-def discover_workflows(project: Project) -> None:
-    """Import the project's workflow modules; the ``@workflow`` decorators fill the registry."""
+def discover_workflows(project: Project, *, tolerant: bool = False) -> list[str]:
+    """Import the project's workflow modules; the ``@workflow`` decorators fill the registry.
+
+    ``tolerant`` (the commands that execute runs: ``resume``, ``serve --local``): a module that fails
+    to import is reported, not raised -- its workflows are missing, so their runs are held until it
+    imports again -- and a project without any workflow is no error. Returns what failed
+    (``registry.import_errors``)."""
     project.registry.clear()
     project.modules.clear()
     root = str(project.root)
@@ -90,24 +96,39 @@ def discover_workflows(project: Project) -> None:
         sys.path.insert(0, root)
     names = _module_names(project)
     _forget_project_modules(project)
+    importlib.invalidate_caches()  # a module file that came back since the last discovery is found
     for module, file in names:
         for loaded in [m for m in sys.modules if m == module or m.startswith(module + ".")]:
             del sys.modules[loaded]
         try:
             importlib.import_module(module)
-        except (WorkflowDefinitionError, FlareflowError) as exc:
-            raise ProjectError(str(exc)) from None
         except Exception as exc:
-            where = file or module
-            line = _user_line(exc, file)
-            raise ProjectError(f"{where}{line}: import failed: {type(exc).__name__}: {exc}") from None
+            if isinstance(exc, (WorkflowDefinitionError, FlareflowError)):
+                problem = str(exc)
+            else:
+                shown = file.relative_to(project.root) if file is not None else module
+                problem = f"{shown}{_user_line(exc, file)}: import failed: {type(exc).__name__}: {exc}"
+            if not tolerant:
+                raise ProjectError(problem) from None
+            project.registry.import_errors.append(problem)
+            continue
         project.modules.append(module)
+    if tolerant:
+        return list(project.registry.import_errors)
     if not project.registry.names():
         looked = ", ".join(project.settings.workflows)
         raise ProjectError(
             f"no workflows found in {looked} under {project.root}; decorate an async function with "
             "@workflow(\"name\") there, or create a project with: flareflow new DIR"
         )
+    return []
+
+
+def import_warnings(project: Project) -> list[str]:
+    """One line per workflow module that failed to import (a tolerant discovery), saying what happens
+    to its runs."""
+    return [f"{problem} (runs of its workflows are held until it imports)"
+            for problem in project.registry.import_errors]
 
 
 def _forget_project_modules(project: Project) -> None:

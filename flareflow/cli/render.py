@@ -195,6 +195,12 @@ class LiveView:
                 self._print(f"    [dim]send it with: flareflow send-event {self.run_id} {etype} "
                                    "'{...}'[/dim]")
             self.waiting = f"waiting for event {etype}"
+        elif reason == "code":
+            self._print(f"  [yellow]⏸ held[/yellow]: {escape(str(event.get('message', '')))}")
+            if self.show_hints:
+                self._print("    [dim]it continues once the code is back: `flareflow resume` and `serve --local` "
+                            "re-check when the workflow files change; `flareflow check` shows divergences[/dim]")
+            self.waiting = "held: waiting for its code"
         else:
             self.waiting = "waiting for an answer"
 
@@ -218,7 +224,8 @@ class LiveView:
 
 def waits_phrase(waits: list[dict[str, Any]] | None) -> str:
     """What a waiting run waits for, in a few words (``runs list``): ``event approval``,
-    ``answer: Send the welcome mail?``, ``timer until 14:05:09``; several joined by ``; ``."""
+    ``answer: Send the welcome mail?``, ``timer until 14:05:09``, ``code: unknown workflow ...`` (held);
+    several joined by ``; ``."""
     parts = []
     for wait in waits or []:
         kind, until = wait.get("kind"), _until(wait.get("until"))
@@ -226,6 +233,8 @@ def waits_phrase(waits: list[dict[str, Any]] | None) -> str:
             parts.append(f"event {wait.get('event_type') or wait.get('name')}" + (f" ({until})" if until else ""))
         elif kind == "input":
             parts.append(f"answer: {wait.get('prompt') or wait.get('name')}")
+        elif kind == "code":
+            parts.append(f"code: {wait.get('message') or wait.get('name')}")
         else:
             parts.append(f"timer {until}".rstrip())
     return "; ".join(parts)

@@ -125,6 +125,7 @@ async def serve_local(project: Project, host: str, port: int, token: str, consol
     from ..local.server import create_app
     from ..worker.router import Router
     from .backends import local_runtime
+    from .codewatch import say_code_change, watch_code
 
     raise_descriptor_limit()  # before the runtime sizes its run budget from it
     sock = bind(host, port)
@@ -133,14 +134,20 @@ async def serve_local(project: Project, host: str, port: int, token: str, consol
     router = Router(backend, token=token, max_body=project.settings.dev.max_body, version=__version__)
     scheduler = LocalScheduler(runtime)
 
+    code_watch: list[asyncio.Future[None]] = []
+
     async def startup() -> None:
         runtime.start()
         resumed = await runtime.recover()
         if resumed:
             console.print(f"resumed {len(resumed)} unfinished run(s)")
         scheduler.start()  # its first tick is the catch-up of what came due while the server was down
+        # held runs (their workflow missing or diverging) continue once the workflow files are fixed
+        code_watch.append(asyncio.ensure_future(watch_code(project, runtime, say_code_change)))
 
     async def shutdown() -> None:
+        for task in code_watch:
+            task.cancel()
         await scheduler.close()
         await runtime.close()
 

@@ -9,6 +9,13 @@ Every transaction names its commit site (`COMMIT_SITES`). When the store refuses
 with `Abandoned` (a `BaseException`, so ``except Exception`` in user code never sees it), nothing of
 the failed write is kept in memory (the object reloads from SQL), the run stays unfinished, and the
 alarm retries it after `fault_backoff`. A request that hit the fault gets the `StorageError` itself.
+
+A deployment mistake never fails a run either: a workflow the registry lacks (its module gone or
+broken) or code that diverges from the run's history *holds* the run -- status ``waiting``, one
+``run.waiting`` with reason ``code`` and a message, its open wait ``{"kind": "code", ...}`` -- and a
+timer (`CODE_TIMER`) re-checks it after `hold_backoff`, so it continues by itself once the code
+matches (on Cloudflare: after a redeploy; locally also when the workflow files change). An operator
+may cancel it meanwhile.
 """
 
 from __future__ import annotations
@@ -28,9 +35,19 @@ from ..engine.errors import (
     StorageError,
     Suspend,
     WorkflowNotFound,
-    error_body,
 )
-from ..engine.history import COMPLETED, EVENT, INPUT, RETRYING, UNCHANGED, WAITING, Delivery, Offload, StepRecord
+from ..engine.history import (
+    COMPLETED,
+    EVENT,
+    INPUT,
+    PATCH,
+    RETRYING,
+    UNCHANGED,
+    WAITING,
+    Delivery,
+    Offload,
+    StepRecord,
+)
 from ..engine.history import FAILED as STEP_FAILED
 from ..engine.history import RUNNING as STEP_RUNNING
 from ..engine.registry import Registry
@@ -40,7 +57,7 @@ from ..engine.status import TERMINAL, RunStatus
 from ..migrations.runs_index import waiting_for
 from .migrate import migrate
 from .ports import Alarm, Blobs, Clock, Sql
-from .store import DEFAULT_THRESHOLD, RunStore, dumps
+from .store import CODE_TIMER, DEFAULT_THRESHOLD, RunStore, dumps
 
 RUNNING = RunStatus.RUNNING
 WAITING_STATUS = RunStatus.WAITING
@@ -75,10 +92,14 @@ DELIVERY = "delivery"
 INGEST = "ingest"
 #: Pause or resume (``run.paused`` / ``run.resumed``).
 CONTROL = "control"
+#: The run is held for its code, or released (status, the `CODE_TIMER`, ``run.waiting`` reason ``code``).
+HOLD = "run.hold"
+#: `Run.patched` records its decision (a ``patch`` marker) the first time a run evaluates it.
+PATCH_MARK = "patch.mark"
 #: A failed run is reopened: its failed steps get fresh attempts (``run.retried``).
 RETRY = "run.retry"
 COMMIT_SITES = (RUN_CREATE, STEP_START, STEP_COMPLETE, STEP_RETRY, STEP_FAIL, WAIT_BEGIN, WAIT_END,
-                STATUS_CHANGE, RUN_FINISH, DELIVERY, INGEST, CONTROL, RETRY)
+                STATUS_CHANGE, RUN_FINISH, DELIVERY, INGEST, CONTROL, RETRY, HOLD, PATCH_MARK)
 
 #: The inbox kind of an operator's command another process left for the one executing the run.
 COMMAND = "command"
@@ -95,8 +116,21 @@ def fault_backoff(failures: int) -> float:
     return min(FAULT_RETRY_MAX, FAULT_RETRY_BASE * 2.0 ** min(max(failures - 1, 0), 16))
 
 
+#: A held run is re-checked after at least this long, then after as long as it has been held, at most
+#: `HOLD_RETRY_MAX` apart (a redeploy is noticed within that; locally a code change is noticed at once).
+HOLD_RETRY_MIN = 5.0
+HOLD_RETRY_MAX = 900.0
+
+
+def hold_backoff(held_for: float) -> float:
+    """Seconds before re-checking a run that has been held for its code for ``held_for`` seconds."""
+    return min(HOLD_RETRY_MAX, max(HOLD_RETRY_MIN, held_for))
+
+
 def commit_site(record: StepRecord) -> str:
     """The named site of a step record's commit, from the status it is committed with."""
+    if record.kind == PATCH:
+        return PATCH_MARK
     if record.status == STEP_RUNNING:
         return STEP_START
     if record.status == RETRYING:
@@ -237,8 +271,14 @@ class RunCoordinator:
         return info
 
     def open_waits(self) -> list[dict[str, Any]]:
-        """Sleeps, event waits and questions the run is currently suspended on."""
+        """Sleeps, event waits and questions the run is currently suspended on; first, while it is held
+        for its code, ``{"kind": "code", "name": workflow, "step", "message", "until": next re-check}``."""
         out = []
+        held = self.store.hold()
+        if held is not None:
+            _, retry_at, body = held
+            out.append({"step": body.get("step"), "kind": "code", "name": body.get("name"),
+                        "until": ev.iso(retry_at), "message": body.get("message")})
         for rec in sorted(self.store.history().values(), key=lambda r: r.started_at or 0):
             if rec.status != WAITING:
                 continue
@@ -399,8 +439,9 @@ class RunCoordinator:
         try:
             defn = self.registry.get(info["workflow"])
         except WorkflowNotFound as exc:
-            self._finish(RunStatus.FAILED, error=error_body(exc))
+            self._hold(None, f"{exc}; the run is held until its code is back (or cancel it)", None)
             return
+        held = self.store.hold() is not None
         execution = Execution(defn, self.run_id, info["input"], self, self.store.history(), info["state"])
         if info["status"] != RUNNING:
             self._set_status(RUNNING)
@@ -420,10 +461,44 @@ class RunCoordinator:
             self._finish(RunStatus.COMPLETED, output=outcome.output, patch=outcome.patch, state=outcome.state)
         elif outcome.kind == outcome_kind.FAILED:
             self._finish(RunStatus.FAILED, error=outcome.error)
+        elif outcome.kind == outcome_kind.HELD:
+            error = outcome.error or {}
+            divergence = error.get("divergence") or {}
+            step = (divergence.get("recorded") or {}).get("key")
+            self._hold(step, f"{error.get('message')}; the run is held until the code matches its history "
+                       "again (a run.patched branch can make it), or cancel it", divergence)
         else:
+            if held:
+                self._commit(HOLD, lambda: self.store.delete_timer(CODE_TIMER))
             if not self.evicted and self.info["status"] != PAUSED:
                 self._set_status(WAITING_STATUS)
             self.alarm.set(self.store.next_timer())
+
+    def _hold(self, step: str | None, message: str, divergence: dict[str, Any] | None) -> None:
+        """Hold the run for its code: ``waiting``, re-checked by the `CODE_TIMER` after `hold_backoff`.
+
+        ``run.waiting`` (reason ``code``) is emitted when the hold begins or its message changes, not
+        on every re-check that finds the code still wrong."""
+        now = self.clock.now()
+        current = self.store.hold()
+        same = current is not None and current[2].get("message") == message
+        since = current[0] if current is not None and same else now
+        retry_at = now + hold_backoff(now - since)
+        body: dict[str, Any] = {"reason": "code", "step": step, "name": self.info["workflow"],
+                                "until": ev.iso(retry_at), "message": message}
+        if divergence:
+            body["divergence"] = divergence
+
+        def write() -> list[dict[str, Any]]:
+            self.store.set_status(WAITING_STATUS, now)
+            self.store.set_timer(CODE_TIMER, "code", retry_at)
+            return [] if same else self.store.append([(ev.RUN_WAITING, body)], now)
+
+        wire = self._commit(HOLD, write)
+        self.info.update(status=WAITING_STATUS, updated_at=now)
+        self._after_commit(wire)
+        self._status_changed()
+        self.alarm.set(retry_at)  # only the re-check: the run's own timers wait until it is released
 
     def _finish(self, status: str, *, output: Any = None, error: Any = None,
                 patch: list[dict[str, Any]] | None = None, state: Any = UNCHANGED) -> None:

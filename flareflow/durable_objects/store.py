@@ -32,6 +32,8 @@ def dumps(value: Any) -> str:
 
 
 BLOB_MARK = '{"$blob":'
+#: The timer of a run held for its code (a missing workflow, a replay divergence): its next re-check.
+CODE_TIMER = "$code"
 DEFAULT_THRESHOLD = DEFAULT_PAYLOAD_THRESHOLD
 
 
@@ -189,9 +191,10 @@ class RunStore:
 
     def steps(self) -> list[dict[str, Any]]:
         """Steps for display, in the order they were first reached; ``logs``: what their attempts
-        printed and logged, each entry with its ``attempt``, oldest attempt first."""
+        printed and logged, each entry with its ``attempt``, oldest attempt first; ``pos``: where the
+        code reached the step (what a replay checks it against, `flareflow.engine.replay`)."""
         rows = self.sql.exec(
-            "SELECT key, kind, name, status, attempts, result, error, wake_at, started_at, updated_at "
+            "SELECT key, kind, name, status, attempts, result, error, wake_at, started_at, updated_at, pos "
             "FROM steps ORDER BY rowid"
         )
         logs: dict[str, list[dict[str, Any]]] = {}
@@ -202,7 +205,7 @@ class RunStore:
              "result": self.dec(r[5]), "error": self.dec(r[6]),
              "wake_at": None if r[7] is None else ev.iso(r[7]),
              "started_at": None if r[8] is None else ev.iso(r[8]), "updated_at": ev.iso(r[9]),
-             "logs": logs.get(str(r[0]), [])}
+             "logs": logs.get(str(r[0]), []), "pos": r[10]}
             for r in rows
         ]
 
@@ -212,6 +215,26 @@ class RunStore:
 
     def clear_timers(self) -> None:
         self.sql.exec("DELETE FROM timers")
+
+    def set_timer(self, key: str, kind: str, fire_at: float) -> None:
+        self.sql.exec("INSERT INTO timers (key, kind, fire_at) VALUES (?, ?, ?) "
+                      "ON CONFLICT(key) DO UPDATE SET fire_at = excluded.fire_at", key, kind, fire_at)
+
+    def delete_timer(self, key: str) -> None:
+        self.sql.exec("DELETE FROM timers WHERE key = ?", key)
+
+    def hold(self) -> tuple[float, float, dict[str, Any]] | None:
+        """While the run is held for its code (its `CODE_TIMER` is set): when the hold began, when it
+        is re-checked next, and the body of the ``run.waiting`` (reason ``code``) that said so."""
+        timer = self.sql.exec("SELECT fire_at FROM timers WHERE key = ?", CODE_TIMER)
+        if not timer:
+            return None
+        rows = self.sql.exec("SELECT at, body FROM events WHERE type = ? AND body LIKE ? ORDER BY seq DESC LIMIT 1",
+                             ev.RUN_WAITING, '%"reason":"code"%')
+        body = self.dec(rows[0][1]) if rows else None
+        if not isinstance(body, dict):
+            return None
+        return float(rows[0][0]), float(timer[0][0]), body
 
     # -- events ----------------------------------------------------------------------------
     def append(self, events: list[tuple[str, dict[str, Any]]], now: float) -> list[dict[str, Any]]:

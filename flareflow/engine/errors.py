@@ -63,7 +63,23 @@ class WaitTimeout(FlareflowError):
 
 
 class ReplayDivergence(FlareflowError):
-    """The workflow code no longer matches the history recorded for this run."""
+    """The workflow code no longer matches the history recorded for this run.
+
+    Never a run's failure: the host holds the run (``waiting``, reason ``code``) until the code
+    matches again. ``position`` is where the two part; ``recorded`` and ``new`` are the calls there,
+    each ``{"kind", "name", "key"}`` (``new`` None: the code no longer reaches the recorded call).
+    """
+
+    def __init__(self, message: str, *, position: str | None = None, recorded: dict[str, Any] | None = None,
+                 new: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.position = position
+        self.recorded = recorded
+        self.new = new
+
+    def describe(self) -> dict[str, Any]:
+        """``{"position", "recorded", "new"}``: what `flareflow check` and a held run report."""
+        return {"position": self.position, "recorded": self.recorded, "new": self.new}
 
 
 class WorkflowDefinitionError(FlareflowError):

@@ -16,6 +16,13 @@ logged, a list of ``{"at", "stream": "stdout" | "stderr", "text"}`` (one per lin
 "stream": "log", "level", "logger", "text"}`` (one per logging record), at most
 `flareflow.engine.capture.MAX_OUTPUT` bytes of text (a last ``log`` entry says what was cut); ``[]``
 when it printed nothing. `flareflow.engine.capture` says what is captured.
+
+``reason`` of ``run.waiting`` is one of `WAIT_REASONS`: ``sleep``, ``event``, ``input``, or ``code``: the
+run is held because its code is not there (``name``: the workflow, not registered -- its module
+missing or failing to import) or does not match its history (``step``: the recorded call where the
+replay diverged; ``divergence``: ``{"position", "recorded", "new"}``, each call ``{"kind", "name",
+"key"}``, ``new`` null when the code no longer reaches it); ``message`` says which, and ``until`` is
+the next re-check. A held run continues by itself once the code matches.
 """
 
 from __future__ import annotations
@@ -49,7 +56,8 @@ EVENT_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     STEP_COMPLETED: ("step", "name", "attempt", "duration_ms", "result", "patch", "logs"),
     STEP_FAILED: ("step", "name", "attempt", "duration_ms", "error", "logs"),
     STEP_RETRYING: ("step", "name", "attempt", "duration_ms", "error", "delay", "retry_at", "logs"),
-    RUN_WAITING: ("reason", "step", "name", "until"),  # plus "event_type" when reason == "event"
+    # plus "event_type" when reason == "event"; "message" (and "divergence") when reason == "code"
+    RUN_WAITING: ("reason", "step", "name", "until"),
     INPUT_REQUESTED: ("step", "prompt", "schema"),
     INPUT_RECEIVED: ("step", "value"),
     EVENT_RECEIVED: ("event_type", "payload"),
@@ -60,6 +68,11 @@ EVENT_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     RUN_RESUMED: (),
     RUN_RETRIED: ("steps",),  # a failed run continues: "steps" are the failed steps given fresh attempts
 }
+
+#: Why a run waits (``reason`` of ``run.waiting``; ``kind`` of its open waits and index ``waiting_for``).
+WAIT_REASONS: Final = ("sleep", "event", "input", "code")
+#: The reason of a run held for its code (a missing or broken workflow module, a replay divergence).
+CODE_REASON: Final = "code"
 
 #: ``trigger`` of a ``run.started`` a cron schedule caused; API starts carry no ``trigger`` field.
 CRON_TRIGGER: Final = "cron"

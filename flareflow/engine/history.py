@@ -19,6 +19,8 @@ STEP: Final = "step"
 SLEEP: Final = "sleep"
 EVENT: Final = "event"
 INPUT: Final = "input"
+#: The marker `Run.patched` records when a run first evaluates a change: no work, only a decision.
+PATCH: Final = "patch"
 
 RUNNING: Final = "running"
 RETRYING: Final = "retrying"

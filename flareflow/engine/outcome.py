@@ -8,11 +8,14 @@ from typing import Any, Final
 COMPLETED: Final = "completed"
 FAILED: Final = "failed"
 SUSPENDED: Final = "suspended"
+#: The code does not match the run's history (a replay divergence): the host holds the run.
+HELD: Final = "held"
 
 
 @dataclass(frozen=True)
 class Outcome:
-    """``completed`` (with output), ``failed`` (with error) or ``suspended`` (waiting on a timer or inbox)."""
+    """``completed`` (with output), ``failed`` (with error), ``suspended`` (waiting on a timer or inbox)
+    or ``held`` (``error``: the `ReplayDivergence`'s body, with its ``divergence``)."""
 
     kind: str
     output: Any = None

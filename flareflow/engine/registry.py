@@ -80,6 +80,9 @@ class Registry:
 
     def __init__(self) -> None:
         self._workflows: dict[str, WorkflowDef] = {}
+        #: Modules that failed to import when the project was loaded (``file:line: import failed: ...``
+        #: lines); `get` names them, since the workflow asked for may be one of theirs.
+        self.import_errors: list[str] = []
 
     def register(
         self,
@@ -121,7 +124,8 @@ class Registry:
             return self._workflows[name]
         except KeyError:
             known = ", ".join(sorted(self._workflows)) or "none registered"
-            raise WorkflowNotFound(f"unknown workflow '{name}' (known: {known})") from None
+            broken = f"; not imported: {'; '.join(self.import_errors)}" if self.import_errors else ""
+            raise WorkflowNotFound(f"unknown workflow '{name}' (known: {known}{broken})") from None
 
     def __contains__(self, name: object) -> bool:
         return name in self._workflows
@@ -139,6 +143,7 @@ class Registry:
     def clear(self) -> None:
         """Forget everything (tests and re-discovery)."""
         self._workflows.clear()
+        self.import_errors.clear()
 
     def manifest(self) -> list[dict[str, Any]]:
         """JSON description of every workflow, sorted by name."""

@@ -7,6 +7,11 @@ run must wait (timer not due, event not delivered, answer not given) the engine 
 which unwinds the workflow; the host re-activates it when the alarm fires or a delivery arrives.
 
 Parallel branches get their own key scope, so keys do not depend on how branches interleave.
+
+A call that does not match the history at its position is a replay divergence: the workflow is
+unwound (a `Suspend`, which ``except Exception`` cannot swallow) and the activation ends ``held``, so
+the host keeps the run until the code matches again. `Run.patched` lets new code branch on whether
+a run was recorded before a change: it records a ``patch`` marker where a run first evaluates it.
 """
 
 from __future__ import annotations
@@ -40,6 +45,7 @@ from .history import (
     EVENT,
     FAILED,
     INPUT,
+    PATCH,
     RETRYING,
     RUNNING,
     SLEEP,
@@ -52,6 +58,7 @@ from .history import (
 from .jsonpatch import diff
 from .outcome import COMPLETED as COMPLETED_OUTCOME
 from .outcome import FAILED as FAILED_OUTCOME
+from .outcome import HELD as HELD_OUTCOME
 from .outcome import Outcome
 from .registry import WorkflowDef
 from .retry import Retry
@@ -145,6 +152,10 @@ def _forget(task: asyncio.Future[Any]) -> None:
         task.exception()
 
 
+class _Held(Suspend):
+    """Unwinds the workflow at a replay divergence; the activation ends ``held``."""
+
+
 class _Pending(Awaitable[T]):
     """An awaitable whose key was reserved when it was created (so ``parallel`` order is fixed)."""
 
@@ -229,6 +240,21 @@ class Run:
         meta = {"prompt": str(prompt), "schema": schema}
         return _Pending(self._x.run_wait(key, pos, rec, label, INPUT, limit, meta))
 
+    def patched(self, change_id: str) -> bool:
+        """Whether this run takes the new code of the change ``change_id`` (versioning a workflow).
+
+        True for a new run and for a run that reaches this point for the first time after the change
+        shipped (a marker is recorded, so its replays say True again); False for a run whose history
+        already went past this point with the old code. Keep the old branch while such runs exist::
+
+            if run.patched("bill-before-shipping"):
+                await run.step("bill", bill, order)
+            await run.step("ship", ship, order)
+
+        Removing the call later (keeping the new branch) is safe for runs that recorded the marker.
+        """
+        return self._x.patched(change_id)
+
     async def parallel(self, *branches: Awaitable[Any]) -> list[Any]:
         """Await several steps or branch coroutines together; results come back in argument order.
 
@@ -264,10 +290,18 @@ class Execution:
 
     # -- key reservation -------------------------------------------------------------------
     def reserve(self, kind: str, name: str) -> tuple[str, str, StepRecord | None]:
-        """Fix the key and position of the next durable call, and check it against the history."""
+        """Fix the key and position of the next durable call, and check it against the history.
+
+        A ``patch`` marker recorded at this position by a `Run.patched` the code no longer calls is
+        passed over: it did no work."""
         if not isinstance(name, str) or not name:
             raise InvalidInput(f"a {kind} needs a non-empty string name, got {name!r}", "name")
+        if self.diverged is not None:
+            raise _Held()
         scope = _scope.get() or self.root
+        while (marker := self.by_pos.get(f"{scope.prefix}{scope.counter}")) is not None and marker.kind == PATCH:
+            self.reached.add(marker.pos)
+            scope.counter += 1
         index = scope.counter
         scope.counter += 1
         occurrence = scope.occurrences.get(name, 0) + 1
@@ -277,22 +311,45 @@ class Execution:
         self.reached.add(pos)
         recorded = self.by_pos.get(pos)
         rec = self.history.get(key)
+        new = {"kind": kind, "name": name, "key": key}
         if recorded is not None and (recorded.key != key or recorded.kind != kind):
             self._diverge(
                 f"replay diverged at position {pos}: the history has {recorded.kind} '{recorded.name}' "
-                f"(key '{recorded.key}') there, but the workflow now calls {kind} '{name}' (key '{key}')"
-            )
+                f"(key '{recorded.key}') there, but the workflow now calls {kind} '{name}' (key '{key}')",
+                pos, _call(recorded), new)
         elif rec is not None and rec.pos != pos:
             self._diverge(
                 f"replay diverged: {kind} '{name}' (key '{key}') was recorded at position {rec.pos} "
-                f"but is now reached at position {pos}"
-            )
+                f"but is now reached at position {pos}", pos, _call(rec), new)
         return key, pos, rec
 
-    def _diverge(self, message: str) -> None:
+    def _diverge(self, message: str, pos: str, recorded: dict[str, Any], new: dict[str, Any] | None) -> None:
         if self.diverged is None:
-            self.diverged = ReplayDivergence(message)
-        raise self.diverged
+            self.diverged = ReplayDivergence(message, position=pos, recorded=recorded, new=new)
+        raise _Held()
+
+    def patched(self, change_id: str) -> bool:
+        """`Run.patched`: decided by what the history holds at the current position."""
+        if not isinstance(change_id, str) or not change_id:
+            raise InvalidInput(f"run.patched needs a non-empty string change id, got {change_id!r}", "change_id")
+        if self.diverged is not None:
+            raise _Held()
+        scope = _scope.get() or self.root
+        pos = f"{scope.prefix}{scope.counter}"
+        recorded = self.by_pos.get(pos)
+        if recorded is not None and not (recorded.kind == PATCH and recorded.name == change_id):
+            return False  # the run went past this point before the change: the old code path
+        counted = f"patch:{change_id}"
+        occurrence = scope.occurrences.get(counted, 0) + 1
+        scope.occurrences[counted] = occurrence
+        scope.counter += 1
+        self.reached.add(pos)
+        if recorded is None:  # first evaluation: record the decision, so every replay takes it again
+            marker = StepRecord(f"{scope.prefix}{counted}#{occurrence}", pos, PATCH, change_id, COMPLETED,
+                                result=True, started_at=self.journal.now())
+            self.journal.commit(marker, [])
+            self.history[marker.key] = self.by_pos[pos] = marker
+        return True
 
     # -- steps -----------------------------------------------------------------------------
     async def run_step(
@@ -559,21 +616,22 @@ class Execution:
                 value = await self.defn.fn(run)
         except Suspend:
             if self.diverged is not None:
-                return Outcome(FAILED_OUTCOME, error=error_body(self.diverged))
+                return self._held(self.diverged)
             return Outcome("suspended")
         except BaseException as exc:  # SystemExit & co. in the workflow body fail the run, not the process
             if not isinstance(exc, Exception) and _unwinds(exc, owner):
                 raise
-            cause = self.diverged if self.diverged is not None else exc
-            return Outcome(FAILED_OUTCOME, error=error_body(cause))
+            if self.diverged is not None:
+                return self._held(self.diverged)
+            return Outcome(FAILED_OUTCOME, error=error_body(exc))
         if self.diverged is not None:
-            return Outcome(FAILED_OUTCOME, error=error_body(self.diverged))
-        missed = sorted(set(self.by_pos) - self.reached)
+            return self._held(self.diverged)
+        missed = sorted(pos for pos in set(self.by_pos) - self.reached if self.by_pos[pos].kind != PATCH)
         if missed:
             rec = self.by_pos[missed[0]]
             message = (f"replay diverged: the history has {rec.kind} '{rec.name}' (key '{rec.key}') "
                        "that the workflow no longer reaches")
-            return Outcome(FAILED_OUTCOME, error=error_body(ReplayDivergence(message)))
+            return self._held(ReplayDivergence(message, position=rec.pos, recorded=_call(rec), new=None))
         try:
             output, _ = to_json(value, f"the output of workflow '{self.defn.name}'")
             state, patch = self.state_patch()
@@ -582,3 +640,12 @@ class Execution:
                 raise
             return Outcome(FAILED_OUTCOME, error=error_body(exc))
         return Outcome(COMPLETED_OUTCOME, output=output, state=state, patch=patch)
+
+    @staticmethod
+    def _held(divergence: ReplayDivergence) -> Outcome:
+        return Outcome(HELD_OUTCOME, error={**error_body(divergence), "divergence": divergence.describe()})
+
+
+def _call(rec: StepRecord) -> dict[str, Any]:
+    """A recorded durable call as a divergence names it."""
+    return {"kind": rec.kind, "name": rec.name, "key": rec.key}

@@ -7,12 +7,16 @@ source of truth; `reconcile` repairs the index after a crash between the two wri
 from __future__ import annotations
 
 import builtins
+import contextlib
+import json
 import sqlite3
 from pathlib import Path
 from typing import Any
 
 from ..durable_objects.migrate import migrate
 from ..engine.errors import StorageError
+from ..engine.events import CODE_REASON
+from ..engine.status import RunStatus
 from ..migrations.runs_index import COLUMNS, UPSERT, list_query, upsert_params
 from .sqlite import SqliteSql, UnreadableDatabase
 
@@ -87,6 +91,17 @@ class RunIndex:
         marks = ", ".join("?" for _ in statuses)
         return [str(r[0]) for r in self.sql.exec(
             f"SELECT id FROM runs WHERE status IN ({marks}) ORDER BY id", *statuses)]
+
+    def held(self) -> builtins.list[str]:
+        """Ids of the waiting runs whose ``waiting_for`` says they are held for their code."""
+        rows = self.sql.exec("SELECT id, waiting_for FROM runs WHERE status = ? AND waiting_for LIKE ? ORDER BY id",
+                             str(RunStatus.WAITING), f'%"kind":"{CODE_REASON}"%')
+        held = []
+        for run_id, waits in rows:
+            with contextlib.suppress(ValueError, TypeError):
+                if any(isinstance(w, dict) and w.get("kind") == CODE_REASON for w in json.loads(waits)):
+                    held.append(str(run_id))
+        return held
 
     def close(self) -> None:
         self.sql.close()

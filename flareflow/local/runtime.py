@@ -378,6 +378,21 @@ class LocalRuntime:
             self.schedule(run_id)
         return resumed
 
+    def held_runs(self) -> list[str]:
+        """Ids of the runs held for their code (a missing or broken workflow module, a replay
+        divergence), from the index's ``waiting_for``: no run file is opened to find them."""
+        return self.index.held()
+
+    def recheck_held(self) -> list[str]:
+        """Activate every held run no other process executes (after the workflow code changed): those
+        whose code is back now continue; the others stay held. Returns the ids re-checked."""
+        rechecked = []
+        for run_id in self.held_runs():
+            if self.ownership.take(run_id):
+                rechecked.append(run_id)
+                self.schedule(run_id)
+        return rechecked
+
     def run_files(self) -> set[str]:
         """Ids of the run files in ``runs/``; anything else there is ignored, with one warning per file."""
         found = set()

@@ -48,6 +48,8 @@ def waiting_for(waits: list[dict[str, Any]]) -> list[dict[str, Any]] | None:
             entry["event_type"] = wait["event_type"]
         if isinstance(wait.get("prompt"), str):
             entry["prompt"] = wait["prompt"][:PROMPT_CHARS]
+        if isinstance(wait.get("message"), str):  # a run held for its code says why
+            entry["message"] = wait["message"][:PROMPT_CHARS]
         out.append(entry)
     return out or None
 

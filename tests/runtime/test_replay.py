@@ -1,4 +1,4 @@
-"""Replay: recorded steps are never re-run, diverging code fails loudly, patches rebuild state."""
+"""Replay: recorded steps are never re-run, diverging or missing code holds the run, patches rebuild state."""
 
 from __future__ import annotations
 
@@ -122,7 +122,20 @@ def _two_versions(calls: list[str]) -> tuple[Registry, Registry]:
     return old, new
 
 
-def test_divergent_replay_fails_naming_the_step_and_the_difference(runtime):
+def held_for_code(obj: RunCoordinator) -> dict[str, Any]:
+    """The run's open wait for its code (it must be held), checked against its summary and event."""
+    assert obj.status == "waiting", obj.status
+    wait = obj.open_waits()[0]
+    assert wait["kind"] == "code", obj.open_waits()
+    listed = obj.summary()["waiting_for"][0]
+    assert listed["kind"] == "code" and listed["message"] == wait["message"][:200]
+    held = [e for e in of_type(obj, "run.waiting") if e["reason"] == "code"]
+    assert held and held[-1]["message"] == wait["message"]
+    assert "failed" not in types(obj)
+    return {**wait, "event": held[-1]}
+
+
+def test_divergent_replay_holds_the_run_naming_the_step_and_the_difference(runtime):
     calls: list[str] = []
     old, new = _two_versions(calls)
     runtime.registry = old
@@ -135,17 +148,30 @@ def test_divergent_replay_fails_naming_the_step_and_the_difference(runtime):
 
         rt2 = await runtime.restart(advance=86400, registry=new)
         await rt2.recover()
-        done = await finished(rt2, run_id)
-
-        assert done.status == "failed"
-        err = done.info["error"]
-        assert err["type"] == "ReplayDivergence"
-        msg = err["message"]
-        assert "charge-card" in msg and "reserve-stock" in msg, msg
-        assert "position 0" in msg
+        await idle(rt2)
+        held = held_for_code(rt2.get(run_id))
+        msg = held["message"]
+        assert "charge-card" in msg and "reserve-stock" in msg and "position 0" in msg, msg
+        assert "held" in msg
+        assert held["event"]["step"] == "charge-card#1"
+        assert held["event"]["divergence"] == {
+            "position": "0", "recorded": {"kind": "step", "name": "charge-card", "key": "charge-card#1"},
+            "new": {"kind": "step", "name": "reserve-stock", "key": "reserve-stock#1"}}
         assert calls == ["charge-card"], "the diverging step must not run"
-        assert types(done)[-1] == "run.failed"
-        assert of_type(done, "run.failed")[0]["error"]["type"] == "ReplayDivergence"
+        assert rt2.held_runs() == [run_id]
+
+        # the re-check timer finds the same code: still held, no second run.waiting
+        await advance(rt2, runtime.clock, 60)
+        again = held_for_code(rt2.get(run_id))
+        assert again["event"]["seq"] == held["event"]["seq"]
+
+        # the code matches again (reverted): the run continues from where it was
+        rt3 = await runtime.restart(registry=old)
+        await rt3.recover()
+        done = await finished(rt3, run_id)
+        assert done.status == "completed" and done.info["output"] == "v1"
+        assert calls == ["charge-card", "ship"]
+        assert done.open_waits() == [] and rt3.held_runs() == []
 
     runtime.run(main)
 
@@ -153,6 +179,7 @@ def test_divergent_replay_fails_naming_the_step_and_the_difference(runtime):
 def test_divergence_is_not_swallowed_by_a_broad_except(runtime):
     """Workflow code that catches every Exception still cannot hide a replay divergence."""
     old, new = runtime.registry, Registry()  # the code the run starts on, and after a deploy
+    after: list[str] = []
 
     @workflow("wf", registry=old)
     async def v1(run: Run) -> str:
@@ -165,21 +192,21 @@ def test_divergence_is_not_swallowed_by_a_broad_except(runtime):
         try:  # noqa: SIM105 - a deliberately broad except, as a careless author would write it
             await run.step("b", lambda: 1)
         except Exception:
-            pass
+            after.append("swallowed")
         await run.sleep("nap", 10)
         return "done"
 
-    async def main(rt: LocalRuntime) -> RunCoordinator:
+    async def main(rt: LocalRuntime) -> dict[str, Any]:
         run_id = (await rt.start_run("wf")).run_id
         await idle(rt)
         rt2 = await runtime.restart(advance=10, registry=new)
         await rt2.recover()
-        return await finished(rt2, run_id)
+        await idle(rt2)
+        return held_for_code(rt2.get(run_id))
 
-    done = runtime.run(main)
-    assert done.status == "failed"
-    assert done.info["error"]["type"] == "ReplayDivergence"
-    assert "'a'" in done.info["error"]["message"] and "'b'" in done.info["error"]["message"]
+    held = runtime.run(main)
+    assert "'a'" in held["message"] and "'b'" in held["message"]
+    assert after == [], "the divergence reached the workflow's except Exception"
 
 
 def test_step_no_longer_reached_is_a_divergence(runtime):
@@ -197,17 +224,42 @@ def test_step_no_longer_reached_is_a_divergence(runtime):
         await run.step("a", lambda: 1)
         return "done"  # "audit" and "nap" were removed from the code
 
-    async def main(rt: LocalRuntime) -> RunCoordinator:
+    async def main(rt: LocalRuntime) -> dict[str, Any]:
         run_id = (await rt.start_run("wf")).run_id
         await idle(rt)
         rt2 = await runtime.restart(registry=new)
         await rt2.recover()
-        return await finished(rt2, run_id)
+        await idle(rt2)
+        return held_for_code(rt2.get(run_id))
 
-    done = runtime.run(main)
-    assert done.status == "failed"
-    assert done.info["error"]["type"] == "ReplayDivergence"
-    assert "audit" in done.info["error"]["message"]
+    held = runtime.run(main)
+    assert "audit" in held["message"]
+    assert held["event"]["divergence"]["new"] is None
+    assert held["event"]["divergence"]["recorded"]["key"] == "audit#1"
+
+
+def test_a_missing_workflow_holds_the_run_until_it_is_registered_again(runtime):
+    old, empty = runtime.registry, Registry()
+
+    @workflow("wf", registry=old)
+    async def wf(run: Run) -> str:
+        await run.sleep("nap", 10)
+        return "done"
+
+    async def main(rt: LocalRuntime) -> None:
+        run_id = (await rt.start_run("wf")).run_id
+        await idle(rt)
+        empty.import_errors.append("workflows/wf.py:3: import failed: SyntaxError: invalid syntax")
+        rt2 = await runtime.restart(advance=10, registry=empty)
+        await rt2.recover()
+        await idle(rt2)
+        held = held_for_code(rt2.get(run_id))
+        assert "unknown workflow 'wf'" in held["message"] and "SyntaxError" in held["message"]
+        assert held["event"]["name"] == "wf" and held["event"]["step"] is None
+        await rt2.cancel(run_id, "given up")  # an operator may cancel a held run
+        assert rt2.get(run_id).status == "cancelled" and rt2.held_runs() == []
+
+    runtime.run(main)
 
 
 def test_patches_from_events_rebuild_the_stored_state(runtime):
