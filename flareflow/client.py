@@ -14,6 +14,7 @@ yielded, so the caller sees every event exactly once, in order.
 from __future__ import annotations
 
 import asyncio
+import builtins
 import json
 import os
 from collections.abc import AsyncIterator
@@ -142,6 +143,34 @@ class Client:
     async def resume(self, run_id: str) -> dict[str, Any]:
         run: dict[str, Any] = await self._call("POST", f"/runs/{run_id}/resume", json_body={})
         return run
+
+    async def retry(self, run_id: str) -> dict[str, Any]:
+        """Continue a failed run from its failed steps (completed ones are not run again)."""
+        run: dict[str, Any] = await self._call("POST", f"/runs/{run_id}/retry", json_body={})
+        return run
+
+    async def restart(self, run_id: str, from_step: str | None = None) -> dict[str, Any]:
+        """A new run of the same workflow and input that reuses the results recorded before
+        ``from_step`` (a step key or name; None: from the beginning); returns the new run."""
+        body = {"from_step": from_step} if from_step is not None else {}
+        run: dict[str, Any] = await self._call("POST", f"/runs/{run_id}/restart", json_body=body)
+        return run
+
+    async def delete(self, run_id: str) -> None:
+        """Delete a finished run (its storage, index row and payloads)."""
+        await self._call("DELETE", f"/runs/{run_id}")
+
+    async def prune(self, older_than: str, status: str | builtins.list[str] | None = None, *, dry_run: bool = False,
+                    limit: int | None = None) -> dict[str, Any]:
+        """Delete (``dry_run``: list) finished runs older than ``older_than`` (``"30d"``), at most
+        ``limit`` per call: ``{"runs": [ids], "dry_run", "more"}`` (``more``: call again)."""
+        body: dict[str, Any] = {"older_than": older_than, "dry_run": dry_run}
+        if status is not None:
+            body["status"] = status
+        if limit is not None:
+            body["limit"] = limit
+        page: dict[str, Any] = await self._call("POST", "/runs/prune", json_body=body)
+        return page
 
     # -- events ----------------------------------------------------------------------------
     async def events(self, run_id: str, *, after: int = 0, follow: bool = True,

@@ -18,6 +18,7 @@ from rich.table import Table
 
 from .. import __version__
 from ..engine.status import STATUSES, RunStatus
+from ..migrations.runs_index import prune_filter
 from . import cloud
 from .backends import LocalRuns, Runs, detached_note, open_runs
 from .common import ProjectOpt, UsageError, console, err_console, fail, json_stdout, write_json_line
@@ -377,9 +378,115 @@ def runs_cancel(
     token: TokenOpt = None,
     project: ProjectOpt = None,
 ) -> None:
-    """Cancel an unfinished run."""
+    """Cancel an unfinished run (wherever it executes: a detached run, serve --local)."""
     full = open_runs(url, token, project).call(lambda r: r.cancel(run_id, reason))
     console.print(f"[yellow]■[/yellow] cancelled {full}")
+
+
+@runs_app.command("pause")
+def runs_pause(
+    run_id: Annotated[str, typer.Argument(help="Run id (or unique prefix).")],
+    reason: Annotated[str, typer.Option(help="Recorded in the run.paused event.")] = "paused by user",
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Pause a run: its running step finishes, nothing new starts until runs resume."""
+    full, _, applied = open_runs(url, token, project).call(lambda r: r.control(run_id, "pause", reason))
+    if not applied:
+        fail(f"run {full} is executed by another flareflow process, which has not taken the pause in yet; "
+             "it stays in the run's inbox")
+    console.print(f"[yellow]‖[/yellow] paused {full}; continue it with: flareflow runs resume {full}")
+
+
+DetachOpt = Annotated[bool, typer.Option("--detach", help="Leave the run to the background (or the server) and "
+                                         "print its id, instead of following it here.")]
+JsonEventsOpt = Annotated[bool, typer.Option("--json", help="Print events as NDJSON (the wire objects).")]
+
+
+def _proceed(run_id: str, op: str, from_step: str | None, as_json: bool, detach: bool, url: str | None,
+             token: str | None, project: Path | None) -> None:
+    with json_stdout(as_json and not detach):
+        runs = open_runs(url, token, project, discover=True)
+        code = runs.proceed(run_id, op, from_step=from_step, json_mode=as_json, detach=detach)
+    raise typer.Exit(code)
+
+
+@runs_app.command("resume")
+def runs_resume(
+    run_id: Annotated[str, typer.Argument(help="Run id (or unique prefix).")],
+    as_json: JsonEventsOpt = False,
+    detach: DetachOpt = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Release a paused run and follow it until it finishes."""
+    _proceed(run_id, "resume", None, as_json, detach, url, token, project)
+
+
+@runs_app.command("retry")
+def runs_retry(
+    run_id: Annotated[str, typer.Argument(help="Run id (or unique prefix) of a failed run.")],
+    as_json: JsonEventsOpt = False,
+    detach: DetachOpt = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Continue a failed run from its failed step (fresh attempts; completed steps are not run again)."""
+    _proceed(run_id, "retry", None, as_json, detach, url, token, project)
+
+
+@runs_app.command("restart")
+def runs_restart(
+    run_id: Annotated[str, typer.Argument(help="Run id (or unique prefix).")],
+    from_step: Annotated[str | None, typer.Option("--from", metavar="STEP", help="Step key (charge#1) or name: "
+                                                  "the steps before it are reused, not run again.")] = None,
+    as_json: JsonEventsOpt = False,
+    detach: DetachOpt = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Start a new run of the same workflow and input, from a step (default: from the beginning).
+
+    The original run stays as it is; the new one records where it came from (restarted_from)."""
+    _proceed(run_id, "restart", from_step, as_json, detach, url, token, project)
+
+
+@runs_app.command("delete")
+def runs_delete(
+    run_id: Annotated[str, typer.Argument(help="Run id (or unique prefix) of a finished run.")],
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Delete a finished run: its file, index row and stored payloads (cancel an unfinished one first)."""
+    full = open_runs(url, token, project).call(lambda r: r.delete(run_id))
+    console.print(f"[red]✗[/red] deleted {full}")
+
+
+@runs_app.command("prune")
+def runs_prune(
+    older_than: Annotated[str, typer.Option("--older-than", metavar="AGE",
+                                            help="Runs that finished longer ago than this (30d, 12h).")],
+    status: Annotated[list[str] | None, typer.Option("--status", help="Only this finished status (repeatable; "
+                                                     "default: completed, failed and cancelled).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="List what would be deleted; delete nothing.")] = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Retention: delete finished runs older than an age, with their files and stored payloads."""
+    _guard(lambda: prune_filter(older_than, status))  # an unfinished status or a bad age: refused here
+    ids = open_runs(url, token, project).call(lambda r: r.prune(older_than, status, dry_run))
+    for run_id in ids:
+        console.print(f"  {run_id}")
+    if dry_run:
+        console.print(f"{len(ids)} run(s) would be deleted" + (" (the first page)" if url and ids else ""))
+    else:
+        console.print(f"deleted {len(ids)} run(s)")
 
 
 # -- serve ---------------------------------------------------------------------------------

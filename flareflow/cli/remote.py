@@ -25,8 +25,10 @@ async def remote_run(client: Client, name: str, value: Any, *, console: Console,
     return await follow(client, run["id"], console=console, json_mode=json_mode)
 
 
-async def follow(client: Client, run_id: str, *, console: Console, json_mode: bool, prompt: bool = True) -> int:
-    """Print the run's events live (reconnecting as needed); exit code 0 when it completes."""
+async def follow(client: Client, run_id: str, *, console: Console, json_mode: bool, prompt: bool = True,
+                 after: int = 0) -> int:
+    """Print the run's events after seq ``after`` live (reconnecting as needed); exit code 0 when it
+    completes."""
     view = LiveView(console, run_id)
     asking: dict[str, asyncio.Task[None]] = {}
     stdin_open = [True]
@@ -57,7 +59,7 @@ async def follow(client: Client, run_id: str, *, console: Console, json_mode: bo
                 out.print(f"    [red]{exc.message}[/red]")
 
     try:
-        async for event in client.events(run_id):
+        async for event in client.events(run_id, after=after):
             if json_mode:
                 write_json_line(event)
             else:

@@ -1,0 +1,229 @@
+"""Recovery commands as a user runs them: real ``flareflow`` processes, side effects counted in a file.
+
+Tried: ``runs retry`` on a failed run (the completed steps' functions are not called again, the failed
+one is, the run completes); ``runs restart --from`` (the steps before it are not called again, the
+original run is left as it was, the new one says where it came from); ``runs pause``, ``resume`` and
+``cancel`` of a ``--detach``ed run from other CLI processes (the background worker executes it and
+takes the commands from the run's inbox); ``runs delete`` and ``runs prune`` (run file, index row and
+offloaded payloads gone; unfinished runs and statuses refused).
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from .helpers import RUN_ID, assert_one_error_line, describe, ff, run_status, state_dir, wait_until
+
+RECOVERY = '''\
+from pathlib import Path
+
+from flareflow import Retry, Run, workflow
+
+CALLS = Path({calls!r})
+FLAG = Path({flag!r})
+
+
+def mark(name: str) -> str:
+    with CALLS.open("a") as handle:
+        handle.write(name + "\\n")
+    return name
+
+
+def flaky(name: str) -> str:
+    mark(name)
+    if FLAG.exists():
+        raise ValueError("the flag file says fail")
+    return name
+
+
+def tick(i: int) -> int:
+    import time
+
+    time.sleep(0.15)
+    return int(mark(f"tick {{i}}").split()[1])
+
+
+@workflow("recovery")
+async def recovery(run: Run) -> dict:
+    done = [await run.step("first", mark, "first"), await run.step("second", mark, "second"),
+            await run.step("flaky", flaky, "flaky", retry=Retry(limit=1)),
+            await run.step("last", mark, "last")]
+    return {{"done": done, "big": "x" * 200_000}}
+
+
+@workflow("ticker")
+async def ticker(run: Run, n: int = 20) -> dict:
+    total = 0
+    for i in range(n):
+        total += await run.step("tick", tick, i)
+    return {{"total": total}}
+'''
+
+
+@pytest.fixture()
+def recovering(project: Path) -> Path:
+    (project / "workflows" / "recovery.py").write_text(
+        RECOVERY.format(calls=str(project / "calls.txt"), flag=str(project / "fail.flag")), encoding="utf-8")
+    return project
+
+
+def calls(project: Path) -> list[str]:
+    path = project / "calls.txt"
+    return path.read_text().splitlines() if path.exists() else []
+
+
+def failed_run(project: Path) -> str:
+    (project / "fail.flag").write_text("1")
+    result = ff("run", "recovery", cwd=project)
+    assert result.returncode == 1, describe(result)
+    run_id = _only_run(project)
+    assert run_status(project, run_id) == "failed"
+    assert calls(project) == ["first", "second", "flaky"]
+    return run_id
+
+
+def _only_run(project: Path) -> str:
+    (run_id,) = [p.stem for p in (state_dir(project) / "runs").glob("*.db")]
+    return run_id
+
+
+def _show(project: Path, run_id: str) -> dict[str, Any]:
+    result = ff("runs", "show", run_id, "--json", cwd=project)
+    assert result.returncode == 0, describe(result)
+    return dict(json.loads(result.stdout))
+
+
+def _index_ids(project: Path) -> set[str]:
+    conn = sqlite3.connect(state_dir(project) / "index.db")
+    try:
+        return {str(r[0]) for r in conn.execute("SELECT id FROM runs")}
+    finally:
+        conn.close()
+
+
+def test_retry_continues_a_failed_run_from_its_failed_step(recovering: Path) -> None:
+    run_id = failed_run(recovering)
+    (recovering / "fail.flag").unlink()  # the cause is fixed
+    retried = ff("runs", "retry", run_id[:8], cwd=recovering)
+    assert retried.returncode == 0, describe(retried)
+    assert calls(recovering) == ["first", "second", "flaky", "flaky", "last"]  # completed steps not re-run
+    info = _show(recovering, run_id)
+    assert info["status"] == "completed" and info["error"] is None
+    assert info["output"]["done"] == ["first", "second", "flaky", "last"]
+    types = [e["type"] for e in info["events"]]
+    assert types.count("run.failed") == 1 and types[-1] == "run.completed"
+    retried_event = next(e for e in info["events"] if e["type"] == "run.retried")
+    assert retried_event["steps"] == ["flaky#1"]
+    flaky = next(s for s in info["steps"] if s["step"] == "flaky#1")
+    assert flaky["attempts"] == 2  # the attempt numbers go on
+    # only a failed run can be retried: one clear line, exit 1
+    again = ff("runs", "retry", run_id, cwd=recovering)
+    assert_one_error_line(again, "completed", "only a failed run")
+    assert again.returncode == 1
+
+
+def test_restart_from_a_step_reuses_what_came_before_and_leaves_the_original(recovering: Path) -> None:
+    run_id = failed_run(recovering)
+    before = _show(recovering, run_id)
+    (recovering / "fail.flag").unlink()
+    restarted = ff("runs", "restart", run_id, "--from", "second", "--json", cwd=recovering)
+    assert restarted.returncode == 0, describe(restarted)
+    events = [json.loads(line) for line in restarted.stdout.splitlines()]
+    new_id = events[0]["run_id"]
+    assert new_id != run_id
+    assert events[0]["type"] == "run.started"
+    assert events[0]["restarted_from"] == {"run_id": run_id, "step": "second#1"}
+    assert events[0]["reused"] == ["first#1"]
+    assert events[-1]["type"] == "run.completed"
+    # "first" was not called again; "second" and what follows ran in the new run
+    assert calls(recovering) == ["first", "second", "flaky", "second", "flaky", "last"]
+    after = _show(recovering, run_id)
+    assert after == before  # the original stays as it was
+    new = _show(recovering, new_id)
+    assert new["restarted_from"] == {"run_id": run_id, "step": "second#1"}
+    assert new["status"] == "completed"
+    # without --from: from the beginning, and a step it never had is refused
+    whole = ff("runs", "restart", new_id, "--detach", cwd=recovering)
+    assert whole.returncode == 0 and RUN_ID.match(whole.stdout.strip()), describe(whole)
+    wait_until(lambda: run_status(recovering, whole.stdout.strip()) == "completed", 20, "the re-run")
+    assert calls(recovering)[6:] == ["first", "second", "flaky", "last"]
+    unknown = ff("runs", "restart", run_id, "--from", "nope", cwd=recovering)
+    assert_one_error_line(unknown, "no step 'nope'", "first#1")
+
+
+def test_pause_resume_and_cancel_reach_a_detached_run(recovering: Path, monkeypatch: Any) -> None:
+    monkeypatch.setenv("FLAREFLOW_WORKER_IDLE", "2")
+    started = ff("run", "ticker", "--detach", cwd=recovering)
+    run_id = started.stdout.strip()
+    assert started.returncode == 0 and RUN_ID.match(run_id), describe(started)
+    wait_until(lambda: len(calls(recovering)) >= 2, 20, "the detached run to tick")
+    paused = ff("runs", "pause", run_id, cwd=recovering)  # another process executes it: via its inbox
+    assert paused.returncode == 0, describe(paused)
+    assert "paused" in paused.stdout
+    assert run_status(recovering, run_id) == "paused"
+    held = len(calls(recovering))
+    time.sleep(0.8)
+    assert len(calls(recovering)) <= held + 1  # at most the step that was running finishes
+    resumed = ff("runs", "resume", run_id, "--detach", cwd=recovering)
+    assert resumed.returncode == 0, describe(resumed)
+    wait_until(lambda: run_status(recovering, run_id) == "completed", 30, "the resumed run to complete")
+    assert [c for c in calls(recovering) if c.startswith("tick")] == [f"tick {i}" for i in range(20)]
+
+    second = ff("run", "ticker", "--input", "200", "--detach", cwd=recovering)
+    other = second.stdout.strip()
+    assert second.returncode == 0, describe(second)
+    wait_until(lambda: run_status(recovering, other) == "running" and len(calls(recovering)) > 22, 20, "ticking")
+    cancelled = ff("runs", "cancel", other, "--reason", "enough", cwd=recovering)
+    assert cancelled.returncode == 0, describe(cancelled)
+    assert run_status(recovering, other) == "cancelled"
+    count = len(calls(recovering))
+    time.sleep(0.8)
+    assert len(calls(recovering)) <= count + 1
+    info = _show(recovering, other)
+    assert info["events"][-1] == {**info["events"][-1], "type": "run.cancelled", "reason": "enough"}
+
+
+def test_delete_and_prune_remove_files_index_rows_and_payloads(recovering: Path) -> None:
+    done = ff("run", "recovery", cwd=recovering)
+    assert done.returncode == 0, describe(done)
+    run_id = _only_run(recovering)
+    blobs = state_dir(recovering) / "blobs"
+    assert any(p.is_file() for p in blobs.rglob("*")), "the 200 KB output is offloaded to the blob store"
+    waiting = ff("run", "ticker", "--input", "0", cwd=recovering)  # completes at once (no steps)
+    assert waiting.returncode == 0, describe(waiting)
+    # an unfinished run is refused
+    long = ff("run", "ticker", "--input", "500", "--detach", cwd=recovering)
+    unfinished = long.stdout.strip()
+    refused = ff("runs", "delete", unfinished, cwd=recovering)
+    assert_one_error_line(refused, "running", "cancel it first")
+    assert (state_dir(recovering) / "runs" / f"{unfinished}.db").exists()
+    assert ff("runs", "cancel", unfinished, cwd=recovering).returncode == 0
+
+    deleted = ff("runs", "delete", run_id, cwd=recovering)
+    assert deleted.returncode == 0, describe(deleted)
+    assert not (state_dir(recovering) / "runs" / f"{run_id}.db").exists()
+    assert run_id not in _index_ids(recovering)
+    assert not any(p.is_file() for p in blobs.rglob("*")), "its payloads are gone too"
+    gone = ff("runs", "show", run_id, cwd=recovering)
+    assert_one_error_line(gone, run_id[:8])
+
+    # prune: unfinished statuses refused; a dry run lists; the real one deletes
+    bad = ff("runs", "prune", "--older-than", "0s", "--status", "running", cwd=recovering)
+    assert_one_error_line(bad, "only finished runs")
+    listed = ff("runs", "prune", "--older-than", "0s", "--status", "completed", "--dry-run", cwd=recovering)
+    assert listed.returncode == 0, describe(listed)
+    left = sorted(p.stem for p in (state_dir(recovering) / "runs").glob("*.db"))
+    completed = [r for r in left if run_status(recovering, r) == "completed"]
+    assert len(completed) == 1 and completed[0] in listed.stdout and unfinished not in listed.stdout
+    young = ff("runs", "prune", "--older-than", "30d", cwd=recovering)
+    assert young.returncode == 0 and "deleted 0 run(s)" in young.stdout, describe(young)
+    pruned = ff("runs", "prune", "--older-than", "0s", cwd=recovering)
+    assert pruned.returncode == 0 and "deleted 2 run(s)" in pruned.stdout, describe(pruned)
+    assert not list((state_dir(recovering) / "runs").glob("*.db"))
+    assert _index_ids(recovering) == set()
