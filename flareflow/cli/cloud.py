@@ -48,6 +48,37 @@ def do_build(project: Project, *, force: bool = False, quiet: bool = False) -> P
     return result.path
 
 
+def replay_gate(project: Project, url: str | None, token: str | None, *, force: bool) -> None:
+    """Before a deploy: replay the deployed Worker's unfinished runs against the project's code and
+    refuse (exit 1) when any would not replay, unless ``force``. Without a URL the check is skipped,
+    with a note saying how to enable it."""
+    if not url:
+        console.print("[dim]note: no deployed URL known (--url or tool.flareflow.worker.url): its unfinished "
+                      "runs are not replayed against this code first[/dim]")
+        return
+    import asyncio
+
+    import httpx
+
+    from ..client import ApiError
+    from .check import check_deployed, report
+    from .project import discover_workflows
+
+    _guard(lambda: discover_workflows(project))
+    try:
+        results = asyncio.run(check_deployed(project.registry, url, token))
+    except ApiError as exc:
+        fail(f"cannot check the deployed runs at {url}: server said {exc.status} {exc.code}: {exc.message} "
+             "(pass --token, or --force to deploy without the check)")
+    except (httpx.TransportError, OSError) as exc:
+        fail(f"cannot check the deployed runs: {url} is unreachable ({exc}); pass --force to deploy without "
+             "the check")
+    except ValueError as exc:  # a Worker deployed by an older flareflow publishes no step positions
+        fail(f"cannot check the deployed runs at {url}: {exc}; pass --force to deploy without the check")
+    if report(results, f"on {url}") and not force:
+        fail("deploy refused: this code would hold the runs above (pass --force to deploy anyway)")
+
+
 def register(app: typer.Typer) -> None:
     """Add the Cloudflare commands to ``app``."""
 
@@ -66,11 +97,22 @@ def register(app: typer.Typer) -> None:
         dry_run: Annotated[bool, typer.Option("--dry-run", help="Validate; list what would be uploaded and "
                                                                 "which resources created. Creates nothing, "
                                                                 "needs no login.")] = False,
+        url: Annotated[str | None, typer.Option("--url", envvar="FLAREFLOW_DEPLOY_URL", show_default=False,
+                                                help="The deployed Worker's URL, whose unfinished runs are "
+                                                     "replayed against the new code first (default: "
+                                                     "tool.flareflow.worker.url; $FLAREFLOW_DEPLOY_URL).")] = None,
+        token: Annotated[str | None, typer.Option("--token", envvar="FLAREFLOW_TOKEN", show_default=False,
+                                                  help="The deployed Worker's API token ($FLAREFLOW_TOKEN).")]
+        = None,
+        force: Annotated[bool, typer.Option("--force", help="Deploy even if unfinished runs would not replay "
+                                                            "on the new code (they are held until it matches).")]
+        = False,
         project: ProjectOpt = None,
     ) -> None:
-        """Build, create missing resources (D1, R2, KV, Queues), apply D1 migrations, wrangler deploy."""
+        """Check the deployed runs replay, build, create missing resources, apply D1 migrations, deploy."""
         proj = _project(project, discover=False)
         _guard(lambda: refuse_if_ejected(proj, "deploy"))
+        replay_gate(proj, url or proj.settings.worker.url, token, force=force)
         out = do_build(proj)
         env_args = ["--env", env] if env else []
         try:

@@ -19,6 +19,7 @@ from rich.table import Table
 from .. import __version__
 from ..engine.status import STATUSES, RunStatus
 from ..migrations.runs_index import prune_filter
+from . import check as checks
 from . import cloud
 from .backends import LocalRuns, Runs, detached_note, open_runs
 from .common import ProjectOpt, UsageError, console, err_console, fail, json_stdout, write_json_line
@@ -522,6 +523,7 @@ def serve(
 
 
 cloud.register(app)
+checks.register(app, runs_app)
 
 
 def main() -> None:

@@ -85,6 +85,10 @@ class WorkerSettings(BaseModel):
     )
     payload_threshold: int = Field(DEFAULT_PAYLOAD_THRESHOLD, ge=256,
                                    description="JSON payloads above this many bytes go to R2.")
+    url: str | None = Field(
+        None, description="The deployed Worker's URL (https://NAME.SUBDOMAIN.workers.dev): flareflow deploy "
+                          "replays its unfinished runs against the new code first (like --url).",
+    )
 
     @field_validator("name")
     @classmethod

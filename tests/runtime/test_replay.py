@@ -189,7 +189,7 @@ def test_divergence_is_not_swallowed_by_a_broad_except(runtime):
 
     @workflow("wf", registry=new)
     async def v2(run: Run) -> str:
-        try:  # noqa: SIM105 - a deliberately broad except, as a careless author would write it
+        try:  # a deliberately broad except, as a careless author would write it
             await run.step("b", lambda: 1)
         except Exception:
             after.append("swallowed")
