@@ -6,6 +6,8 @@
 * ``tiny``     -- one instant step (only the paging test starts it, so its listing is the test's own).
 * ``nightly``  -- ``schedule="*/10 * * * *"``: what a cron trigger starts.
 * ``big``      -- large JSON everywhere: input, a step result, an event payload and the output (~50 KiB each).
+* ``fragile``  -- two steps, then ``charge`` that fails (one attempt) until the time ``until`` in its input,
+  then a step whose ~12 KiB result is offloaded; what the recovery commands (retry, restart) work on.
 * ``faulty``   -- two parallel steps printing in turns, then a step that prints, logs and raises
   ``ValueError`` (non-retryable in its policy) at the line marked ``FAIL-LINE``; the run fails.
 
@@ -115,6 +117,23 @@ async def faulty(run: Run, order=7):
     await run.parallel(run.step("left", chatter, "left"), run.step("right", chatter, "right"))
     policy = Retry(limit=3, delay="1s", non_retryable=(ValueError,))
     return await run.step("charge", decline, order, retry=policy)  # CHARGE-LINE
+
+
+def charge(until):
+    import time
+
+    if time.time() < until:
+        raise ValueError("the card service is down for a moment")
+    return "charged"
+
+
+@workflow("fragile")
+async def fragile(run: Run, inp):
+    """first, second, charge (fails until `until`, one attempt), then a large step result."""
+    done = [await run.step("first", ident, "first"), await run.step("second", ident, "second"),
+            await run.step("charge", charge, inp["until"], retry=Retry(limit=1))]
+    padding = await run.step("last", ident, "x" * 12_000)
+    return {"done": done, "size": len(padding)}
 
 
 @workflow("big")

@@ -20,6 +20,11 @@ on both unless a test says why a host differs (and then each host's documented b
 * ``GET /runs`` paged with ``cursor`` (D1 on workerd) across a dozen objects: no duplicates, none missing;
 * JSON over the payload threshold (10 KiB) round-trips identically (input, step result, event payload,
   output, ~50 KiB each) over GET, JSON events, SSE and WebSocket;
+* the recovery commands over the API: ``retry`` of a failed run (its completed steps not run again, the
+  failed one given a fresh attempt), ``restart`` from a step (a new run reusing the results before it,
+  the original unchanged), ``DELETE`` (storage, index row and offloaded payloads gone -- R2 on workerd;
+  unfinished runs refused until cancelled) and ``prune`` (unfinished statuses refused, a dry run lists,
+  the real one deletes);
 * a failing step's error names the user's file, line and function (``step.failed``, ``run.failed`` and
   ``GET /runs/{id}``), a non-retryable type fails it at its first attempt, and what each step printed
   and logged comes as its events' ``logs`` and its stored ``logs`` -- two parallel steps' not mixed.
@@ -516,3 +521,118 @@ def test_tracebacks_and_step_logs(server):
         expected = [f"{word} {i}" for i in range(3)]
         assert [e["text"] for e in completed[word]["logs"]] == expected, completed[word]
         assert [e["text"] for e in steps[word]["logs"]] == expected
+
+
+# -- recovery commands ---------------------------------------------------------------------------------
+
+
+def _started(events: list[dict[str, Any]]) -> dict[str, int]:
+    """How often each step was started (its function called) in these events."""
+    counts: dict[str, int] = {}
+    for event in events:
+        if event["type"] == "step.started":
+            counts[event["name"]] = counts.get(event["name"], 0) + 1
+    return counts
+
+
+async def _failed_fragile(server: Any, client: httpx.AsyncClient, seconds: float) -> tuple[str, float]:
+    import time
+
+    until = time.time() + seconds
+    run_id = await start(client, "fragile", {"until": until})
+    run = await finished(server, client, run_id, timeout=20)
+    assert run["status"] == "failed", where(server, await stored_events(client, run_id))
+    return run_id, until
+
+
+async def _past(until: float) -> None:
+    import time
+
+    await asyncio.sleep(max(0.0, until - time.time()) + 0.3)
+
+
+def _payload_keys(server: Any, run_id: str) -> list[str]:
+    """The run's offloaded payloads, read past the API (R2 through Miniflare; the local blob folder)."""
+    if server.kind == "workerd":
+        return [o["key"] for o in server.harness.r2_objects(prefix=f"runs/{run_id}/")]
+    folder = server.project / ".flareflow" / "state" / "blobs" / "runs" / run_id
+    return sorted(p.name for p in folder.iterdir()) if folder.exists() else []
+
+
+def test_retry_restart_delete_and_prune(server):
+    async def body() -> None:
+        async with http(server) as client:
+            # retry: the failed step gets a fresh attempt; completed steps are not run again
+            run_id, until = await _failed_fragile(server, client, 2.0)
+            early = await client.post(f"/runs/{run_id}/retry", json={"extra": 1})
+            assert early.status_code == 400 and early.json()["error"]["field"] == "extra", early.text
+            await _past(until)
+            retried = await client.post(f"/runs/{run_id}/retry", json={})
+            assert retried.status_code == 200, retried.text
+            assert retried.json()["status"] in ("running", "completed"), retried.text
+            run = await finished(server, client, run_id, timeout=20)
+            events = await stored_events(client, run_id)
+            assert run["status"] == "completed" and run["error"] is None, where(server, events)
+            assert run["output"] == {"done": ["first", "second", "charged"], "size": 12_000}
+            assert _started(events) == {"first": 1, "second": 1, "charge": 2, "last": 1}
+            types = [e["type"] for e in events]
+            assert types.index("run.failed") < types.index("run.retried") < types.index("run.completed")
+            assert next(e for e in events if e["type"] == "run.retried")["steps"] == ["charge#1"]
+            assert_gapless(events)
+            again = await client.post(f"/runs/{run_id}/retry")
+            assert again.status_code == 409 and again.json()["error"]["code"] == "run_state_conflict"
+
+            # restart from a step: a new run; what came before is reused, the original stays as it was
+            origin, until = await _failed_fragile(server, client, 1.0)
+            before = (await client.get(f"/runs/{origin}")).json()
+            await _past(until)
+            unknown = await client.post(f"/runs/{origin}/restart", json={"from_step": "nope"})
+            assert unknown.status_code == 400 and unknown.json()["error"]["field"] == "from_step", unknown.text
+            restarted = await client.post(f"/runs/{origin}/restart", json={"from_step": "second"})
+            assert restarted.status_code == 201, restarted.text
+            new_id = restarted.json()["id"]
+            assert new_id != origin and restarted.headers["location"] == f"/runs/{new_id}"
+            new = await finished(server, client, new_id, timeout=20)
+            new_events = await stored_events(client, new_id)
+            assert new["status"] == "completed", where(server, new_events)
+            assert new["restarted_from"] == {"run_id": origin, "step": "second#1"}
+            assert new_events[0]["restarted_from"] == {"run_id": origin, "step": "second#1"}
+            assert new_events[0]["reused"] == ["first#1"]
+            assert _started(new_events) == {"second": 1, "charge": 1, "last": 1}
+            assert new["output"] == {"done": ["first", "second", "charged"], "size": 12_000}
+            assert (await client.get(f"/runs/{origin}")).json() == before
+            whole = await client.post(f"/runs/{origin}/restart")
+            assert whole.status_code == 201, whole.text
+            rerun = await finished(server, client, whole.json()["id"], timeout=20)
+            assert rerun["restarted_from"] == {"run_id": origin, "step": None} and rerun["status"] == "completed"
+
+            # delete: a finished run goes with its index row and payloads; an unfinished one is refused
+            assert _payload_keys(server, new_id), "the 12 KiB step result is offloaded"
+            deleted = await client.delete(f"/runs/{new_id}")
+            assert deleted.status_code == 200 and deleted.json() == {"deleted": True, "id": new_id}, deleted.text
+            assert (await client.get(f"/runs/{new_id}")).status_code == 404
+            listed = await client.get("/runs", params={"id_prefix": new_id})
+            assert listed.json()["runs"] == [], listed.text
+            assert _payload_keys(server, new_id) == []
+            assert (await client.delete(f"/runs/{new_id}")).status_code == 404
+            waiting = await start(client, "gated")
+            refused = await client.delete(f"/runs/{waiting}")
+            assert refused.status_code == 409 and refused.json()["error"]["code"] == "run_state_conflict"
+            assert (await client.get(f"/runs/{waiting}")).status_code == 200
+            assert (await client.post(f"/runs/{waiting}/cancel", json={})).status_code == 200
+
+            # prune: unfinished statuses refused; a dry run lists; the real one deletes
+            bad = await client.post("/runs/prune", json={"older_than": "0s", "status": "waiting"})
+            assert bad.status_code == 400 and bad.json()["error"]["field"] == "status", bad.text
+            young = await client.post("/runs/prune", json={"older_than": "3650d", "status": "cancelled"})
+            assert young.status_code == 200 and young.json()["runs"] == [], young.text
+            await asyncio.sleep(0.1)
+            dry = await client.post("/runs/prune", json={"older_than": "0s", "status": "cancelled", "dry_run": True})
+            assert dry.status_code == 200 and waiting in dry.json()["runs"], dry.text
+            assert (await client.get(f"/runs/{waiting}")).status_code == 200
+            pruned = await client.post("/runs/prune", json={"older_than": "0s", "status": ["cancelled"]})
+            assert pruned.status_code == 200 and waiting in pruned.json()["runs"], pruned.text
+            assert (await client.get(f"/runs/{waiting}")).status_code == 404
+            assert (await client.get("/runs", params={"id_prefix": waiting})).json()["runs"] == []
+
+    arun(body(), timeout=150)
