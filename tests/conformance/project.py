@@ -10,6 +10,8 @@
   then a step whose ~12 KiB result is offloaded; what the recovery commands (retry, restart) work on.
 * ``faulty``   -- two parallel steps printing in turns, then a step that prints, logs and raises
   ``ValueError`` (non-retryable in its policy) at the line marked ``FAIL-LINE``; the run fails.
+* ``deployable`` -- a step, a wait for the event ``go``, a step; in a module of its own
+  (`DEPLOYABLE_MODULE`), which the held-run test removes and restores (a deployment mistake).
 
 No ``max_body`` setting: the default (1 MiB) lets the ~50 KiB payloads through; the payload threshold
 stays at its default (10 KiB), so the Worker offloads them to R2.
@@ -146,6 +148,27 @@ async def big(run: Run, data):
 '''
 
 
+#: The module of ``deployable`` (relative to the project), and its code.
+DEPLOYABLE_MODULE = "workflows/deployable_flows.py"
+DEPLOYABLE = '''\
+"""A workflow the held-run test deploys without, then with again."""
+
+from flareflow import Run, workflow
+
+
+def ident(value):
+    return value
+
+
+@workflow("deployable")
+async def deployable(run: Run, inp=None):
+    """A step, a wait for `go`, a step."""
+    first = await run.step("first", ident, 1)
+    got = await run.wait_for_event("go")
+    return {"first": first, "got": got, "second": await run.step("second", ident, 2)}
+'''
+
+
 def line_of(marker: str) -> int:
     """The line of ``workflows/conformance_flows.py`` that carries the comment ``marker``."""
     return next(i for i, line in enumerate(WORKFLOWS.splitlines(), 1) if f"# {marker}" in line)
@@ -156,4 +179,5 @@ def write_project(root: Path) -> Path:
     (root / "workflows").mkdir(parents=True, exist_ok=True)
     (root / "pyproject.toml").write_text(PYPROJECT, encoding="utf-8")
     (root / "workflows" / "conformance_flows.py").write_text(WORKFLOWS, encoding="utf-8")
+    (root / DEPLOYABLE_MODULE).write_text(DEPLOYABLE, encoding="utf-8")
     return root
