@@ -51,15 +51,44 @@ async def survey(run: Run, inp=None):
 '''
 
 
+FRAGILE = '''\
+"""fragile: two steps, then `charge`, which fails (one attempt) until the time `until` in its input."""
+
+import time
+
+from flareflow import Retry, Run, workflow
+
+
+def ident(value):
+    return value
+
+
+def charge(until):
+    if time.time() < until:
+        raise ValueError("the card service is down for a moment")
+    return "charged"
+
+
+@workflow("fragile")
+async def fragile(run: Run, inp):
+    """first, second, then charge (fails until `until`)."""
+    done = [await run.step("first", ident, "first"), await run.step("second", ident, "second"),
+            await run.step("charge", charge, inp["until"], retry=Retry(limit=1))]
+    return {"done": done}
+'''
+
+
 def chromium_path() -> str | None:
     return shutil.which("chromium") or shutil.which("chromium-browser")
 
 
 def write_console_project(path: Path) -> Path:
-    """The user's starting point (``flareflow new``: hello, onboarding, report) plus ``survey``."""
+    """The user's starting point (``flareflow new``: hello, onboarding, report) plus ``survey`` and
+    ``fragile`` (a run that fails until a time in its input: what Retry and Restart work on)."""
     subprocess.run([flareflow_executable(), "new", str(path)], check=True, capture_output=True,
                    env=clean_env(), stdin=subprocess.DEVNULL)
     (path / "workflows" / "survey.py").write_text(SURVEY, encoding="utf-8")
+    (path / "workflows" / "fragile.py").write_text(FRAGILE, encoding="utf-8")
     return path
 
 

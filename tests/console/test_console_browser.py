@@ -222,3 +222,39 @@ def test_keyboard_alone_opens_a_run_and_answers_it(page: Page, console_server: A
     background = page.page.evaluate("() => getComputedStyle(document.body).backgroundColor")
     channels = [int(c) for c in background[background.index("(") + 1:background.index(")")].split(",")[:3]]
     assert sum(channels) < 3 * 100, f"dark mode asked, page background is {background}"
+
+
+def test_retry_and_restart_from_a_step_in_the_page(page: Page, console_server: Any) -> None:
+    """A failed run shows Retry and Restart (a step picker): restart opens the new run, which says
+    where it came from and did not run the steps before the chosen one; retry continues the original."""
+    p = page.page
+    until = time.time() + 2.0
+    run = _api(console_server, "POST", "/runs", {"workflow": "fragile", "input": {"until": until}})
+    _open(page, console_server, f"#/runs/{run['id']}")
+    _wait_status(page, "failed")
+    p.wait_for_selector("#act-retry:not([hidden]):not([disabled])")
+    assert p.is_hidden("#act-pause") and p.is_hidden("#event-send")  # nothing else to do with a failed run
+    options = p.eval_on_selector_all("#act-restart-step option", "os => os.map(o => o.value)")
+    assert options == ["", "first#1", "second#1", "charge#1"]
+    time.sleep(max(0.0, until - time.time()) + 0.3)  # the card service is back
+    p.select_option("#act-restart-step", "second#1")
+    p.click("#act-restart")
+    p.wait_for_function("id => location.hash.startsWith('#/runs/') && !location.hash.endsWith(id)", arg=run["id"])
+    p.wait_for_selector(f'#run[data-run-id]:not([data-run-id="{run["id"]}"])')
+    new_id = p.get_attribute("#run", "data-run-id")
+    _wait_status(page, "completed")
+    p.wait_for_selector(f'.restarted-from a[href="#/runs/{run["id"]}"]')
+    assert "second#1" in p.inner_text(".restarted-from")
+    started = [e["name"] for e in _events(console_server, str(new_id)) if e["type"] == "step.started"]
+    assert started == ["second", "charge"]  # "first" was reused, not run again
+    _assert_gapless(page, console_server, str(new_id))
+    # back to the original: Retry continues it from its failed step, live
+    p.evaluate("route => { location.hash = route; }", f"#/runs/{run['id']}")
+    _wait_status(page, "failed")
+    p.click("#act-retry")
+    _wait_status(page, "completed")
+    started = [e["name"] for e in _events(console_server, run["id"]) if e["type"] == "step.started"]
+    assert started == ["first", "second", "charge", "charge"]
+    _assert_gapless(page, console_server, run["id"])
+    assert p.is_hidden("#act-retry")
+    assert not [e for e in page.errors if "Content Security Policy" in e or "uncaught" in e], page.errors

@@ -16,7 +16,7 @@ const TERMINAL = new Set(["run.completed", "run.failed", "run.cancelled"]);
 const EVENT_TYPES = [
   "run.started", "step.started", "step.completed", "step.failed", "step.retrying", "run.waiting",
   "input.requested", "input.received", "event.received", "run.completed", "run.failed",
-  "run.cancelled", "run.paused", "run.resumed", "message",
+  "run.cancelled", "run.paused", "run.resumed", "run.retried", "message",
 ];
 
 export const LIVE = "live";
@@ -71,6 +71,13 @@ export class RunStream {
     else this.connect();
   }
 
+  /** Follow again after the run was reopened (a retry): catch up, then live. */
+  follow() {
+    if (this.stopped) return;
+    this.finished = false;
+    this.reconnectNow();
+  }
+
   stop() {
     this.stopped = true;
     window.removeEventListener("online", this.onOnline);
@@ -120,7 +127,8 @@ export class RunStream {
     this.events.push(event);
     this.pending.push(event);
     this.lastSeq = event.seq;
-    if (TERMINAL.has(event.type)) this.finished = true;
+    // the latest event decides: a retried run has a terminal event followed by run.retried
+    this.finished = TERMINAL.has(event.type);
     this.scheduleFlush();
   }
 

@@ -18,13 +18,13 @@ import { schemaForm, parseRejection, FieldError } from "./form.js";
 const TERMINAL = new Set(["completed", "failed", "cancelled"]);
 // Events after which the describe (status, waits, steps) is worth re-reading.
 const REFRESH_ON = new Set([
-  "run.waiting", "run.paused", "run.resumed", "run.completed", "run.failed", "run.cancelled",
+  "run.waiting", "run.paused", "run.resumed", "run.completed", "run.failed", "run.cancelled", "run.retried",
   "input.requested", "input.received", "event.received", "step.failed",
 ]);
 // Events that can open or close a wait (the Act card is redrawn only for these).
 const WAITS_ON = new Set([
   "run.waiting", "input.requested", "input.received", "event.received", "step.failed", "step.started",
-  "run.paused", "run.resumed", "run.completed", "run.failed", "run.cancelled",
+  "run.paused", "run.resumed", "run.completed", "run.failed", "run.cancelled", "run.retried",
 ]);
 
 function section(title, id, ...body) {
@@ -72,6 +72,12 @@ export function mountRun(root, runId) {
   const cancelReason = h("input", { id: "act-reason", type: "text", placeholder: "Reason (optional)", "aria-label": "Reason for cancelling (optional)", maxlength: "500" });
   const cancelConfirm = h("button", { id: "act-cancel-confirm", type: "button", class: "btn danger" }, "Yes, cancel the run");
   const cancelKeep = h("button", { id: "act-cancel-keep", type: "button", class: "btn ghost" }, "Keep it");
+  const retryBtn = h("button", { id: "act-retry", type: "button", class: "btn primary", hidden: true, disabled: true }, "Retry");
+  const restartStep = h("select", { id: "act-restart-step", "aria-label": "Restart from step" });
+  const restartBtn = h("button", { id: "act-restart", type: "button", class: "btn", disabled: true }, "Restart from step");
+  const recoverEl = h("div", { class: "recover", role: "group", "aria-label": "Recover" },
+    h("p", { class: "muted small" }, "Retry continues a failed run from its failed step. Restart starts a new run of the same input that reuses the results before the chosen step; this run stays as it is."),
+    h("div", { class: "row" }, retryBtn, restartStep, restartBtn));
   const confirmBox = h("div", { class: "confirm", hidden: true, role: "group", "aria-label": "Confirm cancelling" },
     h("p", null, "Cancel this run? It stops for good: the running step is interrupted and nothing else runs."),
     h("div", { class: "row" }, cancelReason, cancelConfirm, cancelKeep));
@@ -99,13 +105,14 @@ export function mountRun(root, runId) {
   const eventsEl = h("div", { id: "events", class: "event-list" });
   const eventDetail = h("div", { class: "event-detail", "aria-live": "polite" });
 
+  const eventCol = h("div", null, h("h3", null, "Send an event"), eventForm);
+  const controlRow = h("div", { class: "row" }, pauseBtn, resumeBtn, cancelBtn);
   const actCard = h("section", { class: "card act", "aria-labelledby": "act-title" },
     h("h2", { id: "act-title" }, "Act"),
     waitsEl, questionWrap,
     h("div", { class: "act-grid" },
-      h("div", null, h("h3", null, "Send an event"), eventForm),
-      h("div", null, h("h3", null, "Control"),
-        h("div", { class: "row" }, pauseBtn, resumeBtn, cancelBtn), confirmBox, actError)));
+      eventCol,
+      h("div", null, h("h3", null, "Control"), controlRow, confirmBox, recoverEl, actError)));
 
   const sectionEl = h("section", { id: "run", dataset: { runId }, class: "run" },
     h("nav", { class: "crumbs", "aria-label": "Breadcrumb" }, h("a", { href: "#/runs" }, "← Runs")),
@@ -140,6 +147,12 @@ export function mountRun(root, runId) {
       ["Events", h("span", { class: "run-events" }, String(Math.max(info.last_seq ?? 0, events.length ? events[events.length - 1].seq : 0)))],
     ];
     if (info.idempotency_key) rows.push(["Idempotency key", idChip(info.idempotency_key, { length: 24, label: "Copy idempotency key" })]);
+    const origin = info.restarted_from;
+    if (origin && typeof origin.run_id === "string") {
+      rows.push(["Restarted from", h("span", { class: "restarted-from" },
+        h("a", { href: `#/runs/${encodeURIComponent(origin.run_id)}` }, origin.run_id.slice(0, 12)),
+        origin.step ? [" at step ", h("code", null, origin.step)] : " from the beginning")]);
+    }
     setChildren(metaEl, rows.map(([k, v]) => h("div", null, h("dt", null, k), h("dd", null, v))));
     // Input never changes and output or error arrive with the final status: redraw only then, so
     // a refresh does not fold an unfolded value or reset its scroll.
@@ -177,8 +190,28 @@ export function mountRun(root, runId) {
     pauseBtn.disabled = !(status === "running" || status === "waiting");
     resumeBtn.disabled = status !== "paused";
     if (!open) confirmBox.hidden = true;
-    // A finished run can no longer be acted on: the whole card goes, the status badge says why.
-    actCard.hidden = Boolean(status) && !open;
+    // A finished run takes no events or controls any more; it can still be retried (failed) or restarted.
+    const finished = Boolean(status) && !open;
+    eventCol.hidden = finished;
+    controlRow.hidden = finished;
+    actCard.classList.toggle("finished", finished);
+    retryBtn.hidden = status !== "failed";
+    retryBtn.disabled = status !== "failed";
+    renderRestartSteps();
+    restartBtn.disabled = !status;
+  }
+
+  /** The step picker: the beginning, then every step in the order the run reached them (kept selected). */
+  function renderRestartSteps() {
+    const steps = info && Array.isArray(info.steps) ? info.steps : [];
+    const key = steps.map((s) => s.step).join("\u0000");
+    if (restartStep.dataset.steps === key) return;
+    restartStep.dataset.steps = key;
+    const chosen = restartStep.value;
+    const names = new Map();
+    for (const s of steps) names.set(s.name, (names.get(s.name) || 0) + 1);
+    setChildren(restartStep, h("option", { value: "" }, "from the beginning"),
+      steps.map((s) => h("option", { value: s.step, selected: s.step === chosen }, `from ${names.get(s.name) > 1 ? s.step : s.name}`)));
   }
 
   // --- waits and the question ------------------------------------------------------------------
@@ -218,7 +251,9 @@ export function mountRun(root, runId) {
     }
     if (info && TERMINAL.has(info.status)) {
       waitsEl.hidden = false;
-      setChildren(waitsEl, h("li", { class: "wait muted" }, `This run has ${info.status === "cancelled" ? "been cancelled" : info.status}; nothing can change it any more.`));
+      const what = info.status === "cancelled" ? "been cancelled" : info.status;
+      const how = info.status === "failed" ? "retry it, or restart it from a step" : "restart it from a step to run it again";
+      setChildren(waitsEl, h("li", { class: "wait muted" }, `This run has ${what}; ${how}.`));
     }
     // Prefill the event type with what the run waits for, unless the user typed something else.
     const eventWait = waits.find((w) => w.kind === "event");
@@ -370,6 +405,27 @@ export function mountRun(root, runId) {
     }
   }
 
+  retryBtn.addEventListener("click", async () => {
+    if (await control("/retry", {}, retryBtn)) {
+      announce("Retrying the run.");
+      stream.follow(); // the run is open again: its stream goes on
+    }
+  });
+  restartBtn.addEventListener("click", async () => {
+    actError.hidden = true;
+    restartBtn.disabled = true;
+    const from = restartStep.value;
+    try {
+      const run = await api(runPath(runId, "/restart"), { method: "POST", body: from ? { from_step: from } : {} });
+      announce("Restarted as a new run.");
+      location.hash = `#/runs/${run.id}`;
+    } catch (err) {
+      actError.textContent = errorText(err);
+      actError.hidden = false;
+    } finally {
+      restartBtn.disabled = false;
+    }
+  });
   pauseBtn.addEventListener("click", () => control("/pause", {}, pauseBtn));
   resumeBtn.addEventListener("click", () => control("/resume", {}, resumeBtn));
   cancelBtn.addEventListener("click", () => {

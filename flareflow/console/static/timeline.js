@@ -158,6 +158,9 @@ export class TimelineModel {
       case "run.paused":
         this.pauses.push({ start: at, end: NaN });
         break;
+      case "run.retried":
+        this.runEnd = NaN; // running again
+        break;
       case "run.resumed": {
         const open = this.pauses[this.pauses.length - 1];
         if (open && !Number.isFinite(open.end)) open.end = at;
