@@ -34,6 +34,8 @@ _TYPES: Final = {
     ".svg": "image/svg+xml",
 }
 _PAGE: Final = "index.html"
+#: A path the console may own: ``/console/`` and one plain file name (no slash, no ``..``).
+_ASSET_PATH = re.compile(r"^/console/[A-Za-z0-9_-]+(?:\.[A-Za-z0-9_-]+)*$")
 _HASH_CHARS: Final = 12
 _REFERENCE = re.compile(r"""(?P<q>["'])(?:/console/|\./)(?P<name>[A-Za-z0-9_-]+\.(?:js|css|svg))(?P=q)""")
 _SECURITY: Final = {
@@ -74,7 +76,7 @@ class Assets:
         names: dict[str, str] = {}
         bodies: dict[str, bytes] = {}
         # scripts import one another: hash in dependency order so an importer's hash covers the
-        # hashed names it imports (a cycle falls back to the unrewritten body; modules here have none)
+        # hashed names it imports (an import cycle is refused: the packaged table is built by a test)
         pending = sorted(n for n in files if n != _PAGE and "." + n.rpartition(".")[2] in _TYPES)
         while pending:
             progressed = False
@@ -86,10 +88,8 @@ class Assets:
                 names[name], bodies[name] = _hashed(name, body), body
                 pending.remove(name)
                 progressed = True
-            if not progressed:
-                for name in pending:
-                    names[name], bodies[name] = _hashed(name, files[name]), files[name]
-                break
+            if not progressed:  # a served module would import an unhashed name nobody serves
+                raise ValueError("the console's modules import each other in a cycle: " + ", ".join(pending))
         self.names = names
         self._by_path: dict[str, Asset] = {}
         for name, body in bodies.items():
@@ -137,7 +137,7 @@ def assets() -> Assets:
 
 def is_console_path(path: str) -> bool:
     """Paths the console owns: public, like ``/health`` (the data calls need the token)."""
-    return path == "/" or path.startswith(PREFIX)
+    return path == "/" or _ASSET_PATH.match(path) is not None
 
 
 __all__ = ["CSP", "PREFIX", "Asset", "Assets", "assets", "is_console_path"]

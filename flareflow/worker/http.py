@@ -40,7 +40,7 @@ class HttpError(Exception):
     """An error the API reports as ``{"error": {"code", "message", "field"}}``."""
 
     def __init__(self, status: int, code: str, message: str, field: str | None = None, *,
-                 retry_after: int | None = None) -> None:
+                 retry_after: int | None = None, allow: list[str] | None = None) -> None:
         super().__init__(message)
         self.status = status
         self.code = code
@@ -48,10 +48,14 @@ class HttpError(Exception):
         self.field = field
         #: Seconds for a ``Retry-After`` header (503: the store refused, try again later).
         self.retry_after = retry_after
+        #: The methods a path does answer (405's ``Allow`` header).
+        self.allow = allow
 
     def response(self) -> Response:
         headers = {"www-authenticate": 'Bearer realm="flareflow"'} if self.status == 401 else {}
         if self.retry_after is not None:
             headers["retry-after"] = str(self.retry_after)
+        if self.allow:
+            headers["allow"] = ", ".join(self.allow)
         return Response(self.status, {"error": {"code": self.code, "message": self.message,
                                                 "field": self.field}}, headers)

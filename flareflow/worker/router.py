@@ -229,13 +229,15 @@ class Router:
         if len(request.body) > self.max_body:
             raise HttpError(413, "payload_too_large", f"request body is larger than {self.max_body} bytes", "body")
         allowed = []
+        # HEAD is GET without the body (the hosts' HTTP layers drop it): uptime checks, curl -I
+        wanted = "GET" if request.method == "HEAD" else request.method
         # a path a route without a run id matches (/runs/prune) is never taken for a run id
         fixed = any(not pattern.groups and pattern.match(path) for _, pattern, _ in self._routes)
         for method, pattern, handler in self._routes:
             match = None if fixed and pattern.groups else pattern.match(path)
             if match is None:
                 continue
-            if method != request.method:
+            if method != wanted:
                 allowed.append(method)
                 continue
             run_id = match.group(1) if match.groups() else ""
@@ -243,8 +245,9 @@ class Router:
                 raise HttpError(404, "run_not_found", f"no run '{run_id[:80]}'", "run_id")
             return await handler(request, run_id)
         if allowed:
+            methods = sorted(set(allowed) | ({"HEAD"} if "GET" in allowed else set()))
             raise HttpError(405, "method_not_allowed", f"{request.method} is not allowed here; use "
-                           + ", ".join(sorted(set(allowed))))
+                           + ", ".join(sorted(set(allowed))), allow=methods)
         raise HttpError(404, "not_found", f"no route {request.path[:200]}")
 
     # -- handlers --------------------------------------------------------------------------

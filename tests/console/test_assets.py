@@ -67,3 +67,21 @@ def test_console_paths_answer_sentences_for_mistakes() -> None:
     posted = _get(router, "/", "POST")
     assert posted.status == 405  # type: ignore[attr-defined]
     assert _get(router, "/runs").status == 401  # type: ignore[attr-defined]  # data still needs the token
+
+
+def test_only_plain_file_names_under_console_are_public() -> None:
+    """A path that only starts like a console file is not a way around the token."""
+    router = Router(FakeBackend(), token="secret")
+    for path in ("/console/../runs", "/console/..%2Fruns", "/console/x/../../runs", "/console/"):
+        assert _get(router, path).status in (401, 404), path  # type: ignore[attr-defined]
+    assert _get(router, "/console/../runs").status == 401  # type: ignore[attr-defined]
+
+
+def test_an_import_cycle_between_console_modules_is_refused_when_the_table_is_built() -> None:
+    files = {"a.js": b'import "./b.js";\n', "b.js": b'import "./a.js";\n'}
+    try:
+        Assets(files)
+    except ValueError as exc:
+        assert "a.js" in str(exc) and "b.js" in str(exc)
+    else:
+        raise AssertionError("a cycle was accepted: its modules would import names nobody serves")

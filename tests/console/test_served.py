@@ -33,3 +33,13 @@ def test_every_console_file_is_served_as_packaged(console_server: Any) -> None:
     missing = httpx.get(console_server.url + "/console/nope.0123456789ab.js", timeout=15)
     assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
     assert httpx.get(console_server.url + "/runs", timeout=15).status_code == 401
+
+
+def test_head_answers_like_get_without_a_body_and_405_says_what_is_allowed(console_server: Any) -> None:
+    head = httpx.head(console_server.url + "/", timeout=15)
+    assert head.status_code == 200 and head.headers["content-type"].startswith("text/html")
+    assert head.content == b""
+    assert httpx.head(console_server.url + "/health", timeout=15).status_code == 200
+    posted = httpx.post(console_server.url + "/health", timeout=15)
+    assert posted.status_code == 405 and posted.headers["allow"] == "GET, HEAD"
+
