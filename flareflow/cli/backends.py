@@ -20,7 +20,6 @@ import typer
 from rich.markup import escape
 
 from ..engine.errors import InvalidInput, RunNotFound, StorageError
-from ..engine.events import TERMINAL_EVENTS
 from ..engine.status import TERMINAL, RunStatus
 from ..local.runtime import LocalRuntime
 from ..migrations.runs_index import listed, prune_filter
@@ -234,11 +233,9 @@ class LocalRuns(Runs):
         while True:
             obj = self.rt.get(full)
             finished = obj.status in TERMINAL  # read before the events: none can follow it unseen
-            for event in obj.events(after=after):
+            for event in obj.events(after=after):  # a retried run has events after its run.failed
                 after = event["seq"]
                 yield event
-                if event["type"] in TERMINAL_EVENTS:
-                    return
             if not follow or finished:
                 return
             await asyncio.sleep(Watcher.POLL_SECONDS)

@@ -309,6 +309,10 @@ def runs_show(
     console.print(f"[bold]run[/bold] {info['id']}  [bold]{escape(info['workflow'])}[/bold]  "
                   f"status [bold]{info['status']}[/bold]")
     console.print(f"created {info['created_at']}  updated {info['updated_at']}")
+    origin = info.get("restarted_from")
+    if origin:
+        console.print(f"restarted from run {origin['run_id']} "
+                      + (f"at step {escape(str(origin['step']))}" if origin.get("step") else "from the beginning"))
     console.print(f"input  {escape(json.dumps(info['input']))}")
     if info["status"] == RunStatus.COMPLETED:
         console.print(f"output {escape(json.dumps(info['output']))}")

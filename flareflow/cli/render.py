@@ -135,8 +135,15 @@ class LiveView:
         kind = event["type"]
         out = self._print
         if kind == "run.started":
+            origin = event.get("restarted_from")
             out(f"[bold]▶ {escape(event['workflow'])}[/bold]  run [cyan]{event['run_id']}[/cyan]"
-                + (f"  input {escape(short_json(event['input']))}" if event.get("input") is not None else ""))
+                + (f"  input {escape(short_json(event['input']))}" if event.get("input") is not None else "")
+                + (f"  [dim]restarted from {origin['run_id']} "
+                   + (f"at {escape(str(origin['step']))}" if origin.get("step") else "from the beginning")
+                   + "[/dim]" if isinstance(origin, dict) else ""))
+        elif kind == "run.retried":
+            out(f"  [yellow]↻[/yellow] retried: {escape(', '.join(event.get('steps') or [])) or 'the run'} "
+                "[dim](completed steps are not run again)[/dim]")
         elif kind == "step.started":
             self.waiting = ""
             self.running[event["step"]] = step_label(event["step"], event["name"])

@@ -199,8 +199,8 @@ class Watcher:
             self._spawn_ask(event)
         if event["type"] == "input.received":
             self._prompting.discard(event["step"])
-        if event["type"] in TERMINAL_EVENTS:
-            self.final = event
+        # the latest event decides: in a retried run's log a terminal event is followed by run.retried
+        self.final = event if event["type"] in TERMINAL_EVENTS else None
 
     async def run(self, *, start: bool = True) -> dict[str, Any] | None:
         """Stream until the run finishes; returns its terminal event. Open prompts are dropped then."""
