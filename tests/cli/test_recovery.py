@@ -227,3 +227,51 @@ def test_delete_and_prune_remove_files_index_rows_and_payloads(recovering: Path)
     assert pruned.returncode == 0 and "deleted 2 run(s)" in pruned.stdout, describe(pruned)
     assert not list((state_dir(recovering) / "runs").glob("*.db"))
     assert _index_ids(recovering) == set()
+
+
+def test_commands_reach_runs_that_serve_local_executes(tmp_path: Path) -> None:
+    """``runs pause|resume|cancel`` without ``--url`` on runs a ``serve --local`` process executes (through
+    their inboxes), and ``runs retry|restart|delete|prune`` with ``--url`` against that server."""
+    from tests.api.hosts import make_server
+
+    server = make_server("local", tmp_path / "served")
+    try:
+        here = server.project
+        ids = [server_start(server, "approval") for _ in range(2)]
+        for run_id in ids:
+            wait_until(lambda r=run_id: run_status(here, r) == "waiting", 20, "the served run to wait")  # type: ignore[misc]
+        paused = ff("runs", "pause", ids[0], "-C", str(here), cwd=here)
+        assert paused.returncode == 0, describe(paused)
+        assert run_status(here, ids[0]) == "paused"
+        resumed = ff("runs", "resume", ids[0], "--detach", "-C", str(here), cwd=here)
+        assert resumed.returncode == 0 and resumed.stdout.strip() == ids[0], describe(resumed)
+        assert run_status(here, ids[0]) == "waiting"
+        cancelled = ff("runs", "cancel", ids[1], "-C", str(here), cwd=here)
+        assert cancelled.returncode == 0, describe(cancelled)
+        assert "another flareflow process" not in cancelled.stderr
+        assert run_status(here, ids[1]) == "cancelled"
+
+        remote = ["--url", server.url, "--token", server.token]
+        restarted = ff("runs", "restart", ids[1], "--detach", *remote, cwd=here)
+        assert restarted.returncode == 0 and RUN_ID.match(restarted.stdout.strip()), describe(restarted)
+        new_id = restarted.stdout.strip()
+        wait_until(lambda: run_status(here, new_id) == "waiting", 20, "the restarted run to wait")
+        not_failed = ff("runs", "retry", new_id, *remote, cwd=here)
+        assert not_failed.returncode == 1 and "run_state_conflict" in not_failed.stderr, describe(not_failed)
+        refused = ff("runs", "delete", new_id, *remote, cwd=here)
+        assert refused.returncode == 1 and "cancel it first" in refused.stderr, describe(refused)
+        listed = ff("runs", "prune", "--older-than", "0s", "--status", "cancelled", "--dry-run", *remote, cwd=here)
+        assert listed.returncode == 0 and ids[1] in listed.stdout, describe(listed)
+        deleted = ff("runs", "delete", ids[1], *remote, cwd=here)
+        assert deleted.returncode == 0, describe(deleted)
+        assert not (state_dir(here) / "runs" / f"{ids[1]}.db").exists()
+    finally:
+        server.stop()
+
+
+def server_start(server: Any, workflow: str) -> str:
+    import httpx
+
+    response = httpx.post(server.url + "/runs", json={"workflow": workflow}, headers=server.headers, timeout=15)
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
