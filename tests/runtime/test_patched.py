@@ -12,10 +12,12 @@ from flareflow.local import LocalRuntime
 from .helpers import advance, finished, idle
 
 
-def versions(calls: list[str]) -> dict[str, Registry]:
+def versions(runtime: Any, first: str) -> tuple[list[str], dict[str, Registry]]:
     """The same workflow as shipped three times: v1 bills after the nap; v2 ships the change
     "bill-first" (bill before the nap) guarded by ``run.patched``; v3 has no guard (diverges for
-    runs recorded on v1 past that point)."""
+    runs recorded on v1 past that point). The runtime starts on ``first``; returns the steps' calls
+    (as they run) and the releases."""
+    calls: list[str] = []
     regs = {"v1": Registry(), "v2": Registry(), "v3": Registry()}
 
     def act(name: str) -> str:
@@ -47,13 +49,21 @@ def versions(calls: list[str]) -> dict[str, Registry]:
         await run.sleep("nap", "1 hour")
         return [a, b, await run.step("audit", act, "audit")]
 
-    return regs
+    runtime.registry = regs[first]
+    return calls, regs
+
+
+async def shipped(runtime: Any, rt: LocalRuntime, code: Registry) -> tuple[LocalRuntime, str]:
+    """Start ``order`` on ``rt``'s code and let it nap; then, an hour later, restart on ``code``."""
+    run_id = (await rt.start_run("order")).run_id
+    await idle(rt)
+    rt2 = await runtime.restart(advance=3600, registry=code)
+    await rt2.recover()
+    return rt2, run_id
 
 
 def test_runs_recorded_before_the_change_keep_the_old_path_new_runs_take_the_new(runtime):
-    calls: list[str] = []
-    regs = versions(calls)
-    runtime.registry = regs["v1"]
+    calls, regs = versions(runtime, "v1")
 
     async def main(rt: LocalRuntime) -> None:
         old_run = (await rt.start_run("order")).run_id  # on v1: reserve done, napping
@@ -83,15 +93,11 @@ def test_runs_recorded_before_the_change_keep_the_old_path_new_runs_take_the_new
 
 
 def test_dropping_the_patched_call_later_keeps_runs_that_recorded_the_marker(runtime):
-    calls: list[str] = []
-    regs = versions(calls)
-    runtime.registry = regs["v2"]
+    calls, regs = versions(runtime, "v2")
 
     async def main(rt: LocalRuntime) -> None:
-        run_id = (await rt.start_run("order")).run_id  # on v2: reserve, marker, bill-early, napping
-        await idle(rt)
-        rt2 = await runtime.restart(advance=3600, registry=regs["v3"])  # the guard is removed
-        await rt2.recover()
+        # on v2: reserve, the marker, bill-early, the nap; then v3, where the guard is removed
+        rt2, run_id = await shipped(runtime, rt, regs["v3"])
         done = await finished(rt2, run_id)
         assert done.status == "completed", done.open_waits()
         assert done.info["output"] == ["reserve", "bill-early", "audit"]
@@ -101,15 +107,10 @@ def test_dropping_the_patched_call_later_keeps_runs_that_recorded_the_marker(run
 
 
 def test_a_held_divergence_continues_once_a_patched_branch_matches_its_history(runtime):
-    calls: list[str] = []
-    regs = versions(calls)
-    runtime.registry = regs["v1"]
+    calls, regs = versions(runtime, "v1")
 
     async def main(rt: LocalRuntime) -> None:
-        run_id = (await rt.start_run("order")).run_id
-        await idle(rt)
-        rt2 = await runtime.restart(advance=3600, registry=regs["v3"])  # shipped without a guard
-        await rt2.recover()
+        rt2, run_id = await shipped(runtime, rt, regs["v3"])  # v3: the change without a guard
         await idle(rt2)
         held = rt2.get(run_id)
         assert held.status == "waiting" and held.open_waits()[0]["kind"] == "code"
