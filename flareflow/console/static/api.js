@@ -50,7 +50,13 @@ export function adoptTokenFromHash() {
   } catch {
     token = match[1];
   }
-  if (token) setToken(token);
+  if (token) {
+    // A link's token replaces the one kept here only once the server accepts it: until then the
+    // old one is remembered, so a stale or mistyped link cannot sign a working session out.
+    const kept = getToken();
+    linkReplaced = kept && kept !== token ? kept : null;
+    setToken(token);
+  }
   // Rebuild the fragment without the token parameter, keeping any route and other parameters.
   let [route, query = ""] = hash.replace(/^#/, "").split("?");
   if (route.startsWith("token=")) {
@@ -93,6 +99,22 @@ export function errorText(err) {
 const listeners = new Set();
 
 /** Called with the ApiError whenever the server refuses the token (HTTP 401). */
+let linkReplaced = null;
+
+/** After a 401: bring back the token a refused link replaced. True when there was one. */
+export function restoreTokenBeforeLink() {
+  const kept = linkReplaced;
+  linkReplaced = null;
+  if (!kept) return false;
+  setToken(kept);
+  return true;
+}
+
+/** The server accepted the current token: a link's token is now the one to keep. */
+export function tokenAccepted() {
+  linkReplaced = null;
+}
+
 export function onUnauthorized(fn) {
   listeners.add(fn);
   return () => listeners.delete(fn);
@@ -135,6 +157,7 @@ export async function api(path, { method = "GET", body, signal, token = getToken
     }
   }
   if (response.ok) {
+    if (token && token === getToken()) tokenAccepted();
     if (data === undefined) {
       throw new ApiError(`The server answered ${response.status} with something that is not JSON.`, {
         status: response.status,

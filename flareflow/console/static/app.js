@@ -5,7 +5,8 @@
 //   #/runs/{id}                      one run
 //   #/workflows                      the declared workflows
 
-import { api, adoptTokenFromHash, getToken, setToken, clearToken, onUnauthorized, errorText, ApiError } from "./api.js";
+import { api, adoptTokenFromHash, getToken, setToken, clearToken, onUnauthorized, errorText, ApiError,
+  restoreTokenBeforeLink } from "./api.js";
 import { h, setChildren } from "./dom.js";
 import { mountRuns } from "./runs.js";
 import { mountRun } from "./run.js";
@@ -54,7 +55,15 @@ function parseRoute() {
   const parts = path.split("/").filter(Boolean);
   const params = new URLSearchParams(q);
   if (parts[0] === "workflows") return { name: "workflows", params };
-  if (parts[0] === "runs" && parts[1]) return { name: "run", id: decodeURIComponent(parts[1]), params };
+  if (parts[0] === "runs" && parts[1]) {
+    let id = parts[1];
+    try {
+      id = decodeURIComponent(id);
+    } catch {
+      /* malformed escapes (#/runs/%E0): shown as "Not a run id" below */
+    }
+    return { name: "run", id, params };
+  }
   return { name: "runs", params };
 }
 
@@ -157,6 +166,13 @@ signOut.addEventListener("click", () => {
 });
 
 onUnauthorized(() => {
+  if (restoreTokenBeforeLink()) {
+    // the link carried a refused token: keep working with the one that was signed in
+    workflowCache = null;
+    route.started = false;
+    route();
+    return;
+  }
   clearToken();
   workflowCache = null;
   showLogin("That token was refused by the server. Sign in again.");
@@ -164,6 +180,8 @@ onUnauthorized(() => {
 
 window.addEventListener("hashchange", () => {
   if (adoptTokenFromHash()) workflowCache = null;
+  // In-page anchors (the "Skip to content" link's #main) are not routes: let the browser jump.
+  if (location.hash && !location.hash.startsWith("#/")) return;
   route();
 });
 

@@ -129,7 +129,7 @@ function buildField(schema, path, name, { required = false, registry }) {
     let read;
     if (options.length <= 6) {
       const radios = options.map((opt, i) => {
-        const input = h("input", { type: "radio", name: fieldName, id: `${group}-${i}`, value: String(i), checked: schema.default !== undefined && JSON.stringify(schema.default) === JSON.stringify(opt) });
+        const input = h("input", { type: "radio", name: `${fieldName}~${group}`, id: `${group}-${i}`, value: String(i), checked: schema.default !== undefined && JSON.stringify(schema.default) === JSON.stringify(opt) });
         return h("label", { class: "choice", for: `${group}-${i}` }, input, typeof opt === "string" ? opt : showJSON(opt));
       });
       control = h("div", { class: "choices", role: "radiogroup", "aria-labelledby": labelledBy, "aria-required": required ? "true" : null }, radios);
@@ -152,8 +152,8 @@ function buildField(schema, path, name, { required = false, registry }) {
   if (type === "boolean") {
     const group = nextId("bool");
     const labelledBy = nextId("lbl");
-    const yes = h("input", { type: "radio", name: fieldName, id: `${group}-y`, value: "true", checked: schema.default === true });
-    const no = h("input", { type: "radio", name: fieldName, id: `${group}-n`, value: "false", checked: schema.default === false });
+    const yes = h("input", { type: "radio", name: `${fieldName}~${group}`, id: `${group}-y`, value: "true", checked: schema.default === true });
+    const no = h("input", { type: "radio", name: `${fieldName}~${group}`, id: `${group}-n`, value: "false", checked: schema.default === false });
     const control = h("div", { class: "choices", role: "radiogroup", "aria-labelledby": labelledBy },
       h("label", { class: "choice", for: yes.id }, yes, "Yes"), h("label", { class: "choice", for: no.id }, no, "No"));
     return make({
@@ -173,7 +173,7 @@ function buildField(schema, path, name, { required = false, registry }) {
       el: wrapper(path, h("label", { for: id, class: "label" }, title), input, hint, { required }),
       read: () => {
         const v = input.value;
-        if (v === "" && !required && !schema.minLength) return { missing: true };
+        if (v === "" && !required) return { missing: true }; // an optional field left empty is omitted
         if (schema.minLength !== undefined && [...v].length < schema.minLength) throw new FieldError(path, `Must be at least ${schema.minLength} character${schema.minLength === 1 ? "" : "s"} long.`);
         if (schema.maxLength !== undefined && [...v].length > schema.maxLength) throw new FieldError(path, `Must be at most ${schema.maxLength} characters long.`);
         if (schema.pattern) {
@@ -233,12 +233,13 @@ function buildField(schema, path, name, { required = false, registry }) {
     return {
       el: fieldset,
       read: () => {
+        const read = children.map(({ key, field }) => ({ key, r: field.read() }));
+        if (!required && read.every(({ r }) => r.missing)) return { missing: true };
         const out = {};
-        for (const { key, field } of children) {
-          const r = field.read();
-          if (r.missing) {
-            if (req.has(key)) throw new FieldError(childPath(path, key), "This field is required.");
-          } else out[key] = r.value;
+        for (const { key, r } of read) {
+          if (!r.missing) out[key] = r.value;
+          else if (req.has(key) && typesOf(schema.properties[key] || {}).includes("null")) out[key] = null;
+          else if (req.has(key)) throw new FieldError(childPath(path, key), "This field is required.");
         }
         return { value: out };
       },
@@ -277,7 +278,7 @@ function buildField(schema, path, name, { required = false, registry }) {
       const field = buildField(schema.items, itemPath, `Item ${i + 1}`, { required: true, registry });
       const remove = h("button", { type: "button", class: "btn small ghost" }, "Remove");
       const li = h("li", { class: "array-item" }, h("div", { class: "item-head" }, h("span", { class: "item-label muted small" }, `Item ${i + 1}`), remove), field.el);
-      const item = { li, field, remove, path: itemPath };
+      const item = { li, field, remove, path: itemPath, builtPath: itemPath };
       remove.addEventListener("click", () => {
         items.splice(items.indexOf(item), 1);
         li.remove();
@@ -305,8 +306,18 @@ function buildField(schema, path, name, { required = false, registry }) {
       el: fieldset,
       read: () => {
         const out = [];
+        if (!required && !items.length) return { missing: true };
         items.forEach((item, i) => {
-          const r = item.field.read();
+          let r;
+          try {
+            r = item.field.read();
+          } catch (err) {
+            // the item's fields name the path it was built at; after removals it sits at [i]
+            if (err instanceof FieldError && err.path.startsWith(item.builtPath)) {
+              throw new FieldError(`${path}[${i}]` + err.path.slice(item.builtPath.length), err.message);
+            }
+            throw err;
+          }
           if (r.missing) throw new FieldError(`${path}[${i}]`, "Fill in this item or remove it.");
           out.push(r.value);
         });

@@ -38,6 +38,11 @@ function arrayIndex(token, length, { allowEnd }) {
   return index;
 }
 
+/** Set an own data member: `obj[key] = value` would set the prototype for a key named "__proto__". */
+function put(obj, key, value) {
+  Object.defineProperty(obj, key, { value, writable: true, enumerable: true, configurable: true });
+}
+
 function get(doc, tokens) {
   let cur = doc;
   for (const token of tokens) {
@@ -72,7 +77,7 @@ function setIn(doc, tokens, edit) {
     copy[index] = setIn(child, rest, edit);
   } else {
     if (!has(copy, head)) throw new PatchError(`no member ${JSON.stringify(head)}`);
-    copy[head] = setIn(copy[head], rest, edit);
+    put(copy, head, setIn(copy[head], rest, edit));
   }
   return copy;
 }
@@ -81,7 +86,7 @@ function add(doc, tokens, value) {
   if (tokens.length === 0) return value;
   return setIn(doc, tokens, (parent, key) => {
     if (Array.isArray(parent)) parent.splice(arrayIndex(key, parent.length, { allowEnd: true }), 0, value);
-    else parent[key] = value;
+    else put(parent, key, value);
   });
 }
 
@@ -102,7 +107,7 @@ function replace(doc, tokens, value) {
     if (Array.isArray(parent)) parent[arrayIndex(key, parent.length, { allowEnd: false })] = value;
     else {
       if (!has(parent, key)) throw new PatchError(`no member ${JSON.stringify(key)} to replace`);
-      parent[key] = value;
+      put(parent, key, value);
     }
   });
 }
