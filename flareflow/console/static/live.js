@@ -10,6 +10,8 @@
 import { api, getToken, runPath, ApiError } from "./api.js";
 
 const PAGE = 10000;
+// A socket that closes within this long of opening did not prove the server healthy: keep backing off.
+const STABLE_MS = 3000;
 const TERMINAL = new Set(["run.completed", "run.failed", "run.cancelled"]);
 // SSE delivers named events (`event: step.started`); EventSource only calls listeners registered
 // for that exact name, so every type is listed here (and "message" for unnamed frames).
@@ -19,6 +21,7 @@ const EVENT_TYPES = [
   "run.cancelled", "run.paused", "run.resumed", "run.retried", "message",
 ];
 
+export const CONNECTING = "connecting…";
 export const LIVE = "live";
 export const RECONNECTING = "reconnecting…";
 export const LIVE_SSE = "live (SSE)";
@@ -45,6 +48,9 @@ export class RunStream {
     this.ws = null;
     this.sse = null;
     this.retryTimer = 0;
+    this.gapTimer = 0;
+    this.stableTimer = 0;
+    this.attempt = 0; // bumped by every reconnect, so a superseded one never opens a second socket
     this.backoff = 500;
     this.failedOpens = 0; // consecutive WebSocket attempts that never opened
     this.mode = typeof WebSocket === "function" ? "ws" : "sse";
@@ -52,11 +58,20 @@ export class RunStream {
       if (!this.stopped && !this.finished && this.connection === OFFLINE) this.reconnectNow();
     };
     window.addEventListener("online", this.onOnline);
+    // A phone that slept or changed networks may hold a socket that is silently dead: on coming
+    // back, catch up over HTTP (gap-safe through `accept`) and reconnect unless a stream is open.
+    this.onVisible = () => {
+      if (document.visibilityState !== "visible" || this.stopped || this.finished) return;
+      const open = (this.ws && this.ws.readyState === WebSocket.OPEN) || (this.sse && this.sse.readyState === 1);
+      if (!open) this.reconnectNow();
+      else this.fetchAfter(this.lastSeq).then(() => this.flushNow(), (err) => this.handlers.onError(err));
+    };
+    document.addEventListener("visibilitychange", this.onVisible);
   }
 
   /** Load the whole history, then follow live (unless the run already finished). */
   async start() {
-    this.setConnection(RECONNECTING);
+    this.setConnection(CONNECTING);
     try {
       await this.fetchAfter(this.lastSeq);
     } catch (err) {
@@ -81,7 +96,10 @@ export class RunStream {
   stop() {
     this.stopped = true;
     window.removeEventListener("online", this.onOnline);
+    document.removeEventListener("visibilitychange", this.onVisible);
     clearTimeout(this.retryTimer);
+    clearTimeout(this.gapTimer);
+    clearTimeout(this.stableTimer);
     cancelAnimationFrame(this.frame);
     this.closeSockets();
   }
@@ -141,7 +159,8 @@ export class RunStream {
         this.gapFetch = null;
         if (this.parked.size && !this.stopped) {
           // The HTTP answer did not reach the parked seqs yet (they were written after it); try again shortly.
-          setTimeout(() => this.fillGap(), 250);
+          clearTimeout(this.gapTimer);
+          this.gapTimer = setTimeout(() => this.fillGap(), 250);
         }
       });
   }
@@ -192,6 +211,7 @@ export class RunStream {
   }
 
   openSocket() {
+    this.closeSockets(); // never two at once: a late reconnect replaces, it does not add
     const scheme = location.protocol === "https:" ? "wss:" : "ws:";
     const url = `${scheme}//${location.host}${runPath(this.runId, "/ws")}?after=${this.lastSeq}&token=${this.tokenParam()}`;
     let ws;
@@ -207,7 +227,10 @@ export class RunStream {
     ws.onopen = () => {
       opened = true;
       this.failedOpens = 0;
-      this.backoff = 500;
+      // the backoff resets once the socket proves itself (a message, or STABLE_MS open), not on
+      // open alone: a server that accepts and drops at once must not be hammered every 0.5 s
+      clearTimeout(this.stableTimer);
+      this.stableTimer = setTimeout(() => { this.backoff = 500; }, STABLE_MS);
       this.setConnection(LIVE);
     };
     ws.onmessage = (message) => {
@@ -222,11 +245,13 @@ export class RunStream {
         console.warn("flareflow: socket error frame", data.error);
         return;
       }
+      this.backoff = 500;
       this.accept(data);
     };
     ws.onclose = (close) => {
       if (this.ws !== ws) return; // replaced or stopped on purpose
       this.ws = null;
+      clearTimeout(this.stableTimer);
       if (this.stopped) return;
       if (close.code === 1000 && (/finished/i.test(close.reason || "") || this.finished)) {
         // The server is done: it sent the terminal event (maybe still in flight in this batch).
@@ -317,13 +342,15 @@ export class RunStream {
   async reconnectNow() {
     clearTimeout(this.retryTimer);
     if (this.stopped || this.finished) return;
+    const attempt = ++this.attempt;
     this.closeSockets();
+    if (this.connection !== OFFLINE) this.setConnection(RECONNECTING);
     // Ask over HTTP first: it tells a refused token (401 → login) and a gone run apart, which a
     // failed socket cannot, and it catches up on whatever we missed while away.
     try {
       await this.fetchAfter(this.lastSeq);
     } catch (err) {
-      if (this.stopped) return;
+      if (this.stopped || attempt !== this.attempt) return;
       if (err instanceof ApiError && (err.status === 401 || err.status === 404)) {
         this.handlers.onError(err);
         this.setConnection(OFFLINE);
@@ -332,6 +359,7 @@ export class RunStream {
       this.scheduleReconnect(); // the server is down or busy: keep trying, backing off
       return;
     }
+    if (attempt !== this.attempt) return; // a newer reconnect took over while this one fetched
     this.flushNow();
     if (this.finished) this.setConnection(FINISHED);
     else this.connect();
