@@ -53,8 +53,8 @@ def replay_gate(project: Project, url: str | None, token: str | None, *, force: 
     refuse (exit 1) when any would not replay, unless ``force``. Without a URL the check is skipped,
     with a note saying how to enable it."""
     if not url:
-        console.print("[dim]note: no deployed URL known (--url or tool.flareflow.worker.url): its unfinished "
-                      "runs are not replayed against this code first[/dim]")
+        console.print("[dim]note: replay check skipped: no Worker URL known (--url or tool.flareflow.worker.url) "
+                      "to read the unfinished runs from[/dim]")
         return
     import asyncio
 

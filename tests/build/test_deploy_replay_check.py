@@ -90,4 +90,4 @@ def test_deploy_says_why_it_cannot_check(deployed, tmp_path: Path) -> None:
 
     unset = ff("deploy", cwd=local, env=fake_wrangler_env(log))  # no URL known: the check is skipped, said so
     assert unset.returncode == 0, describe(unset)
-    assert "no deployed URL known" in unset.stdout and deploy_calls(log) == [["deploy"]]
+    assert "replay check skipped: no Worker URL known" in unset.stdout and deploy_calls(log) == [["deploy"]]
