@@ -111,10 +111,11 @@ class Client:
         return run
 
     async def list(self, *, workflow: str | None = None, status: str | None = None, limit: int = 50,
-                   cursor: str | None = None) -> dict[str, Any]:
-        """One page of runs, newest first: ``{"runs": [...], "next_cursor": ...}``."""
+                   cursor: str | None = None, id_prefix: str | None = None) -> dict[str, Any]:
+        """One page of runs, newest first: ``{"runs": [...], "next_cursor": ...}``; ``id_prefix``:
+        only runs whose id starts with it."""
         params = {k: v for k, v in {"workflow": workflow, "status": status, "limit": limit,
-                                    "cursor": cursor}.items() if v is not None}
+                                    "cursor": cursor, "id_prefix": id_prefix}.items() if v is not None}
         page: dict[str, Any] = await self._call("GET", "/runs", params=params)
         return page
 

@@ -12,9 +12,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import shlex
 from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
+from urllib.parse import urlsplit
 
 import typer
 from rich.markup import escape
@@ -26,6 +29,7 @@ from ..migrations.runs_index import listed, prune_filter
 from .codewatch import say_code_change, watching_code
 from .common import UsageError, console, err_console, guard, run_async
 from .common import load as load_project
+from .errors import UserError
 from .project import Project
 from .watch import Watcher
 from .worker import WorkerFiles
@@ -35,6 +39,9 @@ if TYPE_CHECKING:
     from ..client import Client
 
 T = TypeVar("T")
+
+#: Digits in a run id (`flareflow.engine.ids`); anything shorter is a prefix.
+FULL_ID_LENGTH = 21
 
 #: ``runs prune`` locally: no page limit (the embedded runtime has no request budget).
 PRUNE_ALL = 1_000_000_000
@@ -70,6 +77,10 @@ class Runs:
 
     async def send_event(self, run_id: str, event_type: str, payload: Any, quiet: bool) -> str:
         """Deliver; returns the run id as the backend knows it."""
+        raise NotImplementedError  # pragma: no cover
+
+    async def awaited_events(self, run_id: str) -> list[str]:
+        """The event types the run waits for right now (none: it waits for no event)."""
         raise NotImplementedError  # pragma: no cover
 
     async def answer(self, run_id: str, value: Any, step: str | None, quiet: bool) -> tuple[str, str | None]:
@@ -231,6 +242,8 @@ class LocalRuns(Runs):
         run commits them (its database read every `Watcher.POLL_SECONDS`), until it finishes."""
         full = self.rt.resolve(run_id)
         while True:
+            if not self.rt.owns(full) and not self.rt.open_runs.busy(full):
+                self.rt.evict(full, counted=False)  # another process writes it: its status from SQL
             obj = self.rt.get(full)
             finished = obj.status in TERMINAL  # read before the events: none can follow it unseen
             for event in obj.events(after=after):  # a retried run has events after its run.failed
@@ -239,6 +252,9 @@ class LocalRuns(Runs):
             if not follow or finished:
                 return
             await asyncio.sleep(Watcher.POLL_SECONDS)
+
+    async def awaited_events(self, run_id: str) -> list[str]:
+        return _event_types(self.rt.get(run_id).open_waits())
 
     async def send_event(self, run_id: str, event_type: str, payload: Any, quiet: bool) -> str:
         full = self.rt.resolve(run_id)
@@ -325,11 +341,17 @@ class LocalRuns(Runs):
 
 
 class RemoteRuns(Runs):
-    """A flareflow server (the local server or a Worker) over its HTTP API."""
+    """A flareflow server (the local server or a Worker) over its HTTP API; run ids may be unique
+    prefixes (resolved with ``GET /runs?id_prefix=``)."""
 
-    def __init__(self, url: str, token: str | None) -> None:
+    def __init__(self, url: str, token: str | None, saved_token: Path | None = None, *,
+                 token_saved: bool = False) -> None:
+        """``saved_token``: the project's saved token file, named in the hint a 401 gets;
+        ``token_saved``: ``token`` is the project's own (nobody passed one)."""
         self.url = url
         self.token = token
+        self.saved_token = saved_token
+        self.token_saved = token_saved
         self._client: Client | None = None
 
     @property
@@ -350,7 +372,8 @@ class RemoteRuns(Runs):
                     return await fn(self)
             except ApiError as exc:
                 where = f" ({exc.field})" if exc.field else ""
-                raise UsageError(f"server said {exc.status} {exc.code}{where}: {exc.message}") from None
+                raise UsageError(f"server said {exc.status} {exc.code}{where}: {exc.message}"
+                                 + (self._token_hint() if exc.status == 401 else "")) from None
             except (httpx.TransportError, OSError) as exc:
                 raise UsageError(f"cannot reach the server: {exc}") from None
             finally:
@@ -362,6 +385,28 @@ class RemoteRuns(Runs):
             if exc.exit_code == 2:  # UsageError is a usage error (2); a server's refusal is not
                 raise typer.Exit(1) from None
             raise
+
+    def _token_hint(self) -> str:
+        """What to do about a 401: the saved token when it was not tried, else --token."""
+        if self.token_saved:
+            return "; this project's token was tried and is not that server's: pass --token TOKEN"
+        if self.saved_token is not None and self.saved_token.exists():
+            where = os.path.relpath(self.saved_token)
+            return f"; the local server's saved token: --token \"$(cat {shlex.quote(where)})\""
+        return "; pass --token TOKEN or set $FLAREFLOW_TOKEN"
+
+    async def _full(self, ref: str) -> str:
+        """The run id a prefix stands for (a full id as it is); `UsageError` when none or several match."""
+        if len(ref) >= FULL_ID_LENGTH or not ref or not all(c in "0123456789abcdef" for c in ref.lower()):
+            return ref  # a full id, or not an id at all: the server's answer says which
+        page = await self.client.list(id_prefix=ref.lower(), limit=6)
+        ids = [str(r["id"]) for r in page["runs"]]
+        if len(ids) == 1:
+            return ids[0]
+        if not ids:
+            raise UsageError(f"no run '{ref}' on {self.url}")
+        more = ", …" if len(ids) > 5 else ""
+        raise UsageError(f"run id prefix '{ref}' is ambiguous: {', '.join(ids[:5])}{more}")
 
     def run(self, name: str, value: Any, *, json_mode: bool, idempotency_key: str | None, detach: bool) -> int:
         from .remote import remote_run
@@ -377,23 +422,30 @@ class RemoteRuns(Runs):
         return list(page["runs"])
 
     async def describe(self, run_id: str) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        run_id = await self._full(run_id)
         return await self.client.get(run_id), [e async for e in self.client.events(run_id, follow=False)]
 
     async def events(self, run_id: str, after: int, follow: bool) -> AsyncIterator[dict[str, Any]]:
-        async for event in self.client.events(run_id, after=after, follow=follow):
+        async for event in self.client.events(await self._full(run_id), after=after, follow=follow):
             yield event
 
+    async def awaited_events(self, run_id: str) -> list[str]:
+        return _event_types((await self.client.get(await self._full(run_id))).get("waiting") or [])
+
     async def send_event(self, run_id: str, event_type: str, payload: Any, quiet: bool) -> str:
+        run_id = await self._full(run_id)
         await self.client.send_event(run_id, event_type, payload)
         return run_id
 
     async def answer(self, run_id: str, value: Any, step: str | None, quiet: bool) -> tuple[str, str | None]:
+        run_id = await self._full(run_id)
         return run_id, await self.client.answer(run_id, value, step)
 
     async def cancel(self, run_id: str, reason: str) -> str:
-        return str((await self.client.cancel(run_id, reason))["id"])
+        return str((await self.client.cancel(await self._full(run_id), reason))["id"])
 
     async def control(self, run_id: str, op: str, reason: str | None) -> tuple[str, str, bool]:
+        run_id = await self._full(run_id)
         run = await (self.client.pause(run_id, reason) if op == "pause" else self.client.cancel(run_id, reason))
         return str(run["id"]), str(run["status"]), True
 
@@ -403,11 +455,12 @@ class RemoteRuns(Runs):
 
         async def go(runs: Runs) -> int:
             client = self.client
+            full = await self._full(run_id)
             if op == "restart":
-                run, after = await client.restart(run_id, from_step), 0
+                run, after = await client.restart(full, from_step), 0
             else:
-                after = int((await client.get(run_id)).get("last_seq") or 0)
-                run = await (client.retry(run_id) if op == "retry" else client.resume(run_id))
+                after = int((await client.get(full)).get("last_seq") or 0)
+                run = await (client.retry(full) if op == "retry" else client.resume(full))
             if detach:
                 console.print(run["id"])
                 return 0
@@ -416,6 +469,7 @@ class RemoteRuns(Runs):
         return self.call(go)
 
     async def delete(self, run_id: str) -> str:
+        run_id = await self._full(run_id)
         await self.client.delete(run_id)
         return run_id
 
@@ -426,6 +480,10 @@ class RemoteRuns(Runs):
             pruned.extend(page["runs"])
             if dry_run or not page["more"]:
                 return pruned
+
+
+def _event_types(waits: list[dict[str, Any]]) -> list[str]:
+    return sorted({str(w.get("event_type") or w.get("name")) for w in waits if w.get("kind") == "event"})
 
 
 @contextlib.contextmanager
@@ -443,5 +501,36 @@ def detached_note() -> Iterator[None]:
 def open_runs(url: str | None, token: str | None, project: Path | None, *, discover: bool = False) -> Runs:
     """`RemoteRuns` with ``--url``, else `LocalRuns` on the project (loaded only then)."""
     if url:
-        return RemoteRuns(url, token)
+        saved = _saved_token(project)
+        own = token is None and saved is not None and saved[0] is not None and _loopback(url)
+        if own and saved is not None:
+            token = saved[0]
+        return RemoteRuns(url, token, saved[1] if saved is not None else None, token_saved=own)
     return LocalRuns(load_project(project, discover=discover))
+
+
+def _loopback(url: str) -> bool:
+    """Whether ``url`` names this machine (a local server of some project, or ``wrangler dev``)."""
+    host = urlsplit(url).hostname or ""
+    return host in ("localhost", "::1") or host.startswith("127.")
+
+
+def _saved_token(project: Path | None) -> tuple[str | None, Path] | None:
+    """The token of the project here (its settings', else the one ``serve`` generated and saved) and
+    the saved token's path; None outside a project. Nothing is created."""
+    from .project import ProjectError, find_root
+    from .serve import token_path
+    from .settings import load_settings
+
+    root = find_root(project or Path.cwd())
+    try:
+        settings, _ = load_settings(root)
+    except (ProjectError, UserError, OSError):
+        return None
+    path = token_path(Project(root=root, settings=settings))
+    if settings.dev.token:
+        return settings.dev.token, path
+    try:
+        return path.read_text(encoding="utf-8").strip() or None, path
+    except OSError:
+        return None, path

@@ -313,23 +313,43 @@ def _write_if_changed(path: Path, data: bytes) -> bool:
     return True
 
 
-def plan(project: Project, *, eject: bool = False) -> tuple[dict[str, bytes], list[str]]:
-    """Every file of the build (relative path -> content) and the warnings, without writing."""
+@dataclass
+class Checked:
+    """What `check` found: the schedules' cron expressions and the warnings."""
+
+    crons: list[str]
+    warnings: list[str]
+
+
+def check(project: Project, *, eject: bool = False) -> Checked:
+    """Everything a build refuses (`BuildError`, `ProjectError`) or warns about, before anything is
+    rendered or downloaded: the workflow modules import, every schedule is a cron expression, no
+    ``[vars]`` entry collides with flareflow's own, a root wrangler config parses and has the bindings.
+    `plan` starts with it; ``flareflow validate`` is it."""
     project.modules.clear()  # discover_workflows appends; a second plan in one process must not double them
     discover_workflows(project)
     crons = collect_crons(project)
+    warnings: list[str] = []
+    for var, setting in GENERATED_VARS.items():
+        if var in project.settings.worker.vars:  # the template writes it too: a duplicate TOML key
+            raise BuildError(f"tool.flareflow.worker.vars.{var}: set by flareflow itself (use {setting}); "
+                             "remove it from vars")
+    override = None if eject else _override(project)
+    if override is not None:
+        warnings.extend(check_override(override, resource_names(project)))
+    return Checked(crons, warnings)
+
+
+def plan(project: Project, *, eject: bool = False) -> tuple[dict[str, bytes], list[str]]:
+    """Every file of the build (relative path -> content) and the warnings, without writing."""
+    checked = check(project, eject=eject)
+    crons, warnings = checked.crons, checked.warnings
     used = resource_names(project)
     files: dict[str, bytes] = {}
-    warnings: list[str] = []
     override = None if eject else _override(project)
     name = worker_name(project)
     worker = project.settings.worker.model_copy(update={"name": name})
-    for var, setting in GENERATED_VARS.items():
-        if var in worker.vars:  # the template writes it too: a duplicate TOML key wrangler would reject
-            raise BuildError(f"tool.flareflow.worker.vars.{var}: set by flareflow itself (use {setting}); "
-                             "remove it from vars")
     if override is not None:
-        warnings.extend(check_override(override, used))
         files[override.name] = override.read_bytes()
     else:
         # the hidden build has no [build] step (`flareflow serve` watches and rebuilds); an ejected

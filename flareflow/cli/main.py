@@ -7,6 +7,7 @@ runs are never touched by a command that fails.
 from __future__ import annotations
 
 import json
+import re
 import sys
 from importlib import resources
 from pathlib import Path
@@ -15,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated, Any, TypeVar
 import typer
 from rich.markup import escape
 from rich.table import Table
+from typer.core import TyperArgument, TyperOption
 
 from .. import __version__
 from ..engine.status import STATUSES, RunStatus
@@ -34,14 +36,20 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
+#: Help as plain text (click's layout): rich markup would eat every ``[bracketed]`` word of it
+#: (``[tool.flareflow]``, ``[build]``), and the rich layout labels flags ``<bool>``. ``-h`` is ``--help``.
+HELP = {"rich_markup_mode": None, "context_settings": {"help_option_names": ["-h", "--help"]}}
+
 app = typer.Typer(
     name="flareflow",
     help="Durable async Python workflows: run them here, serve them, ship them to Cloudflare.",
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     pretty_exceptions_enable=False,
+    **HELP,  # type: ignore[arg-type]
 )
-runs_app = typer.Typer(help="Inspect and control runs in the local state directory.", no_args_is_help=True)
+runs_app = typer.Typer(help="Inspect and control runs in the local state directory.", no_args_is_help=True,
+                       **HELP)  # type: ignore[arg-type]
 app.add_typer(runs_app, name="runs")
 
 UrlOpt = Annotated[
@@ -60,18 +68,37 @@ RUN_STATUSES = STATUSES
 
 
 def parse_json(text: str, what: str) -> Any:
+    """``text`` as JSON; a bare word is told how to be a JSON string (``'"yes"'``)."""
     try:
         return json.loads(text)
     except ValueError as exc:
-        raise UsageError(f"{what} is not valid JSON ({exc}): {text[:60]}") from None
+        word = text.strip()
+        hint = (f"; a string is quoted in JSON: '{json.dumps(word)}'" if word and "'" not in word
+                and not word.startswith(("{", "[", '"')) else "")
+        raise UsageError(f"{what} is not valid JSON ({exc}): {text[:60]}{hint}") from None
+
+
+def read_input(raw: str) -> str:
+    """``--input``'s text: ``-`` reads stdin, ``@FILE`` a file, anything else is the JSON itself."""
+    if raw == "-":
+        return sys.stdin.read()
+    if raw.startswith("@"):
+        path = Path(raw[1:])
+        try:
+            return path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else str(exc)
+            raise UsageError(f"--input {raw}: cannot read {path} ({reason})") from None
+    return raw
 
 
 def build_input(raw: str | None, pairs: list[str] | None) -> Any:
-    """``--input JSON`` or ``-i key=value`` pairs (values parsed as JSON when they are JSON)."""
+    """``--input JSON`` (or ``@FILE``, or ``-`` for stdin) or ``-i key=value`` pairs (values parsed as
+    JSON when they are JSON)."""
     if raw is not None and pairs:
         raise UsageError("give either --input JSON or -i key=value pairs, not both")
     if raw is not None:
-        return parse_json(raw, "--input")
+        return parse_json(read_input(raw), f"--input {raw}" if raw == "-" or raw.startswith("@") else "--input")
     if not pairs:
         return None
     data: dict[str, Any] = {}
@@ -84,6 +111,12 @@ def build_input(raw: str | None, pairs: list[str] | None) -> Any:
         except ValueError:
             data[key.strip()] = value
     return data
+
+
+def package_name(raw: str) -> str:
+    """A valid ``[project] name`` (PEP 508) made of ``raw``: ``My App!`` is ``my-app``."""
+    name = re.sub(r"[^A-Za-z0-9._-]+", "-", raw).strip("-._").lower()
+    return re.sub(r"-{2,}", "-", name) or "flareflow-project"
 
 
 def version_callback(value: bool) -> None:
@@ -113,7 +146,10 @@ def new(
         fail(f"{directory} exists and is not a folder")
     if target.exists() and any(target.iterdir()) and not force:
         fail(f"{directory} is not empty; choose a new folder or pass --force")
-    project_name = name or target.name
+    project_name = package_name(name or target.name)
+    if project_name != (name or target.name):
+        console.print(f"project name [bold]{escape(project_name)}[/bold] (from '{escape(name or target.name)}': "
+                      "a package name has letters, digits and . _ - only)")
     source = resources.files("flareflow.templates").joinpath("project")
     written: list[str] = []
     skipped: list[str] = []
@@ -165,8 +201,13 @@ def workflows(
 
 @app.command()
 def validate(project: ProjectOpt = None) -> None:
-    """Check settings and import every workflow module; exit 1 on the first problem."""
-    proj = _project(project)
+    """Check the project as `flareflow build` does (settings, workflow imports, schedules, a root wrangler
+    config), without building; exit 1 on the first problem. Warnings go to stderr."""
+    from .build import check
+
+    proj = _project(project, discover=False)
+    for warning in _guard(lambda: check(proj)).warnings:
+        err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     console.print(f"[green]✓[/green] {proj.root}: {len(proj.registry)} workflow(s): "
                   + ", ".join(proj.registry.names()))
 
@@ -175,7 +216,9 @@ def validate(project: ProjectOpt = None) -> None:
 @app.command()
 def run(
     name: Annotated[str, typer.Argument(help="Workflow name.")],
-    input: Annotated[str | None, typer.Option("--input", help="Input as JSON.")] = None,
+    input: Annotated[str | None, typer.Option("--input", metavar="JSON|@FILE|-",
+                                              help="Input as JSON, read from a file (@order.json) or stdin (-).")]
+    = None,
     item: Annotated[list[str] | None, typer.Option("-i", help="key=value input field (repeatable).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print events as NDJSON (the wire objects).")] = False,
     detach: Annotated[bool, typer.Option("--detach", help="Start it in the background, print its id.")] = False,
@@ -236,7 +279,17 @@ def send_event(
     """Deliver an external event to a run."""
     value = _guard(lambda: parse_json(payload, "PAYLOAD_JSON") if payload is not None else None)
     runs = open_runs(url, token, project, discover=True)
-    full = runs.call(lambda r: r.send_event(run_id, event_type, value, quiet))
+
+    async def deliver(r: Runs) -> str:
+        awaited = await r.awaited_events(run_id)  # before: once delivered, the run may move on
+        if awaited and event_type not in awaited:  # delivered all the same: an early event is kept
+            waits = " or ".join(f"'{escape(t)}'" for t in awaited)
+            err_console.print(f"[yellow]warning:[/yellow] the run waits for {waits}, not "
+                              f"'{escape(event_type)}' (delivered anyway: the run keeps it until it waits "
+                              "for that type)")
+        return await r.send_event(run_id, event_type, value, quiet)
+
+    full = runs.call(deliver)
     console.print(f"[green]✓[/green] event [bold]{escape(event_type)}[/bold] delivered to {full}")
 
 
@@ -360,13 +413,13 @@ def _step_details(step: dict[str, Any]) -> None:
 def runs_events(
     run_id: Annotated[str, typer.Argument(help="Run id (or unique prefix).")],
     after: Annotated[int, typer.Option(min=0, help="Only events with a larger seq.")] = 0,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="With --url: keep streaming until the run ends.")]
-    = False,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep streaming until the run ends (whichever "
+                                         "process executes it).")] = False,
     url: UrlOpt = None,
     token: TokenOpt = None,
     project: ProjectOpt = None,
 ) -> None:
-    """Print a run's events as NDJSON (live with --url --follow)."""
+    """Print a run's events as NDJSON (live with --follow)."""
 
     async def dump(runs: Runs) -> None:
         async for event in runs.events(run_id, after, follow):
@@ -417,30 +470,26 @@ def _proceed(run_id: str, op: str, from_step: str | None, as_json: bool, detach:
     raise typer.Exit(code)
 
 
-@runs_app.command("resume")
-def runs_resume(
-    run_id: Annotated[str, typer.Argument(help="Run id (or unique prefix).")],
-    as_json: JsonEventsOpt = False,
-    detach: DetachOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    project: ProjectOpt = None,
-) -> None:
-    """Release a paused run and follow it until it finishes."""
-    _proceed(run_id, "resume", None, as_json, detach, url, token, project)
+def _continuing_command(op: str, doc: str) -> None:
+    """Register ``runs OP RUN_ID`` (``resume``, ``retry``): the command, then the run followed here."""
+
+    def command(
+        run_id: Annotated[str, typer.Argument(help="Run id (or unique prefix).")],
+        as_json: JsonEventsOpt = False,
+        detach: DetachOpt = False,
+        url: UrlOpt = None,
+        token: TokenOpt = None,
+        project: ProjectOpt = None,
+    ) -> None:
+        _proceed(run_id, op, None, as_json, detach, url, token, project)
+
+    command.__doc__ = doc
+    runs_app.command(op)(command)
 
 
-@runs_app.command("retry")
-def runs_retry(
-    run_id: Annotated[str, typer.Argument(help="Run id (or unique prefix) of a failed run.")],
-    as_json: JsonEventsOpt = False,
-    detach: DetachOpt = False,
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    project: ProjectOpt = None,
-) -> None:
-    """Continue a failed run from its failed step (fresh attempts; completed steps are not run again)."""
-    _proceed(run_id, "retry", None, as_json, detach, url, token, project)
+_continuing_command("resume", "Release a paused run and follow it until it finishes.")
+_continuing_command("retry", "Continue a failed run from its failed step (fresh attempts; completed steps are "
+                    "not run again).")
 
 
 @runs_app.command("restart")
@@ -530,10 +579,40 @@ cloud.register(app)
 checks.register(app, runs_app)
 
 
+#: Metavars that say more than the parameter's name does.
+METAVARS = {"item": "KEY=VALUE", "project": "DIR", "after": "SEQ", "idle": "SECONDS", "directory": "DIR",
+            "idempotency_key": "KEY", "limit": "N"}
+
+
+class _PlainArgument(TyperArgument):
+    """An argument shown as its metavar alone: ``NAME`` (``[NAME]`` when optional), no ``<str>``."""
+
+    def _usage_display_name(self) -> str:
+        name = self.display_name_raw
+        return name if self.required or name.startswith("[") else f"[{name}]"
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+
+def readable_metavars(command: Any) -> Any:
+    """Give every argument and valued option of the command tree a metavar in capitals (``NAME``,
+    ``--url URL``, ``-i KEY=VALUE``) where typer would print its type (``{name}``, ``<str>``)."""
+    for param in command.params:
+        if param.metavar is None and not (isinstance(param, TyperOption) and (param.is_flag or param.count)):
+            param.metavar = METAVARS.get(param.name or "", (param.name or "value").upper())
+        if type(param) is TyperArgument:
+            param.__class__ = _PlainArgument
+    for sub in getattr(command, "commands", {}).values():
+        readable_metavars(sub)
+    return command
+
+
 def main() -> None:
     """Console-script entry point: usage mistakes end as one ``error:`` line too (exit 2)."""
     try:
-        code = app(standalone_mode=False)  # a raised Exit comes back as its exit code here
+        # a raised Exit comes back as its exit code here
+        code = readable_metavars(typer.main.get_command(app))(standalone_mode=False)
         sys.exit(code if isinstance(code, int) else 0)
     except typer.Exit as exc:
         sys.exit(exc.exit_code)

@@ -41,14 +41,19 @@ class Project:
         return str(project.get("name") or self.root.name)
 
 
+def is_root(folder: Path) -> bool:
+    """Whether ``folder`` holds a project: a ``[tool.flareflow]`` pyproject or a workflows/ folder."""
+    pyproject = folder / "pyproject.toml"
+    if pyproject.is_file() and "[tool.flareflow" in pyproject.read_text(encoding="utf-8", errors="replace"):
+        return True
+    return (folder / "workflows").is_dir()
+
+
 def find_root(start: Path) -> Path:
-    """The nearest folder at or above ``start`` with a ``[tool.flareflow]`` pyproject or a workflows/ folder."""
+    """The nearest folder at or above ``start`` that `is_root` (``start`` itself when there is none)."""
     start = start.resolve()
     for folder in (start, *start.parents):
-        pyproject = folder / "pyproject.toml"
-        if pyproject.exists() and "[tool.flareflow" in pyproject.read_text(encoding="utf-8", errors="replace"):
-            return folder
-        if (folder / "workflows").is_dir():
+        if is_root(folder):
             return folder
     return start
 
@@ -57,6 +62,10 @@ def load_project(start: Path | None = None, *, discover: bool = True, tolerant: 
     """Load settings and (optionally) import every workflow module of the project at or above ``start``
     (``tolerant``: see `discover_workflows`)."""
     root = find_root(start or Path.cwd())
+    if not is_root(root):  # said before anything is created there (no .flareflow/ appears)
+        raise ProjectError(f"no flareflow project here ({root}: no pyproject.toml with [tool.flareflow] and "
+                           "no workflows/ folder, here or above); create one with: flareflow new DIR, or "
+                           "pass --project DIR")
     settings, pyproject = load_settings(root)
     project = Project(root=root, settings=settings, pyproject=pyproject)
     if discover:

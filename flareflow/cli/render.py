@@ -20,14 +20,18 @@ from ..engine.events import TERMINAL_EVENTS
 from ..engine.tracebacks import format_frame
 
 
-def step_label(key: str, name: str) -> str:
-    """``fetch`` for ``fetch#1``; ``fetch #2`` for repeats; branch steps say which branch."""
+def step_label(key: str, name: str, helpers: dict[str, str] | None = None) -> str:
+    """``fetch`` for ``fetch#1``; ``fetch #2`` for repeats; a step of a `run.parallel` helper says
+    what the helper is and which branch: ``fetch (summarise_source, branch 2)`` (``helpers``: scope ->
+    the helper's name, from ``step.started``'s ``branch``; without it, ``fetch (branch 2)``)."""
     scope, _, tail = key.rpartition("/")
     occurrence = tail.rpartition("#")[2]
     label = name if occurrence in ("", "1") else f"{name} #{occurrence}"
     if scope:
         branch = scope.rsplit(".", 1)[-1]
-        label += f" [dim](branch {int(branch) + 1})[/dim]" if branch.isdigit() else f" [dim]({scope})[/dim]"
+        helper = (helpers or {}).get(scope)
+        which = f"branch {int(branch) + 1}" if branch.isdigit() else scope
+        label += f" [dim]({escape(helper)}, {which})[/dim]" if helper else f" [dim]({which})[/dim]"
     return label
 
 
@@ -98,6 +102,7 @@ class LiveView:
         self.show_hints = show_hints
         self.prefix = prefix
         self.spinner = spinner
+        self.helpers: dict[str, str] = {}  # branch scope -> its helper's name (step.started's branch)
         self.running: dict[str, str] = {}
         self.waiting = ""
         self.started = time.monotonic()
@@ -146,23 +151,25 @@ class LiveView:
                 "[dim](completed steps are not run again)[/dim]")
         elif kind == "step.started":
             self.waiting = ""
-            self.running[event["step"]] = step_label(event["step"], event["name"])
+            if event.get("branch"):
+                self.helpers[event["step"].rpartition("/")[0]] = str(event["branch"])
+            self.running[event["step"]] = self._label(event)
         elif kind == "step.completed":
             self.running.pop(event["step"], None)
             attempt = f" [dim](attempt {event['attempt']})[/dim]" if event["attempt"] > 1 else ""
-            out(f"  [green]✓[/green] {step_label(event['step'], event['name'])}  "
+            out(f"  [green]✓[/green] {self._label(event)}  "
                 f"[dim]{format_duration(event['duration_ms'] / 1000)}[/dim]{attempt}")
             self._lines(log_lines(event.get("logs")))
         elif kind == "step.retrying":
             self.running.pop(event["step"], None)
             err = event["error"]
-            out(f"  [yellow]↻[/yellow] {step_label(event['step'], event['name'])}  attempt {event['attempt']} "
+            out(f"  [yellow]↻[/yellow] {self._label(event)}  attempt {event['attempt']} "
                 f"failed: {error_line(err)} · retry in {format_duration(event['delay'])}")
             self._lines(frame_lines(err) + log_lines(event.get("logs")))
         elif kind == "step.failed":
             self.running.pop(event["step"], None)
             err = event["error"]
-            out(f"  [red]✗[/red] {step_label(event['step'], event['name'])}  {error_line(err)}")
+            out(f"  [red]✗[/red] {self._label(event)}  {error_line(err)}")
             self._lines(frame_lines(err) + log_lines(event.get("logs")))
         elif kind == "run.waiting":
             self._waiting(event)
@@ -179,6 +186,9 @@ class LiveView:
             self.pause()
             self._finished(event)
         self._refresh()
+
+    def _label(self, event: dict[str, Any]) -> str:
+        return step_label(event["step"], event["name"], self.helpers)
 
     def _print(self, line: str) -> None:
         self.console.print(self.prefix + line)

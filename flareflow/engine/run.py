@@ -72,14 +72,22 @@ DEFAULT_RETRY = Retry(limit=3, delay=1.0, backoff="exponential")
 
 @dataclass
 class _Scope:
-    """Key space of one branch: positions and per-name occurrence counters."""
+    """Key space of one branch: positions and per-name occurrence counters; ``helper``: the name of
+    the ``async def`` a `run.parallel` branch runs (its steps' ``step.started`` say it as ``branch``)."""
 
     prefix: str
     counter: int = 0
     occurrences: dict[str, int] = field(default_factory=dict)
+    helper: str | None = None
 
 
 _scope: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar("flareflow_scope", default=None)
+
+
+def _helper_name(branch: Awaitable[Any]) -> str | None:
+    """The function name of a branch coroutine (``enrich`` of ``enrich(run, c)``), if it has one."""
+    name = str(getattr(branch, "__qualname__", "") or getattr(branch, "__name__", "")).rsplit(".", 1)[-1]
+    return name if name.isidentifier() else None
 
 
 _ENCODE = json.JSONEncoder(allow_nan=False, separators=(",", ":")).encode
@@ -382,7 +390,11 @@ class Execution:
             rec.wake_at = None
             rec.logs = None
             attempt = rec.attempts
-            j.commit(rec, [(ev.STEP_STARTED, {"step": key, "name": name, "attempt": attempt})], durable=False)
+            started: dict[str, Any] = {"step": key, "name": name, "attempt": attempt}
+            helper = (_scope.get() or self.root).helper
+            if helper is not None:
+                started["branch"] = helper
+            j.commit(rec, [(ev.STEP_STARTED, started)], durable=False)
             t0 = time.perf_counter()
             output = StepOutput(j.now)
             try:
@@ -561,7 +573,7 @@ class Execution:
 
         async def branch(index: int, aw: Awaitable[Any]) -> tuple[bool, Any]:
             if not isinstance(aw, _Pending):
-                _scope.set(_Scope(f"{base}{index}/"))
+                _scope.set(_Scope(f"{base}{index}/", helper=_helper_name(aw)))
             try:
                 return True, await aw
             except asyncio.CancelledError:

@@ -21,7 +21,7 @@ async def summarise(values: list[int]) -> dict[str, Any]:
     return {"count": len(values), "total": sum(values)}
 
 
-async def branch(run: Run, source: str) -> dict[str, Any]:
+async def summarise_source(run: Run, source: str) -> dict[str, Any]:
     values = await run.step("fetch", fetch, source, retry=Retry(limit=4, delay="500ms", backoff="linear"))
     summary: dict[str, Any] = await run.step("summarise", summarise, values)
     return summary
@@ -31,7 +31,7 @@ async def branch(run: Run, source: str) -> dict[str, Any]:
 async def report(run: Run, sources: list[str] | None = None) -> dict[str, Any]:
     """Summarises several sources in parallel; every Monday at 09:00 UTC (serve --local and Cloudflare)."""
     names = sources or ["sales", "support", "marketing"]
-    summaries = await run.parallel(*(branch(run, name) for name in names))
+    summaries = await run.parallel(*(summarise_source(run, name) for name in names))
     run.state["sources"] = len(names)
     answer = await run.ask("Publish the report?", schema={"type": "string", "enum": ["yes", "no"]},
                            timeout="1 day")
