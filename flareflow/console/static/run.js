@@ -551,10 +551,13 @@ export function mountRun(root, runId) {
   eventFilter.addEventListener("input", debounce(() => log.setFilter(eventFilter.value), 120));
 
   // --- data -------------------------------------------------------------------------------------
+  let asked = 0; // describes in flight answer out of order: only the newest question's answer counts
   const refresh = debounce(async () => {
+    const ask = ++asked;
     try {
       const next = await api(runPath(runId));
-      if (destroyed) return;
+      if (destroyed || ask !== asked) return;
+      if (info && (next.last_seq ?? 0) < (info.last_seq ?? 0)) return; // older than what is shown
       info = next;
       loadError.hidden = true;
       model.mergeSteps(info.steps);
@@ -575,7 +578,7 @@ export function mountRun(root, runId) {
     for (const e of batch) {
       const index = events.length;
       events.push(e);
-      if (Array.isArray(e.patch) && e.patch.length) {
+      if (Array.isArray(e.patch) && e.patch.length && !patchError) {
         const prev = versions.length ? versions[versions.length - 1].state : {};
         try {
           versions.push({ index, state: applyPatch(prev, e.patch) });

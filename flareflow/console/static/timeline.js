@@ -594,12 +594,12 @@ export function stepPanel(item, onClose) {
   const meta = (k, v) => rows.push(h("dt", null, k), h("dd", null, v));
   meta("Kind", KIND_LABEL[item.kind] || item.kind);
   meta("Key", h("code", null, item.key));
-  meta("Started", Number.isFinite(item.start) ? h("time", { datetime: iso(item.start), title: iso(item.start) }, formatTime(iso(item.start))) : "—");
+  meta("Started", Number.isFinite(item.start) ? h("time", { datetime: iso(item.start), title: `${iso(item.start)} (UTC)` }, formatTime(iso(item.start))) : "—");
   if (Number.isFinite(item.end)) {
-    meta("Ended", h("time", { datetime: iso(item.end), title: iso(item.end) }, formatTime(iso(item.end))));
+    meta("Ended", h("time", { datetime: iso(item.end), title: `${iso(item.end)} (UTC)` }, formatTime(iso(item.end))));
     meta("Took", formatDuration(item.end - item.start));
   }
-  if (Number.isFinite(item.until)) meta("Deadline", h("time", { datetime: iso(item.until), title: iso(item.until) }, formatTime(iso(item.until))));
+  if (Number.isFinite(item.until)) meta("Deadline", h("time", { datetime: iso(item.until), title: `${iso(item.until)} (UTC)` }, formatTime(iso(item.until))));
   if (item.eventType) meta("Event type", h("code", null, item.eventType));
   if (item.prompt) meta("Question", item.prompt);
 
