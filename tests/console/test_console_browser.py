@@ -246,7 +246,7 @@ def test_retry_and_restart_from_a_step_in_the_page(page: Page, console_server: A
     p.wait_for_selector(f'.restarted-from a[href="#/runs/{run["id"]}"]')
     assert "second#1" in p.inner_text(".restarted-from")
     started = [e["name"] for e in _events(console_server, str(new_id)) if e["type"] == "step.started"]
-    assert started == ["second", "charge"]  # "first" was reused, not run again
+    assert started == ["second", "charge", "last"]  # "first" was reused, not run again
     _assert_gapless(page, console_server, str(new_id))
     # back to the original: Retry continues it from its failed step, live
     p.evaluate("route => { location.hash = route; }", f"#/runs/{run['id']}")
@@ -254,7 +254,51 @@ def test_retry_and_restart_from_a_step_in_the_page(page: Page, console_server: A
     p.click("#act-retry")
     _wait_status(page, "completed")
     started = [e["name"] for e in _events(console_server, run["id"]) if e["type"] == "step.started"]
-    assert started == ["first", "second", "charge", "charge"]
+    assert started == ["first", "second", "charge", "charge", "last"]
     _assert_gapless(page, console_server, run["id"])
     assert p.is_hidden("#act-retry")
     assert not [e for e in page.errors if "Content Security Policy" in e or "uncaught" in e], page.errors
+
+
+def test_sse_takes_over_when_sockets_never_open(page: Page, console_server: Any) -> None:
+    """A proxy that drops upgrades: the socket closes before it opens, twice; the page moves to SSE."""
+    page.page.add_init_script("""
+      window.WebSocket = class {
+        static OPEN = 1;
+        constructor() {
+          this.readyState = 0;
+          setTimeout(() => this.onclose && this.onclose({code: 1006, reason: ""}), 20);
+        }
+        close() {}
+        send() {}
+      };
+    """)
+    run = _api(console_server, "POST", "/runs", {"workflow": "onboarding", "input": CUSTOMER})
+    _open(page, console_server, f"#/runs/{run['id']}")
+    page.page.wait_for_function("() => document.querySelector('#live')?.textContent.trim() === 'live (SSE)'")
+    _api(console_server, "POST", f"/runs/{run['id']}/events", {"type": "approval", "payload": {}})
+    page.page.wait_for_selector('#question button[data-answer="false"]')
+    page.page.click('#question button[data-answer="false"]')
+    _wait_status(page, "completed")
+    _assert_gapless(page, console_server, run["id"])
+
+
+def test_retry_from_the_page_reopens_a_failed_run_live(page: Page, console_server: Any) -> None:
+    p = page.page
+    bad = {"email": "not-an-address"}  # create account refuses it: NonRetryableError, the run fails
+    run = _api(console_server, "POST", "/runs", {"workflow": "onboarding", "input": bad})
+    _open(page, console_server, f"#/runs/{run['id']}")
+    _wait_status(page, "failed")
+    assert "not an email address" in p.inner_text("#run")  # the error, as the header shows it
+    p.click("#act-retry")
+    p.wait_for_function("() => window.flareflowConsole.seqs().length > 0 && "
+                        "document.querySelector('#run-status')?.textContent.trim() === 'failed' && "
+                        "[...document.querySelectorAll('#events [data-seq]')].length > 0")
+    deadline = time.monotonic() + 20
+    while time.monotonic() < deadline:
+        types = [e["type"] for e in _events(console_server, run["id"])]
+        if types.count("run.failed") == 2:
+            break
+        time.sleep(0.2)
+    assert types.count("run.retried") == 1 and types.count("run.failed") == 2, types
+    _assert_gapless(page, console_server, run["id"])  # the reopened stream picked up every new event
