@@ -213,3 +213,40 @@ def test_bare_resume_shows_each_run_and_asks_its_question(fast: Path) -> None:
         screen = term.screen
     assert code == 0, screen
     assert screen.count("✔ completed") == 2, screen
+
+
+def test_resume_id_follows_a_run_the_worker_executes_and_answers_through_its_inbox(fast: Path,
+                                                                                   monkeypatch: Any) -> None:
+    monkeypatch.setenv("FLAREFLOW_WORKER_IDLE", "1")
+    started = ff("run", "asker", "--detach", cwd=fast)
+    assert started.returncode == 0, describe(started)
+    run_id = started.stdout.strip()
+    wait_until(lambda: run_status(fast, run_id) == "waiting", 20, "the detached run to ask")
+    worker = _worker_pids(fast)
+    assert len(worker) == 1, worker
+    with Terminal("resume", run_id[:12], cwd=fast) as term:
+        screen = term.wait_for("answer [y/n]:")
+        assert f"executed by the background worker (pid {worker[0]}); following it here" in screen, screen
+        assert "? Proceed [really]?" in screen, screen
+        term.type("y\n")
+        code = term.exit_code(timeout=15)
+        screen = term.screen
+    assert code == 0, screen
+    assert "⇢ answer true" in screen and "✔ completed" in screen, screen
+    assert run_status(fast, run_id) == "completed"
+    log = fast / ".flareflow" / "state" / "worker.log"  # the worker executed it to the end, not resume
+    wait_until(lambda: f"run {run_id} completed" in log.read_text(), 10, "the worker to record the run's end")
+
+
+def test_one_ctrl_c_at_a_resume_prompt_detaches_too(fast: Path) -> None:
+    with Terminal("run", "asker", cwd=fast) as term:
+        term.wait_for("answer [y/n]:")
+        term.type("\x03")
+        assert term.exit_code(timeout=10) == 130, term.screen
+    with Terminal("resume", cwd=fast) as term:
+        term.wait_for("answer [y/n]:")
+        term.type("\x03")
+        code = term.exit_code(timeout=10)
+        screen = term.screen
+    assert code == 130, screen
+    assert "detached: the run is saved; continue it with flareflow resume" in screen, screen
