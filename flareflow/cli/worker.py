@@ -14,6 +14,10 @@ lock, and a worker that is about to exit looks at the inbox again *after* releas
 carries on if it finds an entry and gets the lock back). A run in the inbox that another process
 executes meanwhile (``flareflow resume ID`` in a terminal) is left to it, and taken back if that
 process stops before the run finishes.
+
+A run held for its code (its workflow's module moved away or failing to import) stays in the inbox;
+the worker imports the workflows again when the project's Python files change and re-checks its
+held runs (`flareflow.cli.codewatch`), so the run continues once the file is fixed.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from ..engine.errors import RunNotFound, StorageError
 from ..engine.status import TERMINAL
 from ..local.runfiles import RUN_FILE
 from ..local.runtime import LocalRuntime
+from .codewatch import watch_code
 from .project import Project
 
 SCAN_SECONDS = 0.5
@@ -190,8 +195,11 @@ def main(project: Project, runtime: LocalRuntime, idle: float) -> int:
         loop = asyncio.get_running_loop()
         loop.add_signal_handler(signal.SIGTERM, task.cancel)
         async with runtime:
+            # a run held for its code (its module moved away or broken) continues once the file is fixed
+            code = asyncio.ensure_future(watch_code(project, runtime, _say))
             with contextlib.suppress(asyncio.CancelledError):
                 await serve(runtime, files, lock_fd, idle)
+            code.cancel()
 
     asyncio.run(go())
     _say(f"worker {os.getpid()} exits")

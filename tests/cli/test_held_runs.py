@@ -8,7 +8,9 @@ import shutil
 from pathlib import Path
 from typing import Any
 
-from .helpers import Live, describe, ff, ff_json
+import pytest
+
+from .helpers import Live, describe, ff, ff_json, wait_until
 from .versions import V1, V2, V3, V3_DIVERGENCE, release, write_shop
 
 
@@ -71,6 +73,28 @@ def test_a_module_that_fails_to_import_holds_its_runs_until_a_later_resume(tmp_p
     assert result.returncode == 0, describe(result)
     events = [json.loads(line) for line in result.stdout.splitlines()]
     assert events[-1]["type"] == "run.completed" and events[-1]["output"] == ["reserve", "bill"]
+
+
+def test_a_detached_run_held_in_the_background_worker_continues_when_the_file_returns(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FLAREFLOW_WORKER_IDLE", "1")  # the worker leaves once the run is done
+    root = write_shop(tmp_path / "shop", V1)
+    module = root / "workflows" / "order.py"
+    detached = ff("run", "order", "--detach", "--input", '{"nap": "2s"}', cwd=root)
+    assert detached.returncode == 0, describe(detached)
+    run_id = detached.stdout.split()[-1]
+    shutil.move(module, tmp_path / "order.py")  # while the worker executes it
+
+    def waits_for_code() -> bool:
+        row = listed(root, run_id)
+        return row["status"] == "waiting" and (row["waiting_for"] or [{}])[0].get("kind") == "code"
+
+    wait_until(waits_for_code, 20, "the worker to hold the run")
+    shutil.move(tmp_path / "order.py", module)
+    wait_until(lambda: listed(root, run_id)["status"] == "completed", 20, "the run to complete")
+    show = ff_json("runs", "show", run_id, "--json", cwd=root)
+    assert show["output"] == ["reserve", "bill"], show
+    wait_until(lambda: not (root / ".flareflow" / "state" / "worker.pid").exists(), 20, "the worker to exit")
 
 
 def test_check_finds_a_divergence_the_run_is_held_and_a_patched_branch_lets_it_continue(tmp_path: Path) -> None:
