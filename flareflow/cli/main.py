@@ -428,33 +428,41 @@ def runs_events(
     open_runs(url, token, project).call(dump)
 
 
-@runs_app.command("cancel")
-def runs_cancel(
-    run_id: Annotated[str, typer.Argument(help="Run id (or unique prefix).")],
-    reason: Annotated[str, typer.Option(help="Recorded in the run.cancelled event.")] = "cancelled by user",
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    project: ProjectOpt = None,
-) -> None:
-    """Cancel an unfinished run (wherever it executes: a detached run, serve --local)."""
-    full = open_runs(url, token, project).call(lambda r: r.cancel(run_id, reason))
-    console.print(f"[yellow]■[/yellow] cancelled {full}")
+RunIdArg = Annotated[str, typer.Argument(help="Run id (or unique prefix).")]
+ReasonOpt = Annotated[str | None, typer.Option(help="Recorded in the run.cancelled (run.paused) event "
+                                               "[default: cancelled (paused) by user].", show_default=False)]
+#: ``runs cancel|pause``: what the command does, and what it prints once done.
+_CONTROLS = {
+    "cancel": ("Cancel an unfinished run (wherever it executes: a detached run, serve --local).",
+               "[yellow]■[/yellow] cancelled {id}"),
+    "pause": ("Pause a run: its running step finishes, nothing new starts until runs resume.",
+              "[yellow]‖[/yellow] paused {id}; continue it with: flareflow runs resume {id}"),
+}
 
 
-@runs_app.command("pause")
-def runs_pause(
-    run_id: Annotated[str, typer.Argument(help="Run id (or unique prefix).")],
-    reason: Annotated[str, typer.Option(help="Recorded in the run.paused event.")] = "paused by user",
-    url: UrlOpt = None,
-    token: TokenOpt = None,
-    project: ProjectOpt = None,
-) -> None:
-    """Pause a run: its running step finishes, nothing new starts until runs resume."""
-    full, _, applied = open_runs(url, token, project).call(lambda r: r.control(run_id, "pause", reason))
-    if not applied:
-        fail(f"run {full} is executed by another flareflow process, which has not taken the pause in yet; "
-             "it stays in the run's inbox")
-    console.print(f"[yellow]‖[/yellow] paused {full}; continue it with: flareflow runs resume {full}")
+def _control_command(op: str) -> None:
+    """Register ``runs OP RUN_ID [--reason]`` (``cancel``, ``pause``), carried out wherever the run executes."""
+
+    def command(
+        run_id: RunIdArg,
+        reason: ReasonOpt = None,
+        url: UrlOpt = None,
+        token: TokenOpt = None,
+        project: ProjectOpt = None,
+    ) -> None:
+        chosen = reason or ("cancelled by user" if op == "cancel" else "paused by user")
+        full, _, applied = open_runs(url, token, project).call(lambda r: r.control(run_id, op, chosen))
+        if not applied:
+            fail(f"run {full} is executed by another flareflow process, which has not taken the {op} in yet; "
+                 "it stays in the run's inbox")
+        console.print(_CONTROLS[op][1].format(id=full))
+
+    command.__doc__ = _CONTROLS[op][0]
+    runs_app.command(op)(command)
+
+
+_control_command("cancel")
+_control_command("pause")
 
 
 DetachOpt = Annotated[bool, typer.Option("--detach", help="Leave the run to the background (or the server) and "
@@ -474,12 +482,12 @@ def _continuing_command(op: str, doc: str) -> None:
     """Register ``runs OP RUN_ID`` (``resume``, ``retry``): the command, then the run followed here."""
 
     def command(
-        run_id: Annotated[str, typer.Argument(help="Run id (or unique prefix).")],
-        as_json: JsonEventsOpt = False,
-        detach: DetachOpt = False,
+        run_id: RunIdArg,
         url: UrlOpt = None,
         token: TokenOpt = None,
         project: ProjectOpt = None,
+        as_json: JsonEventsOpt = False,
+        detach: DetachOpt = False,
     ) -> None:
         _proceed(run_id, op, None, as_json, detach, url, token, project)
 

@@ -30,6 +30,27 @@ version = "0.1.0"
 workflows = ["workflows"]
 """
 
+#: The ``fragile`` workflow (it needs ``ident``, ``Retry``, ``Run`` and ``workflow``; the console tests
+#: write it into their project too).
+FRAGILE = '''
+def charge(until):
+    import time
+
+    if time.time() < until:
+        raise ValueError("the card service is down for a moment")
+    return "charged"
+
+
+@workflow("fragile")
+async def fragile(run: Run, inp):
+    """first, second, charge (fails until `until`, one attempt), then a large step result."""
+    done = [await run.step("first", ident, "first"), await run.step("second", ident, "second"),
+            await run.step("charge", charge, inp["until"], retry=Retry(limit=1))]
+    padding = await run.step("last", ident, "x" * 12_000)
+    return {"done": done, "size": len(padding)}
+
+'''
+
 WORKFLOWS = '''\
 """Workflows for the conformance tests."""
 
@@ -121,22 +142,7 @@ async def faulty(run: Run, order=7):
     return await run.step("charge", decline, order, retry=policy)  # CHARGE-LINE
 
 
-def charge(until):
-    import time
-
-    if time.time() < until:
-        raise ValueError("the card service is down for a moment")
-    return "charged"
-
-
-@workflow("fragile")
-async def fragile(run: Run, inp):
-    """first, second, charge (fails until `until`, one attempt), then a large step result."""
-    done = [await run.step("first", ident, "first"), await run.step("second", ident, "second"),
-            await run.step("charge", charge, inp["until"], retry=Retry(limit=1))]
-    padding = await run.step("last", ident, "x" * 12_000)
-    return {"done": done, "size": len(padding)}
-
+''' + FRAGILE + '''
 
 @workflow("big")
 async def big(run: Run, data):

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from tests.api.hosts import HOSTS, clean_env, flareflow_executable, make_server
+from tests.conformance.project import FRAGILE as CONFORMANCE_FRAGILE
 
 ARTIFACTS = Path(__file__).with_name("artifacts")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
@@ -54,28 +55,13 @@ async def survey(run: Run, inp=None):
 FRAGILE = '''\
 """fragile: two steps, then `charge`, which fails (one attempt) until the time `until` in its input."""
 
-import time
-
 from flareflow import Retry, Run, workflow
 
 
 def ident(value):
     return value
 
-
-def charge(until):
-    if time.time() < until:
-        raise ValueError("the card service is down for a moment")
-    return "charged"
-
-
-@workflow("fragile")
-async def fragile(run: Run, inp):
-    """first, second, then charge (fails until `until`)."""
-    done = [await run.step("first", ident, "first"), await run.step("second", ident, "second"),
-            await run.step("charge", charge, inp["until"], retry=Retry(limit=1))]
-    return {"done": done}
-'''
+''' + CONFORMANCE_FRAGILE
 
 
 def chromium_path() -> str | None:
