@@ -242,6 +242,7 @@ export function mountRun(root, runId) {
       if (w.kind === "sleep") return h("li", { class: "wait wait-sleep" }, "Sleeping ", h("strong", null, w.name), ...until);
       if (w.kind === "event") return h("li", { class: "wait wait-event" }, "Waiting for event ", h("code", null, w.event_type || w.name), w.name && w.name !== w.event_type ? [" (", w.name, ")"] : null, ...until);
       if (w.kind === "input") return h("li", { class: "wait wait-input" }, "Waiting for an answer: ", h("strong", null, w.prompt || w.name), ...until);
+      if (w.kind === "code") return h("li", { class: "wait wait-code" }, "Held for its code: ", w.message || w.name, w.until ? [" (re-checked at ", timeEl(w.until), ")"] : null);
       return h("li", { class: "wait" }, `Waiting (${w.kind}) `, h("strong", null, w.name), ...until);
     }));
     waitsEl.hidden = waits.length === 0;

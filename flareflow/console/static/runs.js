@@ -19,6 +19,7 @@ export function waitingText(waits) {
     if (w.kind === "sleep") return `timer${w.until ? until : ` ${w.name ?? ""}`}`;
     if (w.kind === "event") return `event ${w.event_type || w.name || ""}${until}`;
     if (w.kind === "input") return `answer: ${w.prompt || w.name || "?"}`;
+    if (w.kind === "code") return `code: ${w.message || w.name || "?"}`;
     return `${w.kind ?? "wait"} ${w.name ?? ""}${until}`;
   }).join(" · ");
 }

@@ -113,6 +113,7 @@ export class TimelineModel {
         break;
       }
       case "run.waiting": {
+        if (event.reason === "code") break; // the run is held for its code: no step of its own waits
         const kind = ["sleep", "event", "input"].includes(event.reason) ? event.reason : "wait";
         const item = this.item(event.step, event.name, kind);
         item.seqs.push(event.seq);
