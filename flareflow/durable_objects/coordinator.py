@@ -277,7 +277,7 @@ class RunCoordinator:
         held = self.store.hold()
         if held is not None:
             _, retry_at, body = held
-            out.append({"step": body.get("step"), "kind": "code", "name": body.get("name"),
+            out.append({"step": body.get("step"), "kind": ev.CODE_REASON, "name": body.get("name"),
                         "until": ev.iso(retry_at), "message": body.get("message")})
         for rec in sorted(self.store.history().values(), key=lambda r: r.started_at or 0):
             if rec.status != WAITING:
@@ -484,14 +484,14 @@ class RunCoordinator:
         same = current is not None and current[2].get("message") == message
         since = current[0] if current is not None and same else now
         retry_at = now + hold_backoff(now - since)
-        body: dict[str, Any] = {"reason": "code", "step": step, "name": self.info["workflow"],
+        body: dict[str, Any] = {"reason": ev.CODE_REASON, "step": step, "name": self.info["workflow"],
                                 "until": ev.iso(retry_at), "message": message}
         if divergence:
             body["divergence"] = divergence
 
         def write() -> list[dict[str, Any]]:
             self.store.set_status(WAITING_STATUS, now)
-            self.store.set_timer(CODE_TIMER, "code", retry_at)
+            self.store.set_timer(CODE_TIMER, ev.CODE_REASON, retry_at)
             return [] if same else self.store.append([(ev.RUN_WAITING, body)], now)
 
         wire = self._commit(HOLD, write)

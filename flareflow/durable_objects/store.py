@@ -230,7 +230,7 @@ class RunStore:
         if not timer:
             return None
         rows = self.sql.exec("SELECT at, body FROM events WHERE type = ? AND body LIKE ? ORDER BY seq DESC LIMIT 1",
-                             ev.RUN_WAITING, '%"reason":"code"%')
+                             ev.RUN_WAITING, f'%"reason":"{ev.CODE_REASON}"%')
         body = self.dec(rows[0][1]) if rows else None
         if not isinstance(body, dict):
             return None
