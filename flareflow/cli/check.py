@@ -2,7 +2,8 @@
 
 ``check`` replays, without executing anything (`flareflow.engine.replay`), the history of every
 unfinished local run and of every exported history file it is given, and reports each divergence
-with the run, the step, the recorded call and the new one; exit 1 when any run would not replay.
+with the run, the step, the recorded call and the new one, and each run whose workflow is missing;
+exit 1 when any run would not replay or a workflow module fails to import.
 ``runs export ID`` writes a run's history (the run as ``GET /runs/{id}`` shows it, steps with their
 positions, and its events) as one JSON document, locally or from a server (``--url``).
 ``flareflow deploy`` runs the same check against the deployed Worker's unfinished runs
@@ -93,8 +94,9 @@ def report(results: list[tuple[dict[str, Any], dict[str, Any] | None]], where: s
         console.print(f"[red]✗[/red] run {run.get('id')} ({escape(str(run.get('workflow')))}, {run.get('status')}): "
                       f"{escape(describe_problem(problem))}")
     if bad:
-        console.print(f"{len(bad)} of {len(results)} run(s) {where} would not replay on this code; keep the "
-                      "old path for them behind run.patched(\"change-id\"), or cancel them")
+        console.print(f"{len(bad)} of {len(results)} run(s) {where} would not replay on this code (they would "
+                      "be held): keep their workflow and its old path (behind run.patched(\"change-id\")), "
+                      "or cancel them")
     else:
         console.print(f"[green]✓[/green] {len(results)} run(s) {where} replay on this code")
     return len(bad)
@@ -112,10 +114,10 @@ def register(app: typer.Typer, runs_app: typer.Typer) -> None:
         project: ProjectOpt = None,
     ) -> None:
         """Replay unfinished runs against the current code (nothing runs); exit 1 if any diverges."""
-        proj = load_project(project)
+        proj = load_project(project, tolerant=True)  # a module that fails to import is a problem found
 
         async def go() -> int:
-            bad = 0
+            bad = len(proj.registry.import_errors)
             if local:
                 bad += report(await check_local(proj), "in the local state")
             for path in files or []:

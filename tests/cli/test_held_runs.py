@@ -48,6 +48,9 @@ def test_a_run_whose_module_is_missing_is_held_and_continues_when_the_file_retur
         assert wait["kind"] == "code" and "unknown workflow 'order'" in wait["message"], row
         show = ff("runs", "show", run_id, cwd=root)
         assert "waiting" in show.stdout and "failed" not in show.stdout, describe(show)
+        check = ff("check", cwd=root)  # and check says which run would not replay, and why
+        assert check.returncode == 1 and f"run {run_id} (order, waiting): unknown workflow 'order'" in check.stdout, \
+            describe(check)
 
         shutil.move(tmp_path / "order.py", module)  # the file is back: this resume re-checks by itself
         done = resume.wait_event(lambda e: e["type"] in ("run.completed", "run.failed"), timeout=20,
