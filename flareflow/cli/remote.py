@@ -32,6 +32,7 @@ async def follow(client: Client, run_id: str, *, console: Console, json_mode: bo
     view = LiveView(console, run_id)
     asking: dict[str, asyncio.Task[None]] = {}
     stdin_open = [True]
+    prompt_shown = [False]  # a prompt is on screen, its line not ended yet
     final: dict[str, Any] | None = None
 
     async def ask(event: dict[str, Any]) -> None:
@@ -42,12 +43,15 @@ async def follow(client: Client, run_id: str, *, console: Console, json_mode: bo
             try:
                 label = escape(f"{event['prompt'] if json_mode else 'answer'}{hint_for(schema)}: ")
                 async with prompt_lock():
+                    prompt_shown[0] = True
                     text = await read_line(out, f"    [magenta]↳[/magenta] {label}")
             except EOFError:
                 stdin_open[0] = False
                 out.print(f"\n    [dim]no terminal input; answer with: flareflow answer {run_id} '<json>' "
                           f"--url ...[/dim]")
                 return
+            finally:
+                prompt_shown[0] = False
             try:
                 await client.answer(run_id, parse_answer(text, schema), event["step"])
                 return
@@ -60,6 +64,9 @@ async def follow(client: Client, run_id: str, *, console: Console, json_mode: bo
 
     try:
         async for event in client.events(run_id, after=after):
+            if prompt_shown[0] and not json_mode:
+                console.print()  # end the open prompt's line before the event's
+                prompt_shown[0] = False
             if json_mode:
                 write_json_line(event)
             else:

@@ -2,7 +2,7 @@
 
 A new run's database starts as a copy of a migrated template (far cheaper than creating a schema per
 run); with ``sync="full"`` the copy and its directory entry are fsynced. Files in ``runs/`` that are
-not named ``<run id>.db`` (or SQLite's and ``run --detach``'s companions) are not flareflow's.
+not named ``<run id>.db`` (or their companions, `RUN_COMPANION`) are not flareflow's.
 """
 
 from __future__ import annotations
@@ -20,7 +20,8 @@ from .sqlite import SqliteSql
 
 #: A run file's name: the run id (lowercase hex) and ``.db``. Anything else in ``runs/`` is not ours.
 RUN_FILE = re.compile(r"([0-9a-f]{8,64})\.db")
-#: Companions of a run file that flareflow itself writes there (SQLite's, and ``run --detach``'s log).
+#: Companions of a run file that flareflow itself writes there (SQLite's, and the per-run log that
+#: ``run --detach`` wrote before the background worker, whose log is ``<state>/worker.log``).
 RUN_COMPANION = re.compile(r"[0-9a-f]{8,64}\.(db-wal|db-shm|db-journal|log)")
 
 #: The tables of a run database (anything else in one means it is not flareflow's).

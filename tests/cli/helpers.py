@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import os
 import queue
@@ -11,6 +12,7 @@ import shutil
 import sqlite3
 import subprocess
 import sys
+import termios
 import threading
 import time
 from collections.abc import Callable
@@ -264,3 +266,67 @@ def run_status(project: Path, run_id: str) -> str | None:
     except sqlite3.DatabaseError:
         return None
     return str(row[0]) if row else None
+
+
+ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07]*\x07|\r")
+
+
+def _controlling_tty() -> None:  # in the child, after setsid: the pty becomes its terminal
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+class Terminal:
+    """``flareflow ARGS`` with a pseudo-terminal as its stdin, stdout, stderr and controlling
+    terminal, as in a real shell: typed keys go in (Ctrl-C included), the screen is read back."""
+
+    def __init__(self, *args: str, cwd: Path) -> None:
+        self.master, slave = os.openpty()
+        env = {**cli_env(), "TERM": "xterm-256color", "COLUMNS": "120", "LINES": "40"}
+        self.proc = subprocess.Popen([*FLAREFLOW, *args], cwd=cwd, env=env, stdin=slave, stdout=slave,
+                                     stderr=slave, start_new_session=True, preexec_fn=_controlling_tty)
+        os.close(slave)
+        self._chunks: list[bytes] = []
+        self._reader = threading.Thread(target=self._pump, daemon=True)
+        self._reader.start()
+
+    def _pump(self) -> None:
+        while True:
+            try:
+                data = os.read(self.master, 4096)
+            except OSError:  # EIO once the child side is closed
+                return
+            if not data:
+                return
+            self._chunks.append(data)
+
+    @property
+    def screen(self) -> str:
+        return ANSI.sub("", b"".join(self._chunks).decode("utf-8", "replace"))
+
+    def wait_for(self, text: str, timeout: float = 20) -> str:
+        return str(wait_until(lambda: text in self.screen and self.screen, timeout,
+                              f"{text!r} on the terminal; screen so far:\n{self.screen}"))
+
+    def type(self, keys: str) -> None:
+        os.write(self.master, keys.encode())
+
+    def exit_code(self, timeout: float) -> int | None:
+        """The exit code once the process has exited, None if it is still running after ``timeout``."""
+        try:
+            return self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            return None
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=5)
+        self._reader.join(timeout=2)
+        with contextlib.suppress(OSError):
+            os.close(self.master)
+
+    def __enter__(self) -> Terminal:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -22,8 +22,10 @@ from .helpers import (
     FAST_WORKFLOWS,
     FLAREFLOW,
     Live,
+    Terminal,
     assert_no_traceback,
     assert_one_error_line,
+    cli_env,
     copy_project,
     describe,
     ff,
@@ -103,6 +105,20 @@ def test_url_commands_take_run_id_prefixes(server: LocalServer, tmp_path: Path) 
     assert first in line and second in line
     missing = remote(server, "runs", "show", "fffff", cwd=tmp_path, token=server.token)
     assert_one_error_line(missing, "no run 'fffff' on")
+
+
+def test_url_run_at_a_terminal_exits_as_soon_as_another_process_answers(server: LocalServer,
+                                                                       tmp_path: Path) -> None:
+    with Terminal("run", "asker", "--url", server.url, "--token", server.token, cwd=tmp_path) as term:
+        screen = term.wait_for("answer [y/n]:")
+        run_id = re.search(r"run ([0-9a-f]{21})", screen)
+        assert run_id, screen
+        answered = remote(server, "answer", run_id[1][:12], "true", cwd=tmp_path, token=server.token)
+        assert answered.returncode == 0, describe(answered)
+        code = term.exit_code(timeout=15)  # no Enter typed
+        screen = term.screen
+    assert code == 0, screen
+    assert re.search(r"answer \[y/n\]: *\n", screen) and "✔ completed" in screen, screen
 
 
 def test_url_uses_the_projects_saved_token_and_a_401_says_what_to_pass(server: LocalServer, tmp_path: Path) -> None:
@@ -213,7 +229,8 @@ def test_help_keeps_brackets_reads_well_and_h_works(tmp_path: Path) -> None:
     assert nested.returncode == 0 and "--limit N" in nested.stdout, describe(nested)
     top = ff("-h", cwd=tmp_path)
     assert "--install-completion" in top.stdout, top.stdout
-    completion = ff("--show-completion", "bash", cwd=tmp_path)
+    completion = subprocess.run([*FLAREFLOW, "--show-completion"], cwd=tmp_path, capture_output=True, text=True,
+                                env={**cli_env(), "SHELL": "/bin/bash"}, timeout=60, check=False)
     assert completion.returncode == 0 and "_flareflow_completion" in completion.stdout, describe(completion)
 
 
