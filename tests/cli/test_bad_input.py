@@ -276,13 +276,13 @@ def test_runs_list_still_lists_the_other_runs(damaged: dict[str, Any]) -> None:
 
 
 def test_detached_run_finishes_next_to_a_damaged_one(damaged: dict[str, Any]) -> None:
-    """Regression: the background `resume` used to die in reconcile on the damaged neighbour."""
+    """Regression: the background process used to die in reconcile on the damaged neighbour."""
     root = damaged["root"]
     result = ff("run", "quick", "--detach", cwd=root)
     assert result.returncode == 0, describe(result)
     run_id = result.stdout.strip()
     assert RUN_ID.match(run_id), describe(result)
-    log = state_dir(root) / "runs" / f"{run_id}.log"
+    log = state_dir(root) / "worker.log"  # the background worker executes detached runs
 
     def outcome() -> str | None:
         status = run_status(root, run_id)
