@@ -36,9 +36,10 @@ if TYPE_CHECKING:
 
 T = TypeVar("T")
 
-#: Help as plain text (click's layout): rich markup would eat every ``[bracketed]`` word of it
-#: (``[tool.flareflow]``, ``[build]``), and the rich layout labels flags ``<bool>``. ``-h`` is ``--help``.
-HELP = {"rich_markup_mode": None, "context_settings": {"help_option_names": ["-h", "--help"]}}
+#: ``-h`` is ``--help``. Help is plain text (click's layout, ``rich_markup_mode=None``): rich markup
+#: would eat every ``[bracketed]`` word of it (``[tool.flareflow]``, ``[build]``), and the rich layout
+#: labels flags ``<bool>``.
+CONTEXT = {"help_option_names": ["-h", "--help"]}
 
 app = typer.Typer(
     name="flareflow",
@@ -46,10 +47,11 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=True,
     pretty_exceptions_enable=False,
-    **HELP,  # type: ignore[arg-type]
+    rich_markup_mode=None,
+    context_settings=CONTEXT,
 )
 runs_app = typer.Typer(help="Inspect and control runs in the local state directory.", no_args_is_help=True,
-                       **HELP)  # type: ignore[arg-type]
+                       rich_markup_mode=None, context_settings=CONTEXT)
 app.add_typer(runs_app, name="runs")
 
 UrlOpt = Annotated[
