@@ -12,6 +12,9 @@
   ``ValueError`` (non-retryable in its policy) at the line marked ``FAIL-LINE``; the run fails.
 * ``deployable`` -- a step, a wait for the event ``go``, a step; in a module of its own
   (`DEPLOYABLE_MODULE`), which the held-run test removes and restores (a deployment mistake).
+* ``versioned`` -- in `VERSIONED_MODULE`, as released three times (`VERSIONED`): v1 is a step, a wait
+  for ``go``, a step; v2 adds a step before them without a guard (a v1 run diverges); v3 puts it
+  behind ``run.patched("audit-first")``. The project is written with v1.
 
 No ``max_body`` setting: the default (1 MiB) lets the ~50 KiB payloads through; the payload threshold
 stays at its default (10 KiB), so the Worker offloads them to R2.
@@ -175,6 +178,33 @@ async def deployable(run: Run, inp=None):
 '''
 
 
+#: The module of ``versioned`` and its releases.
+VERSIONED_MODULE = "workflows/versioned_flows.py"
+_VERSIONED_HEAD = '''\
+"""A workflow the divergence test releases three times."""
+
+from flareflow import Run, workflow
+
+
+def ident(value):
+    return value
+
+
+@workflow("versioned")
+async def versioned(run: Run, inp=None):
+'''
+_VERSIONED_TAIL = '''\
+    first = await run.step("first", ident, 1)
+    got = await run.wait_for_event("go")
+    return {"audit": audit, "first": first, "got": got, "second": await run.step("second", ident, 2)}
+'''
+_AUDITS = {"v1": "None", "v2": 'await run.step("audit", ident, "audited")',
+           "v3": 'await run.step("audit", ident, "audited") if run.patched("audit-first") else None'}
+#: Each release says which it is in its docstring (GET /workflows shows it once a host serves it).
+VERSIONED = {release: f'{_VERSIONED_HEAD}    """release {release}"""\n    audit = {audit}\n{_VERSIONED_TAIL}'
+             for release, audit in _AUDITS.items()}
+
+
 def line_of(marker: str) -> int:
     """The line of ``workflows/conformance_flows.py`` that carries the comment ``marker``."""
     return next(i for i, line in enumerate(WORKFLOWS.splitlines(), 1) if f"# {marker}" in line)
@@ -186,4 +216,5 @@ def write_project(root: Path) -> Path:
     (root / "pyproject.toml").write_text(PYPROJECT, encoding="utf-8")
     (root / "workflows" / "conformance_flows.py").write_text(WORKFLOWS, encoding="utf-8")
     (root / DEPLOYABLE_MODULE).write_text(DEPLOYABLE, encoding="utf-8")
+    (root / VERSIONED_MODULE).write_text(VERSIONED["v1"], encoding="utf-8")
     return root
