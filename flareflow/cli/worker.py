@@ -202,5 +202,8 @@ def main(project: Project, runtime: LocalRuntime, idle: float) -> int:
             code.cancel()
 
     asyncio.run(go())
+    with contextlib.suppress(OSError):  # after SIGTERM it is still ours (an idle exit removed it already)
+        if files.pid.read_text(encoding="ascii").strip() == str(os.getpid()):
+            files.pid.unlink()
     _say(f"worker {os.getpid()} exits")
     return 0
