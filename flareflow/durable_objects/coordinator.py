@@ -16,6 +16,11 @@ broken) or code that diverges from the run's history *holds* the run -- status `
 timer (`CODE_TIMER`) re-checks it after `hold_backoff`, so it continues by itself once the code
 matches (on Cloudflare: after a redeploy; locally also when the workflow files change). An operator
 may cancel it meanwhile.
+
+Recovery is here once for both hosts: an operator's `command` (cancel, pause, resume, retry) is
+carried out by the run's owner, or left in the inbox for it by anyone else (`apply_commands`); a
+`retry` reopens a failed run at its failed steps, `fork` + `create(restart=...)` start a new run that
+reuses another's results before a step, and `require_finished` guards deletion.
 """
 
 from __future__ import annotations
@@ -191,6 +196,7 @@ class RunCoordinator:
         self.abandoned: StorageError | None = None
         self.faults = 0
         self._stale = False
+        self._origin: tuple[dict[str, Any] | None] | None = None  # `describe`'s restarted_from, once read
         migrate(sql, "run")
         self._info = self.store.load()
 
@@ -267,7 +273,9 @@ class RunCoordinator:
         info["steps"] = self.store.steps()
         info["waiting"] = self.open_waits()
         info["last_seq"] = self.store.next_seq - 1
-        info["restarted_from"] = self.store.restarted_from()
+        if self._origin is None:  # it never changes: read once per object
+            self._origin = (self.store.restarted_from(),)
+        info["restarted_from"] = self._origin[0]
         return info
 
     def open_waits(self) -> list[dict[str, Any]]:

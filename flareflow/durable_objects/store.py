@@ -130,8 +130,10 @@ class RunStore:
         self.sql.exec("UPDATE run SET status = 'running', error = NULL, updated_at = ?", now)
 
     def restarted_from(self) -> dict[str, Any] | None:
-        """The run and step a restart started this run from (on its ``run.started``), or None."""
-        rows = self.sql.exec("SELECT body FROM events WHERE seq = 1")
+        """The run and step a restart started this run from (on its ``run.started``), or None. Only a
+        body that can hold it is decoded (one that names it, or one in the blob store)."""
+        rows = self.sql.exec("SELECT body FROM events WHERE seq = 1 AND (body LIKE '%\"restarted_from\"%' "
+                             "OR body LIKE '{\"$blob\":%')")
         body = self.dec(rows[0][0]) if rows else None
         origin = body.get("restarted_from") if isinstance(body, dict) else None
         return origin if isinstance(origin, dict) else None
