@@ -3,8 +3,9 @@
 - ``fetch``: the router answers; run operations go to the run's Durable Object (one per run, found
   by name), live streams (SSE, WebSocket) are forwarded to it as they are.
 - ``GET /runs`` pages the D1 index (``INDEX``), which every object updates on each status change.
-- Finished runs are immutable, so their descriptions are cached in KV (``CACHE``) and served
-  without waking the object.
+- Completed and cancelled runs are immutable, so their descriptions are cached in KV (``CACHE``)
+  and served without waking the object (a failed one may be retried: it is always read from its
+  object; a deleted run's entry is removed with it).
 - ``scheduled``: starts the workflows whose schedule is the fired cron (the engine's one rule, shared with
   the local server), through the queue when there is one; ``run.started`` says ``trigger: "cron"``.
 - ``queue``: the consumer of asynchronous starts (cron, ``Prefer: respond-async`` bursts), with
@@ -30,12 +31,14 @@ from ..engine.errors import InvalidInput, RunNotFound, RunStateConflict, error_f
 from ..engine.ids import keyed_run_id, new_run_id
 from ..engine.limits import DEFAULT_MAX_BODY
 from ..engine.registry import Registry
-from ..engine.status import TERMINAL
+from ..engine.status import RunStatus
 from ..migrations.runs_index import DELETE, list_query, listed, prune_query
 from .http import HttpError, Request, StreamRequest
 from .router import Router
 
 VERSION = "0.1.0"
+#: Statuses whose descriptions never change again (a failed run can be retried).
+CACHED = frozenset({RunStatus.COMPLETED.value, RunStatus.CANCELLED.value})
 
 
 def run_id_for(idempotency_key: str | None = None) -> str:
@@ -98,7 +101,7 @@ class DoBackend:
             if cached is not None and cached is not jsnull:
                 return dict(json.loads(str(cached)))
         _, data = await self.call(run_id, "describe")
-        if self.cache is not None and data.get("status") in TERMINAL:
+        if self.cache is not None and data.get("status") in CACHED:
             await self.cache.put(key, json.dumps(data), js_object({"expirationTtl": 7 * 24 * 3600}))
         return dict(data)
 
@@ -140,7 +143,7 @@ class DoBackend:
 
     async def retry(self, run_id: str) -> dict[str, Any]:
         run = dict((await self.call(run_id, "retry", {}))[1])
-        await self._forget(run_id)  # the cached description of the failed run is stale now
+        await self._forget(run_id)  # failed runs are not cached; one an older flareflow cached is stale now
         return run
 
     async def restart(self, run_id: str, from_step: str | None) -> dict[str, Any]:
