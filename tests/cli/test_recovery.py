@@ -233,8 +233,16 @@ def test_commands_reach_runs_that_serve_local_executes(tmp_path: Path) -> None:
     """``runs pause|resume|cancel`` without ``--url`` on runs a ``serve --local`` process executes (through
     their inboxes), and ``runs retry|restart|delete|prune`` with ``--url`` against that server."""
     from tests.api.hosts import make_server
+    from tests.api.project import write_project
 
-    server = make_server("local", tmp_path / "served")
+    def with_recovery(root: Path) -> Path:
+        write_project(root)
+        (root / "workflows" / "recovery.py").write_text(
+            RECOVERY.format(calls=str(root / "calls.txt"), flag=str(root / "fail.flag")), encoding="utf-8")
+        (root / "fail.flag").write_text("1")
+        return root
+
+    server = make_server("local", tmp_path / "served", with_recovery)
     try:
         here = server.project
         ids = [server_start(server, "approval") for _ in range(2)]
@@ -265,6 +273,17 @@ def test_commands_reach_runs_that_serve_local_executes(tmp_path: Path) -> None:
         deleted = ff("runs", "delete", ids[1], *remote, cwd=here)
         assert deleted.returncode == 0, describe(deleted)
         assert not (state_dir(here) / "runs" / f"{ids[1]}.db").exists()
+
+        # a failed run retried over the API, followed here from the retry on
+        failed = ff("run", "recovery", "--json", *remote, cwd=here)
+        assert failed.returncode == 1, describe(failed)
+        failed_id = json.loads(failed.stdout.splitlines()[0])["run_id"]
+        (here / "fail.flag").unlink()
+        retried = ff("runs", "retry", failed_id, "--json", *remote, cwd=here)
+        assert retried.returncode == 0, describe(retried)
+        followed = [json.loads(line) for line in retried.stdout.splitlines()]
+        assert followed[0]["type"] == "run.retried" and followed[-1]["type"] == "run.completed", followed
+        assert calls(here) == ["first", "second", "flaky", "flaky", "last"]
     finally:
         server.stop()
 
