@@ -157,51 +157,27 @@ async def big(run: Run, data):
 '''
 
 
+def _flow_module(about: str, name: str, body: str, returned: str = "") -> str:
+    """A module of one workflow ``name``: ``body``, then a step, a wait for ``go`` and a step, whose
+    results it returns (after ``returned``, more entries of the returned dict)."""
+    return (f'"""{about}"""\n\nfrom flareflow import Run, workflow\n\n\ndef ident(value):\n    return value\n\n\n'
+            f'@workflow("{name}")\nasync def {name}(run: Run, inp=None):\n{body}'
+            '    first = await run.step("first", ident, 1)\n    got = await run.wait_for_event("go")\n'
+            f'    return {{{returned}"first": first, "got": got, "second": await run.step("second", ident, 2)}}\n')
+
+
 #: The module of ``deployable`` (relative to the project), and its code.
 DEPLOYABLE_MODULE = "workflows/deployable_flows.py"
-DEPLOYABLE = '''\
-"""A workflow the held-run test deploys without, then with again."""
+DEPLOYABLE = _flow_module("A workflow the held-run test deploys without, then with again.", "deployable",
+                          '    """A step, a wait for `go`, a step."""\n')
 
-from flareflow import Run, workflow
-
-
-def ident(value):
-    return value
-
-
-@workflow("deployable")
-async def deployable(run: Run, inp=None):
-    """A step, a wait for `go`, a step."""
-    first = await run.step("first", ident, 1)
-    got = await run.wait_for_event("go")
-    return {"first": first, "got": got, "second": await run.step("second", ident, 2)}
-'''
-
-
-#: The module of ``versioned`` and its releases.
+#: The module of ``versioned`` and its releases; each says which it is in its docstring (GET
+#: /workflows shows it once a host serves it).
 VERSIONED_MODULE = "workflows/versioned_flows.py"
-_VERSIONED_HEAD = '''\
-"""A workflow the divergence test releases three times."""
-
-from flareflow import Run, workflow
-
-
-def ident(value):
-    return value
-
-
-@workflow("versioned")
-async def versioned(run: Run, inp=None):
-'''
-_VERSIONED_TAIL = '''\
-    first = await run.step("first", ident, 1)
-    got = await run.wait_for_event("go")
-    return {"audit": audit, "first": first, "got": got, "second": await run.step("second", ident, 2)}
-'''
 _AUDITS = {"v1": "None", "v2": 'await run.step("audit", ident, "audited")',
            "v3": 'await run.step("audit", ident, "audited") if run.patched("audit-first") else None'}
-#: Each release says which it is in its docstring (GET /workflows shows it once a host serves it).
-VERSIONED = {release: f'{_VERSIONED_HEAD}    """release {release}"""\n    audit = {audit}\n{_VERSIONED_TAIL}'
+VERSIONED = {release: _flow_module("A workflow the divergence test releases three times.", "versioned",
+                                   f'    """release {release}"""\n    audit = {audit}\n', '"audit": audit, ')
              for release, audit in _AUDITS.items()}
 
 
