@@ -19,6 +19,7 @@ from rich.table import Table
 from typer.core import TyperArgument, TyperOption
 
 from .. import __version__
+from ..engine.errors import InvalidInput
 from ..engine.status import STATUSES, RunStatus
 from ..migrations.runs_index import prune_filter
 from . import check as checks
@@ -543,7 +544,10 @@ def runs_prune(
     project: ProjectOpt = None,
 ) -> None:
     """Retention: delete finished runs older than an age, with their files and stored payloads."""
-    _guard(lambda: prune_filter(older_than, status))  # an unfinished status or a bad age: refused here
+    try:  # an unfinished status or a bad age: a usage error, named by its option
+        prune_filter(older_than, status)
+    except InvalidInput as exc:
+        fail(f"--{(exc.field or 'older_than').replace('_', '-')}: {exc}", 2)
     ids = open_runs(url, token, project).call(lambda r: r.prune(older_than, status, dry_run))
     for run_id in ids:
         console.print(f"  {run_id}")

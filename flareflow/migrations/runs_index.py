@@ -110,14 +110,14 @@ def prune_filter(older_than: Any, status: Any) -> tuple[float, tuple[str, ...]]:
     try:
         seconds = parse_duration(older_than)
     except (TypeError, ValueError) as exc:
-        raise InvalidInput(f"'older_than': {exc}", "older_than") from None
+        raise InvalidInput(str(exc), "older_than") from None
     chosen = sorted(TERMINAL) if status is None else [status] if isinstance(status, str) else status
     if not isinstance(chosen, list) or not chosen or not all(isinstance(s, str) for s in chosen):
-        raise InvalidInput("'status' must be a status or a list of them", "status")
+        raise InvalidInput("the statuses to prune must be a status or a list of them", "status")
     unfinished = [s for s in chosen if s not in TERMINAL]
     if unfinished:
-        raise InvalidInput(f"'status': only finished runs are pruned ({', '.join(sorted(TERMINAL))}), "
-                           f"not '{unfinished[0][:40]}'", "status")
+        raise InvalidInput(f"only finished runs are pruned ({', '.join(sorted(TERMINAL))}), "
+                           f"not '{unfinished[0][:40]}' ones", "status")
     return seconds, tuple(sorted(set(chosen)))
 
 
