@@ -284,6 +284,16 @@ def test_commands_reach_runs_that_serve_local_executes(tmp_path: Path) -> None:
         followed = [json.loads(line) for line in retried.stdout.splitlines()]
         assert followed[0]["type"] == "run.retried" and followed[-1]["type"] == "run.completed", followed
         assert calls(here) == ["first", "second", "flaky", "flaky", "last"]
+        # and one the server executes, retried without --url: through its inbox, followed from here
+        (here / "fail.flag").write_text("1")
+        served = server_start(server, "recovery")
+        wait_until(lambda: run_status(here, served) == "failed", 20, "the served run to fail")
+        (here / "fail.flag").unlink()
+        local_retry = ff("runs", "retry", served, "-C", str(here), cwd=here)
+        assert local_retry.returncode == 0, describe(local_retry)
+        assert "following it here" in local_retry.stderr, describe(local_retry)
+        assert run_status(here, served) == "completed"
+        assert calls(here)[5:] == ["first", "second", "flaky", "flaky", "last"]
     finally:
         server.stop()
 
