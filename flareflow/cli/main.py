@@ -387,6 +387,10 @@ def runs_show(
     for step in info["steps"]:
         _step_details(step)
     for wait in info["waiting"]:
+        if wait["kind"] == "code":  # held: its workflow is missing, or the code diverges from its history
+            console.print(f"[yellow]held[/yellow] for its code: {escape(str(wait.get('message')))} "
+                          f"(re-checked at {wait['until']})")
+            continue
         console.print(f"[blue]waiting[/blue] {wait['kind']} {escape(wait['step'])} "
                       + (f"until {wait['until']}" if wait["until"] else ""))
     console.print(f"[bold]events[/bold] ({len(events)})")

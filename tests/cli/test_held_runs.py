@@ -47,7 +47,8 @@ def test_a_run_whose_module_is_missing_is_held_and_continues_when_the_file_retur
         wait = row["waiting_for"][0]
         assert wait["kind"] == "code" and "unknown workflow 'order'" in wait["message"], row
         show = ff("runs", "show", run_id, cwd=root)
-        assert "waiting" in show.stdout and "failed" not in show.stdout, describe(show)
+        assert show.returncode == 0 and "held for its code: unknown workflow 'order'" in show.stdout, describe(show)
+        assert "failed" not in show.stdout, describe(show)
         check = ff("check", cwd=root)  # and check says which run would not replay, and why
         assert check.returncode == 1 and f"run {run_id} (order, waiting): unknown workflow 'order'" in check.stdout, \
             describe(check)
@@ -121,7 +122,9 @@ def test_check_finds_a_divergence_the_run_is_held_and_a_patched_branch_lets_it_c
     with Live("resume", run_id, "--json", cwd=root) as resume:
         held = resume.wait_event(is_held, what="the hold")
         assert held["step"] == "nap#1" and held["divergence"]["new"]["name"] == "bill-early", held
-        assert ff("runs", "show", run_id, "--json", cwd=root).returncode == 0
+        show = ff("runs", "show", run_id, cwd=root)
+        assert show.returncode == 0 and "held for its code: replay diverged at position 1" in show.stdout, \
+            describe(show)
 
         release(root, V2)  # the change behind run.patched: the held run takes the old path
         assert ff("check", cwd=root).returncode == 0  # (the run is still unfinished here, or just done)
