@@ -12,7 +12,16 @@ from ..client import ApiError, Client
 from ..engine.events import TERMINAL_EVENTS
 from .common import write_json_line
 from .render import LiveView
-from .watch import NotJson, hint_for, parse_answer, prompt_lock, read_line
+from .watch import (
+    NotJson,
+    drop_prompt,
+    end_prompt_line,
+    hint_for,
+    parse_answer,
+    prompt_lock,
+    read_line,
+    show_prompt_again,
+)
 
 
 async def remote_run(client: Client, name: str, value: Any, *, console: Console, json_mode: bool,
@@ -32,7 +41,6 @@ async def follow(client: Client, run_id: str, *, console: Console, json_mode: bo
     view = LiveView(console, run_id)
     asking: dict[str, asyncio.Task[None]] = {}
     stdin_open = [True]
-    prompt_shown = [False]  # a prompt is on screen, its line not ended yet
     final: dict[str, Any] | None = None
 
     async def ask(event: dict[str, Any]) -> None:
@@ -43,15 +51,12 @@ async def follow(client: Client, run_id: str, *, console: Console, json_mode: bo
             try:
                 label = escape(f"{event['prompt'] if json_mode else 'answer'}{hint_for(schema)}: ")
                 async with prompt_lock():
-                    prompt_shown[0] = True
-                    text = await read_line(out, f"    [magenta]↳[/magenta] {label}")
+                    text = await read_line(out, f"    [magenta]↳[/magenta] {label}", run_id, event["step"])
             except EOFError:
                 stdin_open[0] = False
                 out.print(f"\n    [dim]no terminal input; answer with: flareflow answer {run_id} '<json>' "
                           f"--url ...[/dim]")
                 return
-            finally:
-                prompt_shown[0] = False
             try:
                 await client.answer(run_id, parse_answer(text, schema), event["step"])
                 return
@@ -64,17 +69,17 @@ async def follow(client: Client, run_id: str, *, console: Console, json_mode: bo
 
     try:
         async for event in client.events(run_id, after=after):
-            if prompt_shown[0] and not json_mode:
-                console.print()  # end the open prompt's line before the event's
-                prompt_shown[0] = False
+            if event["type"] == "input.received" and event["step"] in asking:  # answered: stop asking
+                drop_prompt(run_id, event["step"])
+                asking.pop(event["step"]).cancel()
             if json_mode:
                 write_json_line(event)
             else:
+                end_prompt_line(console)
                 view.handle(event)
+                show_prompt_again(run_id, event["type"] in TERMINAL_EVENTS)
             if event["type"] == "input.requested" and prompt:
                 asking[event["step"]] = asyncio.ensure_future(ask(event))
-            elif event["type"] == "input.received" and event["step"] in asking:
-                asking.pop(event["step"]).cancel()
             if event["type"] in TERMINAL_EVENTS:
                 final = event
     finally:

@@ -113,14 +113,18 @@ def _read_or_eof(fd: int) -> bytes:
 
 
 _stdin: LineReader | None = None
+#: The prompt `read_line` waits at (its console, its text, the run and step that ask), if any, and
+#: whether it is the terminal's last line now (output in between moves it up: `show_prompt_again`).
+_waiting_at: tuple[Console, str, str, str] | None = None
+_prompt_open = False
 #: One prompt at a time on this terminal, whichever run asks (per event loop).
 _prompt_lock: tuple[asyncio.AbstractEventLoop, asyncio.Lock] | None = None
 
 
-async def read_line(console: Console, prompt: str) -> str:
-    """Print ``prompt`` (rich markup) on ``console`` and read one line from stdin; `EOFError` when
-    stdin is closed or not readable."""
-    global _stdin
+async def read_line(console: Console, prompt: str, run_id: str = "", step: str = "") -> str:
+    """Print ``prompt`` (rich markup) on ``console`` and read one line from stdin for the question at
+    ``step`` of ``run_id``; `EOFError` when stdin is closed or not readable."""
+    global _stdin, _prompt_open, _waiting_at
     if _stdin is None:
         try:
             _stdin = LineReader(sys.stdin.fileno())
@@ -128,7 +132,40 @@ async def read_line(console: Console, prompt: str) -> str:
             raise EOFError from None
     console.print(prompt, end="")
     console.file.flush()
-    return await _stdin.readline()
+    _waiting_at, _prompt_open = (console, prompt, run_id, step), True
+    try:
+        return await _stdin.readline()
+    finally:
+        _waiting_at, _prompt_open = None, False
+
+
+def end_prompt_line(console: Console) -> None:
+    """Before printing anything else while a prompt waits: end the prompt's line, so the output does
+    not run into it."""
+    global _prompt_open
+    if _prompt_open:
+        console.print()
+        _prompt_open = False
+
+
+def drop_prompt(run_id: str, step: str) -> None:
+    """The question at ``step`` of ``run_id`` was answered elsewhere: its prompt is not shown again
+    (the task reading it is cancelled by the caller)."""
+    global _waiting_at
+    if _waiting_at is not None and _waiting_at[2:] == (run_id, step):
+        _waiting_at = None
+
+
+def show_prompt_again(run_id: str, finished: bool) -> None:
+    """After output of ``run_id`` (``finished``: its last): the prompt still waiting goes back on the
+    last line -- unless it is that finished run's own, which is dropped now."""
+    global _prompt_open
+    if _waiting_at is None or _prompt_open or (finished and _waiting_at[2] == run_id):
+        return
+    console, prompt = _waiting_at[:2]
+    console.print(prompt, end="")
+    console.file.flush()
+    _prompt_open = True
 
 
 def prompt_lock() -> asyncio.Lock:
@@ -172,18 +209,16 @@ class Watcher:
         self.view = LiveView(console, run_id, prefix=label, spinner=spinner)
         self.stdin_open = True
         self._prompting: set[str] = set()
-        self._asks: set[asyncio.Future[None]] = set()
-        self._prompt_shown = False  # a prompt is on screen, its line not ended yet
+        self._asks: dict[str, asyncio.Future[None]] = {}  # step -> the task asking it here
         self.final: dict[str, Any] | None = None
 
     def _emit(self, event: dict[str, Any]) -> None:
-        if self._prompt_shown and not self.json_mode:
-            self.console.print()  # end the prompt's line before the event's
-            self._prompt_shown = False
         if self.json_mode:
             write_json_line(event)
-        else:
-            self.view.handle(event)
+            return
+        end_prompt_line(self.console)
+        self.view.handle(event)
+        show_prompt_again(self.run_id, event["type"] in TERMINAL_EVENTS)
 
     def _take(self, event: dict[str, Any]) -> None:
         if event["seq"] <= self.last:
@@ -193,12 +228,16 @@ class Watcher:
                 if missed["seq"] < event["seq"]:
                     self._take(missed)
         self.last = event["seq"]
+        if event["type"] == "input.received":  # answered (maybe elsewhere): stop asking it here
+            self._prompting.discard(event["step"])
+            drop_prompt(self.run_id, event["step"])
+            asking = self._asks.pop(event["step"], None)
+            if asking is not None:
+                asking.cancel()
         self._emit(event)
         if event["type"] == "input.requested" and self.prompt:
             self._prompting.add(event["step"])
             self._spawn_ask(event)
-        if event["type"] == "input.received":
-            self._prompting.discard(event["step"])
         # the latest event decides: in a retried run's log a terminal event is followed by run.retried
         self.final = event if event["type"] in TERMINAL_EVENTS else None
 
@@ -225,7 +264,7 @@ class Watcher:
             unsubscribe()
             if poller is not None:
                 poller.cancel()
-            for task in list(self._asks):
+            for task in list(self._asks.values()):
                 task.cancel()
             self.view.close()
         return self.final
@@ -239,9 +278,10 @@ class Watcher:
                     self.queue.put_nowait(event)
 
     def _spawn_ask(self, event: dict[str, Any]) -> None:
+        step = event["step"]
         task = asyncio.ensure_future(self._ask(event))
-        self._asks.add(task)
-        task.add_done_callback(self._asks.discard)
+        self._asks[step] = task
+        task.add_done_callback(lambda done: self._asks.pop(step) if self._asks.get(step) is done else None)
 
     async def _ask(self, event: dict[str, Any]) -> None:
         async with prompt_lock():
@@ -252,16 +292,14 @@ class Watcher:
                 # the live view already printed the question; NDJSON mode shows it only here, on stderr
                 label = f"{event['prompt'] if self.json_mode else 'answer'}{hint_for(schema)}: "
                 err = Console(stderr=True, soft_wrap=True, highlight=False) if self.json_mode else self.console
-                self._prompt_shown = True
                 try:
-                    text = await read_line(err, f"{self.label}    [magenta]↳[/magenta] {escape(label)}")
+                    text = await read_line(err, f"{self.label}    [magenta]↳[/magenta] {escape(label)}",
+                                           self.run_id, step)
                 except EOFError:
                     self.stdin_open = False
                     err.print(f"\n    [dim]no terminal input; answer with: flareflow answer {self.run_id} "
                               f"'<json>' --step '{step}'[/dim]")
                     return
-                finally:
-                    self._prompt_shown = False
                 if step not in self._prompting or self.final is not None:
                     return
                 try:

@@ -135,12 +135,15 @@ def test_bare_resume_shows_each_run_and_asks_its_question(fast: Path) -> None:
         assert "resuming 2 run(s)" in screen, screen
         assert "Proceed [really]?" in screen, screen  # the question, with its brackets
         assert "waiting for event go" in screen, screen
-        term.type("y\n")
-        term.wait_for("✔ completed")
         waiter = re.search(r"send-event ([0-9a-f]{21}) go", term.screen)
         assert waiter, term.screen
-        sent = ff("send-event", waiter[1], "go", "--quiet", cwd=fast)
+        sent = ff("send-event", waiter[1], "go", "--quiet", cwd=fast)  # the other run moves meanwhile
         assert sent.returncode == 0, describe(sent)
+        term.wait_for("✔ completed")
+        # its lines did not run into the open question, which is asked again below them
+        wait_until(lambda: term.screen.rstrip(" ").endswith("↳ answer [y/n]:"), 5, "the prompt shown again")
+        assert not re.search(r"answer \[y/n\]: *\S", term.screen), term.screen
+        term.type("y\n")
         code = term.exit_code(timeout=15)
         screen = term.screen
     assert code == 0, screen
