@@ -50,12 +50,12 @@ def _registry(calls: list[str], broken: set[str]) -> Registry:
 def test_retry_reopens_a_timed_out_wait_with_its_full_timeout(runtime):
     calls: list[str] = []
     runtime.registry = _registry(calls, set())
-    clock = runtime.clock
 
     async def main(rt: LocalRuntime) -> None:
+        clock = runtime.clock
         run_id = (await rt.start_run("gate")).run_id
         await idle(rt)
-        await advance(rt, clock, 3600)
+        await advance(rt, clock, 3600)  # the hour-long wait times out: the run fails
         failed = await finished(rt, run_id)
         assert failed.status == "failed" and failed.info["error"]["type"] == "WaitTimeout"
         await rt.retry(run_id)
