@@ -579,6 +579,8 @@ def test_retry_restart_delete_and_prune(server):
             assert types.index("run.failed") < types.index("run.retried") < types.index("run.completed")
             assert next(e for e in events if e["type"] == "run.retried")["steps"] == ["charge#1"]
             assert_gapless(events)
+            streamed = await sse_frames(server, run_id)  # it goes on past the first run.failed
+            assert [json.loads(f["data"]) for f in streamed] == events
             again = await client.post(f"/runs/{run_id}/retry")
             assert again.status_code == 409 and again.json()["error"]["code"] == "run_state_conflict"
 
