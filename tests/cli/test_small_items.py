@@ -229,9 +229,11 @@ def test_help_keeps_brackets_reads_well_and_h_works(tmp_path: Path) -> None:
     assert nested.returncode == 0 and "--limit N" in nested.stdout, describe(nested)
     top = ff("-h", cwd=tmp_path)
     assert "--install-completion" in top.stdout, top.stdout
-    completion = subprocess.run([*FLAREFLOW, "--show-completion"], cwd=tmp_path, capture_output=True, text=True,
-                                env={**cli_env(), "SHELL": "/bin/bash"}, timeout=60, check=False)
-    assert completion.returncode == 0 and "_flareflow_completion" in completion.stdout, describe(completion)
+    # what the installed bash completion asks the command for `flareflow ru<TAB>`
+    completion = subprocess.run(FLAREFLOW, cwd=tmp_path, capture_output=True, text=True, timeout=60, check=False,
+                                env={**cli_env(), "_FLAREFLOW_COMPLETE": "complete_bash",
+                                     "COMP_WORDS": "flareflow ru", "COMP_CWORD": "1"})
+    assert completion.returncode == 0 and completion.stdout.split() == ["run", "runs"], describe(completion)
 
 
 # -- new, no project -----------------------------------------------------------------------------------
