@@ -178,7 +178,8 @@ class Client:
                      transport: Literal["ws", "sse"] = "ws") -> AsyncIterator[dict[str, Any]]:
         """Every event after ``after``, in order, exactly once; reconnects when the connection drops.
 
-        With ``follow`` it ends after the run's terminal event; without, after the stored ones.
+        With ``follow`` it ends after the run's terminal event (the server's stream ends there; a
+        retried run's stream goes on past its earlier ``run.failed``); without, after the stored ones.
         """
         if not follow:  # the JSON form is paged (at most `limit` events per call): read until a page is empty
             last = after
@@ -193,6 +194,7 @@ class Client:
                 last = body["events"][-1]["seq"]
         last = after
         failures = 0
+        ended = False  # the latest event is terminal: in a retried run's log, run.retried follows one
         while True:
             source = self._ws_frames(run_id, last) if transport == "ws" else self._sse_frames(run_id, last)
             try:
@@ -201,9 +203,10 @@ class Client:
                     if event.get("seq", 0) <= last:
                         continue
                     last = event["seq"]
+                    ended = event["type"] in TERMINAL
                     yield event
-                    if event["type"] in TERMINAL:
-                        return
+                if ended:  # the server closes the stream after the run's last terminal event
+                    return
             except ApiError:
                 raise
             except (TimeoutError, OSError, httpx.TransportError, WebSocketException):

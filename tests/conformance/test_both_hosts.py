@@ -563,7 +563,7 @@ def test_retry_restart_delete_and_prune(server):
     async def body() -> None:
         async with http(server) as client:
             # retry: the failed step gets a fresh attempt; completed steps are not run again
-            run_id, until = await _failed_fragile(server, client, 2.0)
+            run_id, until = await _failed_fragile(server, client, 4.0)  # ample: the run must fail first
             early = await client.post(f"/runs/{run_id}/retry", json={"extra": 1})
             assert early.status_code == 400 and early.json()["error"]["field"] == "extra", early.text
             await _past(until)
@@ -581,11 +581,14 @@ def test_retry_restart_delete_and_prune(server):
             assert_gapless(events)
             streamed = await sse_frames(server, run_id)  # it goes on past the first run.failed
             assert [json.loads(f["data"]) for f in streamed] == events
+            async with Client(server.url, server.token) as ff:  # so does a client following it
+                assert [e async for e in ff.events(run_id)] == events
+                assert [e async for e in ff.events(run_id, transport="sse")] == events
             again = await client.post(f"/runs/{run_id}/retry")
             assert again.status_code == 409 and again.json()["error"]["code"] == "run_state_conflict"
 
             # restart from a step: a new run; what came before is reused, the original stays as it was
-            origin, until = await _failed_fragile(server, client, 1.0)
+            origin, until = await _failed_fragile(server, client, 3.0)
             before = (await client.get(f"/runs/{origin}")).json()
             await _past(until)
             unknown = await client.post(f"/runs/{origin}/restart", json={"from_step": "nope"})

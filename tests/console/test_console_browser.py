@@ -228,7 +228,7 @@ def test_retry_and_restart_from_a_step_in_the_page(page: Page, console_server: A
     """A failed run shows Retry and Restart (a step picker): restart opens the new run, which says
     where it came from and did not run the steps before the chosen one; retry continues the original."""
     p = page.page
-    until = time.time() + 2.0
+    until = time.time() + 3.0  # ample: the run must fail first
     run = _api(console_server, "POST", "/runs", {"workflow": "fragile", "input": {"until": until}})
     _open(page, console_server, f"#/runs/{run['id']}")
     _wait_status(page, "failed")
