@@ -43,6 +43,8 @@ from .project import Project
 SCAN_SECONDS = 0.5
 #: How long the worker stays after its last run finished (``flareflow worker --idle``).
 IDLE_SECONDS = 30.0
+#: worker.log is moved to worker.log.1 when a worker starts and finds it bigger than this.
+LOG_ROTATE_BYTES = 1 << 20
 
 
 class WorkerFiles:
@@ -101,6 +103,15 @@ def detach(project: Project, run_id: str) -> None:
     ensure_worker(project, files)
 
 
+def rotate_log(log: Path, limit: int = LOG_ROTATE_BYTES) -> None:
+    """Keep ``worker.log`` bounded: past ``limit`` bytes it becomes ``worker.log.1`` (replacing the
+    previous one), so a project keeps at most two generations. Called when a worker starts; workers
+    exit when idle, so none writes for long into a rotated file."""
+    with contextlib.suppress(OSError):
+        if log.stat().st_size > limit:
+            os.replace(log, log.with_name(log.name + ".1"))
+
+
 def ensure_worker(project: Project, files: WorkerFiles) -> None:
     """Start ``flareflow worker`` unless one holds the lock (two racing starts: one exits at once)."""
     fd = files.try_lock()
@@ -109,6 +120,7 @@ def ensure_worker(project: Project, files: WorkerFiles) -> None:
     os.close(fd)
     exe = shutil.which("flareflow")
     cmd = [exe] if exe else [sys.executable, "-m", "flareflow"]
+    rotate_log(files.log)
     with open(files.log, "ab") as log:
         subprocess.Popen(
             [*cmd, "worker", "--project", str(project.root)],

@@ -185,3 +185,17 @@ def test_one_ctrl_c_at_a_resume_prompt_detaches_too(fast: Path) -> None:
         screen = term.screen
     assert code == 130, screen
     assert "detached: the run is saved; continue it with flareflow resume" in screen, screen
+
+
+def test_the_worker_log_keeps_two_generations(tmp_path: Path) -> None:
+    from flareflow.cli.worker import rotate_log
+
+    log = tmp_path / "worker.log"
+    log.write_bytes(b"x" * 100)
+    rotate_log(log, limit=1000)
+    assert log.read_bytes() == b"x" * 100  # small: left alone
+    log.write_bytes(b"y" * 2000)
+    (tmp_path / "worker.log.1").write_bytes(b"old")
+    rotate_log(log, limit=1000)
+    assert not log.exists() and (tmp_path / "worker.log.1").read_bytes() == b"y" * 2000
+    rotate_log(log, limit=1000)  # nothing to rotate: no error

@@ -32,7 +32,9 @@ async def send_welcome(email: str) -> str:
 async def onboarding(run: Run, customer: dict[str, Any]) -> dict[str, Any]:
     """Creates an account, waits for approval, asks before mailing the customer."""
     account = await run.step("create account", create_account, customer,
-                             retry=Retry(limit=5, delay="1s", backoff="exponential"), timeout="30s")
+                             retry=Retry(limit=5, delay="1s", backoff="exponential",
+                                         non_retryable=(AttributeError, KeyError, TypeError)),  # bugs fail at once
+                             timeout="30s")
     run.state["account"] = account["id"]
     crm, billing = await run.parallel(
         run.step("crm", sync_crm, customer),
