@@ -302,3 +302,12 @@ def test_retry_from_the_page_reopens_a_failed_run_live(page: Page, console_serve
         time.sleep(0.2)
     assert types.count("run.retried") == 1 and types.count("run.failed") == 2, types
     _assert_gapless(page, console_server, run["id"])  # the reopened stream picked up every new event
+
+
+def test_a_step_of_a_parallel_helper_says_which_helper_it_ran_in(page: Page, console_server: Any) -> None:
+    run = _api(console_server, "POST", "/runs", {"workflow": "report"})
+    _open(page, console_server, f"#/runs/{run['id']}")
+    _wait_status(page, "waiting")  # its branches are done; it asks whether to publish
+    page.page.click('#timeline .step-bar:has-text("fetch") >> nth=0')
+    panel = page.page.wait_for_selector("#step-panel:has-text('Branch')")
+    assert panel is not None and "summarise_source" in panel.inner_text()

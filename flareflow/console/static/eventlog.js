@@ -18,7 +18,7 @@ export function summarize(e) {
     case "run.started":
       return `${e.workflow ?? ""}${e.trigger ? ` (${e.trigger})` : ""} input ${truncate(compact(e.input), 80)}`;
     case "step.started":
-      return `${e.name ?? e.step} · attempt ${e.attempt}`;
+      return `${e.name ?? e.step}${e.branch ? ` (${e.branch})` : ""} · attempt ${e.attempt}`;
     case "step.completed":
       return `${e.name ?? e.step} · ${formatDuration(e.duration_ms)} → ${truncate(compact(e.result), 80)}`;
     case "step.failed":

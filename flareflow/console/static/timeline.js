@@ -69,6 +69,7 @@ export class TimelineModel {
         break;
       case "step.started": {
         const item = this.item(event.step, event.name, "step");
+        if (event.branch) item.branch = event.branch; // the run.parallel helper it runs in
         item.seqs.push(event.seq);
         const attempt = this.attempt(item, event.attempt ?? item.attempts.length + 1, at, NaN);
         attempt.start = at;
@@ -595,6 +596,7 @@ export function stepPanel(item, onClose) {
   const meta = (k, v) => rows.push(h("dt", null, k), h("dd", null, v));
   meta("Kind", KIND_LABEL[item.kind] || item.kind);
   meta("Key", h("code", null, item.key));
+  if (item.branch) meta("Branch", h("code", null, item.branch));
   meta("Started", Number.isFinite(item.start) ? h("time", { datetime: iso(item.start), title: `${iso(item.start)} (UTC)` }, formatTime(iso(item.start))) : "—");
   if (Number.isFinite(item.end)) {
     meta("Ended", h("time", { datetime: iso(item.end), title: `${iso(item.end)} (UTC)` }, formatTime(iso(item.end))));
