@@ -1,6 +1,6 @@
 """Fixtures of the console tests: a real Chromium (Debian's, driven by Playwright) against real servers.
 
-* ``browser`` -- one headless Chromium for the session (``/usr/bin/chromium``; the README's test
+* ``browser`` -- one headless Chromium for these tests (``/usr/bin/chromium``; the README's test
   command installs it). Missing: the tests skip locally and FAIL when ``CI`` is set.
 * ``console_server`` -- a server per host (``local``: ``flareflow serve --local``; ``workerd``:
   ``flareflow serve`` on the workerd harness) on a project made by ``flareflow new`` plus `SURVEY`.
@@ -78,8 +78,10 @@ def write_console_project(path: Path) -> Path:
     return path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
+    """Package-scoped, not session-scoped: Playwright's sync API keeps an event loop running in the
+    main thread while it is open, and every later test's ``asyncio.run`` would refuse to start."""
     executable = chromium_path()
     if executable is None:
         message = "Debian's chromium is not installed (the README's test command installs it)"
@@ -94,7 +96,7 @@ def browser() -> Iterator[Any]:
         browser.close()
 
 
-@pytest.fixture(scope="session", params=sorted(HOSTS))
+@pytest.fixture(scope="package", params=sorted(HOSTS))
 def console_server(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     kind = str(request.param)
     srv = make_server(kind, tmp_path_factory.mktemp(f"console-{kind}"), write_console_project)
