@@ -55,7 +55,7 @@ class _JSONResponse(JSONResponse):
             return json.dumps(content, separators=(",", ":")).encode("ascii")
 
 
-def _json(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
+def _reply(status: int, body: Any, headers: dict[str, str] | None = None) -> Response:
     """The router's answer: JSON, or a ``bytes`` body (the console's files) as it is."""
     if isinstance(body, bytes):
         return Response(body, status_code=status, headers=headers)
@@ -99,13 +99,13 @@ def create_app(router: Router, backend: LocalBackend, *, scheduler: LocalSchedul
         # (bounded by the header timeout, see flareflow.local.guard)
         refused = router.precheck(request.method, request.url.path, headers, query)
         if refused is not None:
-            return _json(refused.status, refused.body, refused.headers)
+            return _reply(refused.status, refused.body, refused.headers)
         try:
             body = await _read_body(request, router.max_body, body_timeout)
         except HttpError as exc:
             # 413: uvicorn reads and drops the rest as it comes; 408: the client stalled, nothing will
             # come, so this connection carries no further request
-            return _json(exc.status, exc.response().body, {"connection": "close"} if exc.status == 408 else None)
+            return _reply(exc.status, exc.response().body, {"connection": "close"} if exc.status == 408 else None)
         if body is None:
             return Response(status_code=400)  # never sent: the client is gone
         result = await router.handle(Request(request.method, request.url.path, query, headers, body))
@@ -115,13 +115,13 @@ def create_app(router: Router, backend: LocalBackend, *, scheduler: LocalSchedul
                 media_type="text/event-stream",
                 headers={"cache-control": "no-cache", "x-accel-buffering": "no"},
             )
-        return _json(result.status, result.body, result.headers)
+        return _reply(result.status, result.body, result.headers)
 
     async def ws_endpoint(websocket: WebSocket) -> None:
         headers = {k.lower(): v for k, v in websocket.headers.items()}
         result = await router.handle(Request("GET", websocket.url.path, dict(websocket.query_params), headers))
         if not isinstance(result, StreamRequest):
-            await websocket.send_denial_response(_json(result.status, result.body, result.headers))
+            await websocket.send_denial_response(_reply(result.status, result.body, result.headers))
             return
         await websocket.accept()
         await _serve_socket(websocket, backend, result, router.max_body)
@@ -131,7 +131,7 @@ def create_app(router: Router, backend: LocalBackend, *, scheduler: LocalSchedul
         headers = {k.lower(): v for k, v in request.headers.items()}
         result = await handle_scheduled(scheduler, router, Request(request.method, request.url.path,
                                                                    dict(request.query_params), headers))
-        return _json(result.status, result.body, result.headers)
+        return _reply(result.status, result.body, result.headers)
 
     routes = [
         WebSocketRoute("/runs/{run_id}/ws", ws_endpoint),

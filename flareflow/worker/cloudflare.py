@@ -25,7 +25,7 @@ import js
 from workers import WorkerEntrypoint
 
 from ..console import is_console_path
-from ..durable_objects.jsglue import js_object, js_param, jsnull, json_response, to_python
+from ..durable_objects.jsglue import js_object, js_param, jsnull, json_response, py_value, to_python
 from ..engine.cron import CRON_TRIGGER, cron_firing
 from ..engine.errors import InvalidInput, RunNotFound, RunStateConflict, error_from_wire
 from ..engine.ids import keyed_run_id, new_run_id
@@ -114,7 +114,7 @@ class DoBackend:
         result = await self.index.prepare(sql).bind(*[js_param(p) for p in params]).all()
         rows = [to_python(row) for row in result.results]
         more = len(rows) > limit
-        out = [listed({k: None if v is jsnull else v for k, v in row.items()}) for row in rows[:limit]]
+        out = [listed({k: py_value(v) for k, v in row.items()}) for row in rows[:limit]]
         return out, (out[-1]["id"] if more and out else None)
 
     async def events(self, run_id: str, after: int, limit: int | None) -> list[dict[str, Any]]:
