@@ -19,11 +19,13 @@ from .engine import (
     ReplayDivergence,
     Retry,
     Run,
+    ScheduleError,
     StepFailed,
     StepTimeout,
     WaitTimeout,
     WorkflowDefinitionError,
     WorkflowNotFound,
+    every,
     workflow,
 )
 
@@ -38,11 +40,13 @@ __all__ = [
     "ReplayDivergence",
     "Retry",
     "Run",
+    "ScheduleError",
     "StepFailed",
     "StepTimeout",
     "WaitTimeout",
     "WorkflowDefinitionError",
     "WorkflowNotFound",
     "__version__",
+    "every",
     "workflow",
 ]

@@ -13,12 +13,12 @@ import pytest
 
 PUBLIC = {
     "flareflow": ["DurationError", "FlareflowError", "InvalidInput", "NonRetryableError", "Registry",
-                  "ReplayDivergence", "Retry", "Run", "StepFailed", "StepTimeout", "WaitTimeout",
-                  "WorkflowDefinitionError", "WorkflowNotFound", "__version__", "workflow"],
+                  "ReplayDivergence", "Retry", "Run", "ScheduleError", "StepFailed", "StepTimeout", "WaitTimeout",
+                  "WorkflowDefinitionError", "WorkflowNotFound", "__version__", "every", "workflow"],
     "flareflow.engine": ["DurationError", "FlareflowError", "InvalidInput", "NonRetryableError", "Registry",
-                         "ReplayDivergence", "Retry", "Run", "StepFailed", "StepTimeout", "WaitTimeout",
-                         "WorkflowDef", "WorkflowDefinitionError", "WorkflowNotFound", "default_registry",
-                         "parse_duration", "workflow"],
+                         "ReplayDivergence", "Retry", "Run", "ScheduleError", "StepFailed", "StepTimeout",
+                         "WaitTimeout", "WorkflowDef", "WorkflowDefinitionError", "WorkflowNotFound",
+                         "default_registry", "every", "parse_duration", "workflow"],
     "flareflow.durable_objects": ["Alarm", "Clock", "RunCoordinator", "Sql", "SystemClock"],
     "flareflow.worker": ["Backend", "HttpError", "Request", "Response", "Router", "StreamRequest"],
     "flareflow.local": ["LocalRuntime", "ManualClock"],

@@ -29,7 +29,7 @@ from .common import ProjectOpt, UsageError, console, err_console, fail, json_std
 from .common import guard as _guard
 from .common import load as _project
 from .common import run_async as _run
-from .render import error_line, frame_lines, log_lines, waits_phrase
+from .render import error_line, frame_lines, log_lines, schedule_summary, waits_phrase
 from .worker import IDLE_SECONDS
 
 if TYPE_CHECKING:
@@ -194,11 +194,11 @@ def workflows(
     if as_json:
         console.print_json(json.dumps(proj.registry.manifest()))
         return
-    table = Table("workflow", "input", "schedule", "description", box=None)
+    table = Table("workflow", "input", "schedule (UTC cron · next fires)", "description", box=None)
     for defn in proj.registry:
         takes = "required" if defn.input_required else ("optional" if defn.takes_input else "none")
-        table.add_row(defn.name, takes, defn.schedule or "", defn.description.splitlines()[0]
-                      if defn.description else "")
+        table.add_row(defn.name, takes, escape(schedule_summary(defn.schedule, defn.schedule_text, defn.tz)),
+                      defn.description.splitlines()[0] if defn.description else "")
     console.print(table)
 
 
@@ -213,6 +213,10 @@ def validate(project: ProjectOpt = None) -> None:
         err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     console.print(f"[green]✓[/green] {proj.root}: {len(proj.registry)} workflow(s): "
                   + ", ".join(proj.registry.names()))
+    for defn in proj.registry:
+        if defn.schedule is not None:
+            summary = schedule_summary(defn.schedule, defn.schedule_text, defn.tz)
+            console.print(f"  {escape(defn.name)}: {escape(summary)}")
 
 
 # -- run -----------------------------------------------------------------------------------

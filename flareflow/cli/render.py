@@ -255,3 +255,21 @@ def waits_phrase(waits: list[dict[str, Any]] | None) -> str:
         else:
             parts.append(f"timer {until}".rstrip())
     return "; ".join(parts)
+
+
+def schedule_summary(cron_text: str | None, written: str | None = None, tz: str | None = None,
+                     now: float | None = None) -> str:
+    """``0 9 * * 1 (every Monday at 9am) · next 2026-12-07 09:00, 2026-12-14 09:00, 2026-12-21 09:00 UTC``:
+    a schedule as the cron expression the hosts fire, what the author wrote, and its next three fire times."""
+    from ..engine.cron import CronError, next_fires, parse_cron
+
+    if not cron_text:
+        return ""
+    said = f" ({written}{', ' + tz if tz else ''})" if (written and written != cron_text) or tz else ""
+    try:
+        cron = parse_cron(cron_text)
+    except CronError as exc:
+        return f"{cron_text}{said} · invalid: {exc}"
+    fires = next_fires(cron, time.time() if now is None else now, 3)
+    stamps = ", ".join(dt.datetime.fromtimestamp(t, tz=dt.UTC).strftime("%Y-%m-%d %H:%M") for t in fires)
+    return f"{cron_text}{said} · next {stamps} UTC"

@@ -19,6 +19,7 @@ from .errors import (
 from .registry import Registry, WorkflowDef, default_registry, workflow
 from .retry import Retry
 from .run import Run
+from .schedules import ScheduleError, every
 
 __all__ = [
     "DurationError",
@@ -29,6 +30,7 @@ __all__ = [
     "ReplayDivergence",
     "Retry",
     "Run",
+    "ScheduleError",
     "StepFailed",
     "StepTimeout",
     "WaitTimeout",
@@ -36,6 +38,7 @@ __all__ = [
     "WorkflowDefinitionError",
     "WorkflowNotFound",
     "default_registry",
+    "every",
     "parse_duration",
     "workflow",
 ]

@@ -14,12 +14,15 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from .events import CRON_TRIGGER
-from .registry import WorkflowDef
+
+if TYPE_CHECKING:  # the registry compiles schedules through this module's parser: no import cycle at run time
+    from .registry import WorkflowDef
 
 __all__ = ["CRON_TRIGGER", "Cron", "CronError", "CronStart", "cron_firing", "cron_start_key", "due", "latest_due",
-           "minute_of", "parse_cron", "same_schedule", "schedule_of", "started_by"]
+           "minute_of", "next_fires", "parse_cron", "same_schedule", "schedule_of", "started_by"]
 
 _FIELDS: tuple[tuple[str, int, int, dict[str, int]], ...] = (
     ("minute", 0, 59, {}),
@@ -226,3 +229,25 @@ def latest_due(cron: Cron, after: float, upto: float) -> float | None:
                         return stamp
         day -= dt.timedelta(days=1)
     return None
+
+
+def next_fires(cron: Cron, after: float, count: int = 3) -> list[float]:
+    """The first ``count`` minutes (epoch seconds) after ``after`` that ``cron`` fires in, earliest first.
+
+    Walks days forwards (at most `MAX_CATCH_UP_DAYS`), trying only the schedule's own hours and minutes
+    in a day that matches, so a yearly schedule costs a year of days, not of minutes."""
+    out: list[float] = []
+    start = dt.datetime.fromtimestamp(minute_of(after), tz=dt.UTC)
+    day = start.replace(hour=0, minute=0)
+    hours, minutes = sorted(cron.hours), sorted(cron.minutes)
+    for _ in range(MAX_CATCH_UP_DAYS):
+        if cron.matches(day.replace(hour=hours[0], minute=minutes[0])):
+            for hour in hours:
+                for minute in minutes:
+                    moment = day.replace(hour=hour, minute=minute)
+                    if moment > start and cron.matches(moment):
+                        out.append(moment.timestamp())
+                        if len(out) == count:
+                            return out
+        day += dt.timedelta(days=1)
+    return out
