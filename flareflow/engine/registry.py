@@ -30,6 +30,10 @@ class WorkflowDef:
     takes_input: bool = True
     input_required: bool = False
     metadata: dict[str, Any] = field(default_factory=dict)
+    #: The schedule as the author wrote it (a phrase like ``"every Monday at 9am"``) and its zone;
+    #: ``schedule`` holds the UTC cron expression compiled from them (`flareflow.engine.schedules`).
+    schedule_text: str | None = None
+    tz: str | None = None
 
     @property
     def location(self) -> str:
@@ -45,6 +49,8 @@ class WorkflowDef:
             "name": self.name,
             "description": self.description,
             "schedule": self.schedule,
+            **({"schedule_text": self.schedule_text} if self.schedule_text not in (None, self.schedule) else {}),
+            **({"tz": self.tz} if self.tz else {}),
             "takes_input": self.takes_input,
             "input_required": self.input_required,
             "metadata": self.metadata,
@@ -92,8 +98,12 @@ class Registry:
         schedule: str | None = None,
         description: str | None = None,
         metadata: dict[str, Any] | None = None,
+        tz: str | None = None,
     ) -> WorkflowDef:
-        """Add ``fn`` under ``name``; reject non-async functions and duplicate names."""
+        """Add ``fn`` under ``name``; reject non-async functions, duplicate names and unreadable schedules.
+
+        ``schedule`` is a cron expression or an English phrase, read in the zone ``tz`` (default UTC) and
+        compiled to UTC cron here, at definition time (`flareflow.engine.schedules`)."""
         wf_name = name if name is not None else getattr(fn, "__name__", "")
         if not isinstance(wf_name, str) or not wf_name.strip():
             raise WorkflowDefinitionError("a workflow name must be a non-empty string")
@@ -101,10 +111,13 @@ class Registry:
             where = WorkflowDef(wf_name, fn).location
             raise WorkflowDefinitionError(f"workflow '{wf_name}' at {where} must be declared with 'async def'")
         takes_input, input_required = _inspect_signature(wf_name, fn)
+        cron = _compiled_schedule(wf_name, fn, schedule, tz)
         defn = WorkflowDef(
             name=wf_name,
             fn=fn,
-            schedule=schedule,
+            schedule=cron,
+            schedule_text=schedule,
+            tz=tz,
             description=(description if description is not None else inspect.getdoc(fn) or "").strip(),
             takes_input=takes_input,
             input_required=input_required,
@@ -150,6 +163,21 @@ class Registry:
         return [d.describe() for d in self]
 
 
+def _compiled_schedule(name: str, fn: Callable[..., Any], schedule: str | None, tz: str | None) -> str | None:
+    """``schedule`` as UTC cron; an unreadable phrase or zone is a `WorkflowDefinitionError` naming the workflow."""
+    if schedule is None:
+        if tz is not None:
+            where = WorkflowDef(name, fn).location
+            raise WorkflowDefinitionError(f"workflow '{name}' at {where}: tz= needs a schedule=")
+        return None
+    from .schedules import ScheduleError, compile_schedule  # schedules -> cron -> (types of) this module
+
+    try:
+        return compile_schedule(schedule, tz)
+    except ScheduleError as exc:
+        raise WorkflowDefinitionError(f"workflow '{name}' at {WorkflowDef(name, fn).location}: {exc}") from None
+
+
 def _same_definition(a: Callable[..., Any], b: Callable[..., Any]) -> bool:
     """Re-importing a module re-runs its decorators; that is the same workflow, not a duplicate."""
     return (getattr(a, "__module__", None), getattr(a, "__qualname__", None)) == (
@@ -167,15 +195,19 @@ def workflow(
     schedule: str | None = None,
     description: str | None = None,
     registry: Registry | None = None,
+    tz: str | None = None,
     **metadata: Any,
 ) -> Callable[[F], F]:
-    """Register an ``async def`` as a workflow: ``@workflow("customer-onboarding")``."""
+    """Register an ``async def`` as a workflow: ``@workflow("customer-onboarding")``.
+
+    ``schedule`` starts it on a timer: cron (``"0 9 * * 1"``) or English (``"every Monday at 9am"``),
+    in UTC unless ``tz`` names a zone (converted with its standard offset; see `flareflow.engine.schedules`)."""
     if callable(name):
         raise WorkflowDefinitionError("use @workflow(...) with parentheses, e.g. @workflow(\"my-flow\")")
 
     def decorate(fn: F) -> F:
         target = registry if registry is not None else default_registry
-        target.register(fn, name, schedule=schedule, description=description, metadata=metadata)
+        target.register(fn, name, schedule=schedule, description=description, metadata=metadata, tz=tz)
         return fn
 
     return decorate
