@@ -17,6 +17,10 @@ from .errors import WorkflowDefinitionError, WorkflowNotFound
 
 WorkflowFn = Callable[..., Awaitable[Any]]
 F = TypeVar("F", bound=WorkflowFn)
+#: A test seam (`flareflow.testing` mocks): called as ``hook(name, key)`` before each attempt of a step
+#: (``name``: the step's name or domain path; ``key``: its step key); returns a callable to run instead of
+#: the step's function (with the same arguments), or None to run the function itself.
+StepHook = Callable[[str, str], Callable[..., Any] | None]
 
 
 @dataclass(frozen=True)
@@ -34,6 +38,8 @@ class WorkflowDef:
     #: ``schedule`` holds the UTC cron expression compiled from them (`flareflow.engine.schedules`).
     schedule_text: str | None = None
     tz: str | None = None
+    #: Set only on the copies `flareflow.testing` registers (mocked steps); None everywhere else.
+    step_hook: StepHook | None = field(default=None, compare=False, repr=False)
 
     @property
     def location(self) -> str:
@@ -129,6 +135,15 @@ class Registry:
                 f"two workflows are named '{wf_name}': {existing.location} and {defn.location}"
             )
         self._workflows[wf_name] = defn
+        return defn
+
+    def add(self, defn: WorkflowDef) -> WorkflowDef:
+        """Add an already built definition (the test kit's copy carrying its mocks), replacing none."""
+        existing = self._workflows.get(defn.name)
+        if existing is not None and existing is not defn:
+            raise WorkflowDefinitionError(f"two workflows are named '{defn.name}': {existing.location} and "
+                                          f"{defn.location}")
+        self._workflows[defn.name] = defn
         return defn
 
     def get(self, name: str) -> WorkflowDef:

@@ -360,6 +360,18 @@ class LocalRuntime:
         """Activate now and wait for this activation to finish (used by tests and the CLI)."""
         await self._drive(self.resolve(run_id))
 
+    async def idle(self) -> None:
+        """Wait until no activation is in flight or scheduled and no alarm is due on the clock: the
+        moment a test may move a skipped clock (`flareflow.testing`) or look at settled runs."""
+        while True:
+            if self._tasks:
+                await asyncio.wait(set(self._tasks))
+                continue
+            due = self.alarms.next()
+            await asyncio.sleep(0)  # a due alarm (or a delivery's schedule) becomes a task in a turn or two
+            if not self._tasks and (due is None or due > self.clock.now()) and self.alarms.next() == due:
+                return
+
     async def recover(self, run_ids: list[str] | None = None) -> list[str]:
         """Continue unfinished runs (all of them, or the given ones) that no other process owns: after a
         crash, a detach or a restart. (Un-pausing a paused run is `unpause`, the API's ``resume``.)"""
