@@ -24,6 +24,7 @@ from rich.markup import escape
 
 from ..engine.errors import InvalidInput, RunNotFound, StorageError
 from ..engine.status import TERMINAL, RunStatus
+from ..local.ai import local_ai_host
 from ..local.runtime import LocalRuntime
 from ..migrations.runs_index import listed, prune_filter
 from .codewatch import say_code_change, watching_code
@@ -49,9 +50,11 @@ PRUNE_ALL = 1_000_000_000
 
 def local_runtime(project: Project) -> LocalRuntime:
     """The embedded runtime of ``project`` with its settings (the one place the CLI makes one)."""
-    return LocalRuntime(project.state_dir, project.registry, sync=project.settings.local.sync,
-                        payload_threshold=project.settings.worker.payload_threshold,
-                        step_threads=project.settings.local.step_threads)
+    runtime = LocalRuntime(project.state_dir, project.registry, sync=project.settings.local.sync,
+                           payload_threshold=project.settings.worker.payload_threshold,
+                           step_threads=project.settings.local.step_threads)
+    runtime.ai = local_ai_host(project.state_dir, project.settings.ai, runtime.index, runtime.clock.now)
+    return runtime
 
 
 class Runs:

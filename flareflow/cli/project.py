@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..ai.prompt import register as register_ai_prompt
 from ..engine.errors import FlareflowError, WorkflowDefinitionError
 from ..engine.registry import Registry, default_registry
 from .errors import UserError
@@ -122,6 +123,8 @@ def discover_workflows(project: Project, *, tolerant: bool = False) -> list[str]
             project.registry.import_errors.append(problem)
             continue
         project.modules.append(module)
+    if project.settings.ai is not None:  # the built-in behind POST /api/workflow, only where AI is configured
+        register_ai_prompt(project.registry)
     if tolerant:
         return list(project.registry.import_errors)
     if not project.registry.names():

@@ -14,6 +14,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from ..ai.config import check_config
+from ..engine.errors import InvalidInput
 from ..engine.limits import DEFAULT_MAX_BODY, DEFAULT_PAYLOAD_THRESHOLD
 from .errors import UserError
 
@@ -142,6 +144,20 @@ class Settings(BaseModel):
     dev: DevSettings = Field(default_factory=lambda: DevSettings.model_validate({}))
     worker: WorkerSettings = Field(default_factory=lambda: WorkerSettings.model_validate({}))
     resources: ResourceSettings = Field(default_factory=lambda: ResourceSettings.model_validate({}))
+    ai: dict[str, Any] | None = Field(
+        None, description="AI steps (run.ai): base_url, api_key_env, model, embed_model, models, cache_ttl, ... "
+                          "(flareflow.ai.config.DEFAULTS). None: the project uses no AI provider.",
+    )
+
+    @field_validator("ai")
+    @classmethod
+    def _ai(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is None:
+            return None
+        try:
+            return check_config(value)
+        except InvalidInput as exc:
+            raise ValueError(str(exc).removeprefix("tool.flareflow.ai.")) from None
 
     @field_validator("workflows")
     @classmethod

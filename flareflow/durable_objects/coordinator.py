@@ -185,6 +185,8 @@ class RunCoordinator:
         self.evict_after_step = evict_after_step
         #: The host's port for sync step functions (the local runtime's threads); None runs them inline.
         self.offload = offload
+        #: ``run.ai``'s factory (`flareflow.ai.host.AiHost`), set by a host that has AI ports; None: none.
+        self.ai: Any = None
         self.store = RunStore(sql, run_id, blobs, payload_threshold)
         self.listeners: list[Listener] = []
         self.evicted = False

@@ -167,8 +167,10 @@ class _Held(Suspend):
 class _Pending(Awaitable[T]):
     """An awaitable whose key was reserved when it was created (so ``parallel`` order is fixed)."""
 
-    def __init__(self, coro: Coroutine[Any, Any, T]) -> None:
+    def __init__(self, coro: Coroutine[Any, Any, T], key: str | None = None) -> None:
         self._coro = coro
+        #: The step key reserved for it (`flareflow.ai` streams an answer's pieces under it).
+        self.key = key
 
     def __await__(self) -> Generator[Any, None, T]:
         return self._coro.__await__()
@@ -209,7 +211,23 @@ class Run:
             raise TypeError(f"step '{name}': retry must be a flareflow.Retry, got {type(policy).__name__}")
         limit = parse_duration(timeout) if timeout is not None else None
         key, pos, rec = self._x.reserve(STEP, name)
-        return _Pending(self._x.run_step(key, pos, rec, name, fn, args, kwargs, policy, limit))
+        return _Pending(self._x.run_step(key, pos, rec, name, fn, args, kwargs, policy, limit), key)
+
+    @property
+    def ai(self) -> Any:
+        """AI calls as durable steps (`flareflow.ai.steps.RunAi`: ``generate``, ``chat``, ``embed``).
+
+        The engine imports nothing of ours, so it does not build them: the host hands its coordinator
+        an ``ai`` factory (`flareflow.ai.host.AiHost`), called once per activation, and `RunAi` builds
+        each call on `Run.step`. A host without one raises its not-configured error here."""
+        built = self.__dict__.get("_ai")
+        if built is None:
+            factory = getattr(self._x.journal, "ai", None)
+            if factory is None:
+                raise NonRetryableError("run.ai: this host has no AI ports (no provider is configured: set "
+                                        "tool.flareflow.ai.base_url)")
+            built = self.__dict__["_ai"] = factory(self)
+        return built
 
     def sleep(self, name: str, duration: float | str) -> Awaitable[None]:
         """A durable timer: the run suspends (the host may hibernate) until ``duration`` has passed."""

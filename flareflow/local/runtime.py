@@ -123,6 +123,8 @@ class LocalRuntime:
         self._settled: dict[str, asyncio.Event] = {}
         self.evictions = 0
         self.closed = False
+        #: ``run.ai``'s host (`flareflow.local.ai.local_ai_host`), set by whoever configures AI; None: none.
+        self.ai: Any = None
 
     # -- lifecycle -------------------------------------------------------------------------
     async def __aenter__(self) -> LocalRuntime:
@@ -212,6 +214,7 @@ class LocalRuntime:
             offload=self.threads.run if self.threads is not None else None,
         )
         obj.listeners.append(lambda event: self._publish(run_id, event))
+        obj.ai = self.ai
         return obj
 
     def get(self, run_id: str) -> RunCoordinator:
