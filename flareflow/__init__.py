@@ -11,9 +11,11 @@ Write a workflow::
 """
 
 from .engine import (
+    Domain,
     DurationError,
     FlareflowError,
     InvalidInput,
+    Method,
     NonRetryableError,
     Registry,
     ReplayDivergence,
@@ -32,9 +34,11 @@ from .engine import (
 __version__ = "0.1.0"
 
 __all__ = [
+    "Domain",
     "DurationError",
     "FlareflowError",
     "InvalidInput",
+    "Method",
     "NonRetryableError",
     "Registry",
     "ReplayDivergence",

@@ -12,10 +12,12 @@ import importlib
 import pytest
 
 PUBLIC = {
-    "flareflow": ["DurationError", "FlareflowError", "InvalidInput", "NonRetryableError", "Registry",
+    "flareflow": ["Domain", "DurationError", "FlareflowError", "InvalidInput", "Method", "NonRetryableError",
+                  "Registry",
                   "ReplayDivergence", "Retry", "Run", "ScheduleError", "StepFailed", "StepTimeout", "WaitTimeout",
                   "WorkflowDefinitionError", "WorkflowNotFound", "__version__", "every", "workflow"],
-    "flareflow.engine": ["DurationError", "FlareflowError", "InvalidInput", "NonRetryableError", "Registry",
+    "flareflow.engine": ["Domain", "DurationError", "FlareflowError", "InvalidInput", "Method", "NonRetryableError",
+                         "Registry",
                          "ReplayDivergence", "Retry", "Run", "ScheduleError", "StepFailed", "StepTimeout",
                          "WaitTimeout", "WorkflowDef", "WorkflowDefinitionError", "WorkflowNotFound",
                          "default_registry", "every", "parse_duration", "workflow"],

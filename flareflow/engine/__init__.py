@@ -4,6 +4,7 @@ Standard library only and free of I/O, so the same code runs on CPython and insi
 Worker (Pyodide). Hosts plug in through `flareflow.engine.history.Journal`.
 """
 
+from .domains import Domain, Method
 from .durations import DurationError, parse_duration
 from .errors import (
     FlareflowError,
@@ -22,9 +23,11 @@ from .run import Run
 from .schedules import ScheduleError, every
 
 __all__ = [
+    "Domain",
     "DurationError",
     "FlareflowError",
     "InvalidInput",
+    "Method",
     "NonRetryableError",
     "Registry",
     "ReplayDivergence",

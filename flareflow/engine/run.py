@@ -24,7 +24,7 @@ import json
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from . import events as ev
 from .capture import StepOutput, capturing
@@ -63,6 +63,9 @@ from .outcome import Outcome
 from .registry import WorkflowDef
 from .retry import Retry
 from .schema import check_schema
+
+if TYPE_CHECKING:
+    from .domains import Domain, DomainHandle
 
 T = TypeVar("T")
 
@@ -179,13 +182,19 @@ class _Pending(Awaitable[T]):
 class Run:
     """The workflow's handle on its run: durable steps, timers, waits, questions and tracked state."""
 
+    # Instance attributes are declared here too, so a `flareflow.Domain` cannot take their names.
+    id: str
+    workflow: str
+    input: Any
+    #: Tracked state: change it freely; each step completion records an RFC 6902 patch of it.
+    state: dict[str, Any]
+
     def __init__(self, execution: Execution, run_id: str, workflow: str, input: Any) -> None:
         self._x = execution
         self.id = run_id
         self.workflow = workflow
         self.input = input
-        #: Tracked state: change it freely; each step completion records an RFC 6902 patch of it.
-        self.state: dict[str, Any] = {}
+        self.state = {}
 
     def step(
         self,
@@ -288,7 +297,22 @@ class Run:
         your own ``async def`` helpers (each runs in its own key scope). If any branch fails, the
         first failure in argument order is raised once every branch has settled.
         """
-        return await self._x.run_parallel(list(branches))
+        from .domains import DomainCall  # domain calls reserve their keys here, in argument order
+
+        return await self._x.run_parallel([b._start() if isinstance(b, DomainCall) else b for b in branches])
+
+    def domain(self, name: str | Domain) -> DomainHandle:
+        """The domain called ``name`` (`flareflow.engine.domains`): ``run.domain("Inventory")(product)``."""
+        from .domains import DomainHandle, find_domain
+
+        return DomainHandle(self, find_domain(name))
+
+    def __getattr__(self, name: str) -> DomainHandle:
+        """``run.Inventory``: the domain of that name. Only names that are no attribute of the run get here
+        (so mypy accepts any ``run.NAME``; a wrong one is an AttributeError listing the domains)."""
+        from .domains import domain_attribute
+
+        return domain_attribute(self, name)
 
 
 class Execution:
@@ -315,11 +339,13 @@ class Execution:
         self._snapshot_text: str | None = None
 
     # -- key reservation -------------------------------------------------------------------
-    def reserve(self, kind: str, name: str) -> tuple[str, str, StepRecord | None]:
+    def reserve(self, kind: str, name: str, ident: str | None = None) -> tuple[str, str, StepRecord | None]:
         """Fix the key and position of the next durable call, and check it against the history.
 
         A ``patch`` marker recorded at this position by a `Run.patched` the code no longer calls is
-        passed over: it did no work."""
+        passed over: it did no work. ``ident`` (a domain call's ``path@hash``) replaces ``name`` in the
+        key and its occurrence count; a call so keyed that the history holds replays wherever it was
+        recorded (`flareflow.engine.domains`: reordered calls keep their results)."""
         if not isinstance(name, str) or not name:
             raise InvalidInput(f"a {kind} needs a non-empty string name, got {name!r}", "name")
         if self.diverged is not None:
@@ -330,13 +356,17 @@ class Execution:
             scope.counter += 1
         index = scope.counter
         scope.counter += 1
-        occurrence = scope.occurrences.get(name, 0) + 1
-        scope.occurrences[name] = occurrence
-        key = f"{scope.prefix}{name}#{occurrence}"
+        counted = ident if ident is not None else name
+        occurrence = scope.occurrences.get(counted, 0) + 1
+        scope.occurrences[counted] = occurrence
+        key = f"{scope.prefix}{counted}#{occurrence}"
         pos = f"{scope.prefix}{index}"
+        rec = self.history.get(key)
+        if ident is not None and rec is not None and rec.kind == kind:
+            self.reached.add(rec.pos)
+            return key, rec.pos, rec
         self.reached.add(pos)
         recorded = self.by_pos.get(pos)
-        rec = self.history.get(key)
         new = {"kind": kind, "name": name, "key": key}
         if recorded is not None and (recorded.key != key or recorded.kind != kind):
             self._diverge(
@@ -389,8 +419,11 @@ class Execution:
         kwargs: dict[str, Any],
         retry: Retry,
         timeout: float | None,
+        extra: dict[str, Any] | None = None,
     ) -> Any:
+        """``extra``: fields added to the step's events and ``meta`` (a domain call's ``hash``)."""
         j = self.journal
+        tags = extra or {}
         while True:
             if rec is not None:
                 if rec.status == COMPLETED:
@@ -400,7 +433,7 @@ class Execution:
                 if rec.status == RETRYING and rec.wake_at is not None and rec.wake_at > j.now():
                     raise Suspend()
             else:
-                rec = StepRecord(key, pos, STEP, name, RUNNING, meta={"retry": retry.to_json()})
+                rec = StepRecord(key, pos, STEP, name, RUNNING, meta={"retry": retry.to_json(), **tags})
             now = j.now()
             rec.attempts += 1
             rec.status = RUNNING
@@ -408,7 +441,7 @@ class Execution:
             rec.wake_at = None
             rec.logs = None
             attempt = rec.attempts
-            started: dict[str, Any] = {"step": key, "name": name, "attempt": attempt}
+            started: dict[str, Any] = {"step": key, "name": name, "attempt": attempt, **tags}
             helper = (_scope.get() or self.root).helper
             if helper is not None:
                 started["branch"] = helper
@@ -440,14 +473,14 @@ class Execution:
                 if final:
                     rec.status = FAILED
                     body = {"step": key, "name": name, "attempt": attempt, "duration_ms": duration_ms,
-                            "error": err, "logs": rec.logs}
+                            "error": err, "logs": rec.logs, **tags}
                     j.commit(rec, [(ev.STEP_FAILED, body)])
                     raise StepFailed(name, err) from cause
                 delay = retry.delay_for(rec.failures)
                 rec.status = RETRYING
                 rec.wake_at = j.now() + delay
                 body = {"step": key, "name": name, "attempt": attempt, "duration_ms": duration_ms, "error": err,
-                        "delay": delay, "retry_at": ev.iso(rec.wake_at), "logs": rec.logs}
+                        "delay": delay, "retry_at": ev.iso(rec.wake_at), "logs": rec.logs, **tags}
                 j.commit(rec, [(ev.STEP_RETRYING, body)])
                 continue
             duration_ms = round((time.perf_counter() - t0) * 1000, 3)
@@ -456,7 +489,7 @@ class Execution:
             rec.result_text = text
             rec.error = None
             body = {"step": key, "name": name, "attempt": attempt, "duration_ms": duration_ms,
-                    "result": result, "patch": patch, "logs": rec.logs}
+                    "result": result, "patch": patch, "logs": rec.logs, **tags}
             j.commit(rec, [(ev.STEP_COMPLETED, body)], state=state if patch else UNCHANGED)
             return result
 
