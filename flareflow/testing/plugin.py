@@ -51,7 +51,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         item.rep_call = outcome.get_result()  # type: ignore[attr-defined]
 
 
-@pytest.hookimpl(trylast=True)
+@pytest.hookimpl
 def pytest_pyfunc_call(pyfuncitem: pytest.Function) -> bool | None:
     """Run an ``async def`` test no other plugin claims, on a fresh event loop."""
     fn = pyfuncitem.obj

@@ -105,12 +105,10 @@ class TestWorkflow:
 
     def advance(self, duration: float | str) -> TestWorkflow:
         """Move the skipped clock by ``duration`` (``"7 days"``, seconds) the next time the run waits
-        and nothing else is due. Several queue up, one per wait; with sleeps not disabled, a run whose
-        timers the advances do not reach ends in `RunStuck`."""
-        seconds = parse_duration(duration)
-        if seconds < 0:
-            raise InvalidInput(f"advance: time only moves forward, got {duration!r}", "duration")
-        self._advances.append(seconds)
+        with nothing else to do. Several queue up and are spent in order, one each time the run is
+        stuck again; with sleeps not disabled, a run whose timers the advances do not reach ends in
+        `RunStuck`. Advances a run did not need stay queued for the next run."""
+        self._advances.append(parse_duration(duration))
         return self
 
     def mock_step_result(self, name: str, value: Any, occurrence: int | None = None) -> TestWorkflow:
@@ -182,6 +180,8 @@ class TestWorkflow:
                 try:
                     return await asyncio.wait_for(self._drive(runtime, clock, input), timeout)
                 except TimeoutError:
+                    if self.run_id is not None:
+                        self.events = runtime.get(self.run_id).events()
                     raise TimeoutError(f"run of '{self.name}' still going after {timeout:g}s of real time "
                                        f"(a step that hangs?); its last events: {self._tail()}") from None
                 finally:
