@@ -3,15 +3,14 @@ names and typos, non-JSON values, the step context, per-method retry and timeout
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any
 
 import pytest
 
-from flareflow import Domain, InvalidInput, Method, Retry, Run, WorkflowDefinitionError, workflow
-from flareflow.engine.domains import StepContext, call_hash
+from flareflow import Domain, Method, Retry, Run, WorkflowDefinitionError, workflow
+from flareflow.engine.domains import call_hash
 from flareflow.local import LocalRuntime
-from tests.runtime.helpers import advance, finished, idle, of_type
+from tests.runtime.helpers import finished, idle, of_type
 
 CALLS: list[tuple[str, Any]] = []
 
