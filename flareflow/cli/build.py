@@ -25,6 +25,7 @@ from jinja2 import Environment, StrictUndefined
 
 from .. import __version__
 from ..engine.cron import CronError, parse_cron
+from .aibuild import ai_modules, uses_ai, worker_ai_vars
 from .errors import UserError
 from .project import Project, discover_workflows
 from .vendor import download, flareflow_sources, runtime_dependencies, wheel_files
@@ -348,7 +349,7 @@ def plan(project: Project, *, eject: bool = False) -> tuple[dict[str, bytes], li
     files: dict[str, bytes] = {}
     override = None if eject else _override(project)
     name = worker_name(project)
-    worker = project.settings.worker.model_copy(update={"name": name})
+    worker = project.settings.worker.model_copy(update={"name": name, "vars": worker_ai_vars(project)})
     if override is not None:
         files[override.name] = override.read_bytes()
     else:
@@ -361,9 +362,9 @@ def plan(project: Project, *, eject: bool = False) -> tuple[dict[str, bytes], li
         files["wrangler.toml"] = render(
             "wrangler.toml.j2", worker=worker, resources=kinds, crons=crons, build_command=build_command,
             ejected=eject, watch_dirs=watch, pyproject_path="pyproject.toml",
-            max_body=project.settings.dev.max_body,
+            max_body=project.settings.dev.max_body, ai=uses_ai(project),
         ).encode()
-    modules = sorted(project.modules)
+    modules = sorted(project.modules) + ai_modules(project)
     entries = manifest_of(project)
     lines = [f"    {name!r}: {dict(sorted(entries[name].items()))!r},\n" for name in sorted(entries)]
     manifest = "{\n" + "".join(lines) + "}"

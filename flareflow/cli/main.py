@@ -24,6 +24,7 @@ from ..engine.status import STATUSES, RunStatus
 from ..migrations.runs_index import prune_filter
 from . import check as checks
 from . import cloud
+from .ai import ai_app
 from .backends import LocalRuns, Runs, detached_note, open_runs
 from .common import ProjectOpt, UsageError, console, err_console, fail, json_stdout, write_json_line
 from .common import guard as _guard
@@ -54,6 +55,7 @@ app = typer.Typer(
 runs_app = typer.Typer(help="Inspect and control runs in the local state directory.", no_args_is_help=True,
                        rich_markup_mode=None, context_settings=CONTEXT)
 app.add_typer(runs_app, name="runs")
+app.add_typer(ai_app, name="ai")
 
 UrlOpt = Annotated[
     str | None,

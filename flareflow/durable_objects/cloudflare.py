@@ -26,6 +26,7 @@ import js
 from pyodide.ffi import create_once_callable, to_js
 from workers import DurableObject, Response
 
+from ..ai.cloudflare import cloudflare_ai_host
 from ..engine import capture
 from ..engine.errors import FlareflowError, InvalidInput, RunNotFound, StorageError, wire_error
 from ..engine.events import TERMINAL_EVENTS
@@ -190,6 +191,8 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
         self.threshold = int(threshold or DEFAULT_PAYLOAD_THRESHOLD)
         bucket = getattr(self.js_env, "PAYLOADS", None)
         self.blobs = R2Blobs(bucket, self.sql) if bucket is not None and bucket is not jsnull else None
+        #: ``run.ai``'s ports: the AI binding or an OpenAI-compatible server, KV, D1 (`flareflow.ai.cloudflare`)
+        self.ai_host = cloudflare_ai_host(self.js_env, self.clock.now)
         # a step's print and logging are its logs; wrangler's console (and `wrangler tail`) shows them too
         capture.install(echo=True)
         self.js_ctx.blockConcurrencyWhile(create_once_callable(self._migrate))
@@ -215,6 +218,7 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
             obj = RunCoordinator(run_id, sql, self.alarm_port, self.clock, self.registry,
                             on_status=self._index_status, blobs=blobs, payload_threshold=self.threshold)
             obj.listeners.append(self._broadcast)
+            obj.ai = self.ai_host
             self.obj = obj
         return self.obj
 

@@ -8,6 +8,7 @@ client. Runs executed by another process are followed by polling their database 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from collections import OrderedDict
 from collections.abc import AsyncIterator
@@ -17,6 +18,7 @@ from ..engine.errors import RunNotFound
 from ..engine.sockets import catch_up
 from ..engine.status import TERMINAL
 from ..migrations.runs_index import listed
+from .ai import IndexCallLog
 from .runtime import LocalRuntime
 
 POLL_SECONDS = 0.2
@@ -126,3 +128,11 @@ class LocalBackend:
     async def prune(self, older_than: float, statuses: tuple[str, ...], dry_run: bool,
                     limit: int) -> list[str]:
         return await self.runtime.prune(older_than, statuses, dry_run=dry_run, limit=limit)
+
+    async def ai_calls(self, run_id: str | None, model: str | None, limit: int) -> list[dict[str, Any]]:
+        return IndexCallLog(self.runtime.index).list(run_id, model, limit)
+
+    async def finished(self, run_id: str, timeout: float) -> dict[str, Any]:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.runtime.until_finished(run_id), timeout)
+        return self.runtime.get(run_id).describe()

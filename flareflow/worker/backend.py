@@ -63,3 +63,9 @@ class Backend(Protocol):
                     limit: int) -> list[str]:
         """Delete (``dry_run``: list) up to ``limit`` runs in ``statuses`` finished over ``older_than``
         seconds ago, oldest first; returns their ids."""
+
+    async def ai_calls(self, run_id: str | None, model: str | None, limit: int) -> list[dict[str, Any]]:
+        """The newest ``limit`` rows of the AI call log (`flareflow.migrations.ai_calls`), filtered."""
+
+    async def finished(self, run_id: str, timeout: float) -> dict[str, Any]:
+        """The run once it has finished, or as it is after ``timeout`` seconds (``POST /api/workflow``)."""

@@ -16,6 +16,7 @@ Standard library, the ``workers`` SDK and Pyodide's FFI only.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from typing import Any
@@ -31,7 +32,9 @@ from ..engine.errors import InvalidInput, RunNotFound, RunStateConflict, error_f
 from ..engine.ids import keyed_run_id, new_run_id
 from ..engine.limits import DEFAULT_MAX_BODY
 from ..engine.registry import Registry
-from ..engine.status import RunStatus
+from ..engine.status import TERMINAL, RunStatus
+from ..migrations.ai_calls import list_query as ai_list_query
+from ..migrations.ai_calls import listed as ai_listed
 from ..migrations.runs_index import DELETE, list_query, listed, prune_query
 from .http import HttpError, Request, StreamRequest
 from .router import Router
@@ -177,6 +180,21 @@ class DoBackend:
                 continue
             deleted.append(run_id)
         return deleted
+
+    async def ai_calls(self, run_id: str | None, model: str | None, limit: int) -> list[dict[str, Any]]:
+        if self.index is None:
+            raise InvalidInput("the AI call log needs the D1 index (tool.flareflow.resources.d1)")
+        sql, params = ai_list_query(run_id=run_id, model=model, limit=limit)
+        result = await self.index.prepare(sql).bind(*[js_param(p) for p in params]).all()
+        return [ai_listed({k: py_value(v) for k, v in to_python(row).items()}) for row in result.results]
+
+    async def finished(self, run_id: str, timeout: float) -> dict[str, Any]:
+        deadline = time.monotonic() + timeout
+        while True:
+            _, run = await self.call(run_id, "describe")
+            if run.get("status") in TERMINAL or time.monotonic() >= deadline:
+                return dict(run)
+            await asyncio.sleep(0.1)
 
     async def _forget(self, run_id: str) -> None:
         if self.cache is not None:

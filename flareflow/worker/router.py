@@ -19,6 +19,7 @@ from ..engine.limits import DEFAULT_MAX_BODY
 from ..engine.status import STATUSES
 from ..engine.wirejson import loads_bounded, lone_surrogate_field
 from ..migrations.runs_index import PRUNE_LIMIT, prune_filter
+from .ai_routes import ai_calls_response, api_workflow_response
 from .backend import Backend
 from .http import HttpError, Request, Response, StreamRequest
 
@@ -169,6 +170,8 @@ class Router:
             ("POST", re.compile(r"^/runs/([^/]+)/resume$"), self._resume),
             ("POST", re.compile(r"^/runs/([^/]+)/retry$"), self._retry),
             ("POST", re.compile(r"^/runs/([^/]+)/restart$"), self._restart),
+            ("GET", re.compile(r"^/ai/calls$"), self._ai_calls),
+            ("POST", re.compile(r"^/api/workflow$"), self._api_workflow),
         ]
 
     # -- entry -----------------------------------------------------------------------------
@@ -382,6 +385,13 @@ class Router:
         ids = await self.backend.prune(older_than, statuses, dry_run, limit)
         # "more": the limit was reached, so more runs may match (call again; a dry run lists the same ones)
         return Response(200, {"runs": ids, "dry_run": dry_run, "more": len(ids) == limit})
+
+
+    async def _ai_calls(self, request: Request, _: str) -> Response:
+        return await ai_calls_response(self.backend, request.query)
+
+    async def _api_workflow(self, request: Request, _: str) -> Response:
+        return await api_workflow_response(self.backend, _json_body(request))
 
 
 def _only(body: dict[str, Any], known: set[str]) -> None:

@@ -99,6 +99,12 @@ class FakeBackend:
     async def delete(self, run_id: str) -> None:
         return None
 
+    async def ai_calls(self, run_id: str | None, model: str | None, limit: int) -> list[dict[str, Any]]:
+        return []
+
+    async def finished(self, run_id: str, timeout: float) -> dict[str, Any]:
+        return {**self._run(run_id), "status": "completed", "output": {"result": "hi", "source": "ai"}}
+
     async def prune(self, older_than: float, statuses: tuple[str, ...], dry_run: bool, limit: int) -> list[str]:
         return []
 
@@ -108,6 +114,7 @@ BODIES = {
     ("POST", "/runs/prune"): {"older_than": "30d"},
     ("POST", "/runs/{run_id}/events"): {"type": "go"},
     ("POST", "/runs/{run_id}/input"): {"value": True},
+    ("POST", "/api/workflow"): {"prompt": "hi"},
 }
 
 

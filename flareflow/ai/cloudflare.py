@@ -1,0 +1,163 @@
+"""The Worker's AI ports: the Workers AI binding (``AI``), an OpenAI-compatible server over ``fetch``
+(when ``tool.flareflow.ai.base_url`` is set: it wins over the binding), the answer cache and the
+``config:ai`` document in KV (``CACHE``, with TTL), and the call log in the D1 index (``INDEX``).
+
+The project's ``[tool.flareflow.ai]`` table reaches the Worker as the ``FLAREFLOW_AI`` var (JSON), which
+``flareflow build`` writes. Imported only inside a Worker (``js``, ``pyodide``).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import js
+
+from ..durable_objects.jsglue import js_object, js_param, jsnull, to_python
+from ..migrations.ai_calls import INSERT, insert_params
+from .config import WORKERS_AI_EMBED_MODEL, WORKERS_AI_MODEL
+from .errors import AiNotConfigured, AiRequestRefused, AiUnavailable
+from .host import AiHost, StreamSink
+from .openai import LineSink, OpenAiProvider
+from .ports import Completion, Embedding, Provider, TokenSink
+
+
+def _present(value: Any) -> bool:
+    return value is not None and value is not jsnull
+
+
+class FetchTransport:
+    """`flareflow.ai.openai.Transport` over the Worker's ``fetch``."""
+
+    async def post(self, url: str, headers: dict[str, str], body: bytes, timeout: float,
+                   on_line: LineSink | None = None) -> tuple[int, str]:
+        init = js_object({"method": "POST", "headers": js_object(headers), "body": body.decode("utf-8")})
+        try:
+            response = await js.fetch(url, init)
+            text = str(await response.text())
+        except Exception as exc:  # a JS network error
+            raise AiUnavailable(f"AI provider {url} unreachable: {exc}") from None
+        status = int(response.status)
+        if on_line is not None and status < 400:
+            for line in text.splitlines():
+                on_line(line)
+            return status, ""
+        return status, text
+
+
+class WorkersAiProvider:
+    """`flareflow.ai.ports.Provider` on the Workers AI binding: ``await AI.run(model, inputs)``."""
+
+    name = "workers-ai"
+
+    def __init__(self, binding: Any) -> None:
+        self.binding = binding
+
+    async def _run(self, model: str, inputs: dict[str, Any]) -> Any:
+        try:
+            return to_python(await self.binding.run(model, js_object(inputs)))
+        except Exception as exc:
+            text = str(exc)
+            if any(mark in text for mark in ("429", "rate limit", "Rate limit", "5000", "500", "502", "503",
+                                             "InferenceUpstreamError", "capacity")):
+                raise AiUnavailable(f"Workers AI: {text[:300]}") from None
+            raise AiRequestRefused(f"Workers AI refused the request: {text[:300]}") from None
+
+    async def chat(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any],
+                   on_token: TokenSink | None) -> Completion:
+        inputs: dict[str, Any] = {"messages": messages}
+        if params.get("temperature") is not None:
+            inputs["temperature"] = params["temperature"]
+        if params.get("max_tokens") is not None:
+            inputs["max_tokens"] = params["max_tokens"]
+        if params.get("json"):
+            inputs["response_format"] = {"type": "json_object"}
+        result = await self._run(model, inputs)
+        text = result.get("response") if isinstance(result, dict) else None
+        if isinstance(text, (dict, list)):  # a JSON-mode answer some models hand back parsed
+            text = json.dumps(text)
+        if not isinstance(text, str):
+            raise AiUnavailable("Workers AI's answer has no 'response' text")
+        if on_token is not None and text:
+            on_token(text)
+        usage = result.get("usage") if isinstance(result.get("usage"), dict) else {}
+        return Completion(text, _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens")))
+
+    async def embed(self, model: str, texts: list[str]) -> Embedding:
+        result = await self._run(model, {"text": texts})
+        data = result.get("data") if isinstance(result, dict) else None
+        if not isinstance(data, list) or len(data) != len(texts):
+            raise AiUnavailable("Workers AI's embedding answer has no 'data' vectors for every text")
+        return Embedding([[float(x) for x in row] for row in data])
+
+
+def _int(value: Any) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+class KvStore:
+    """`flareflow.ai.ports.Kv` on a KV namespace (``expirationTtl``; KV's minimum is 60 s)."""
+
+    def __init__(self, namespace: Any) -> None:
+        self.namespace = namespace
+
+    async def get(self, key: str) -> str | None:
+        found = await self.namespace.get(key)
+        return str(found) if _present(found) else None
+
+    async def put(self, key: str, text: str, ttl: int | None = None) -> None:
+        options = {} if ttl is None else {"expirationTtl": max(60, int(ttl))}
+        await self.namespace.put(key, text, js_object(options))
+
+
+class D1CallLog:
+    """`flareflow.ai.ports.CallLog` in the D1 index (the same table and statement as locally)."""
+
+    def __init__(self, db: Any) -> None:
+        self.db = db
+
+    async def record(self, row: dict[str, Any]) -> None:
+        await self.db.prepare(INSERT).bind(*[js_param(p) for p in insert_params(row)]).run()
+
+
+def settings_of(env: Any) -> dict[str, Any] | None:
+    """``[tool.flareflow.ai]`` as the build wrote it into the ``FLAREFLOW_AI`` var (None: not set)."""
+    raw = getattr(env, "FLAREFLOW_AI", None)
+    if not _present(raw) or not str(raw).strip():
+        return None
+    value = json.loads(str(raw))
+    return value if isinstance(value, dict) else None
+
+
+def cloudflare_ai_host(env: Any, now: Callable[[], float], stream: StreamSink | None = None) -> AiHost:
+    """The Worker's `AiHost` over the raw bindings ``env``."""
+    binding = getattr(env, "AI", None)
+    kv = getattr(env, "CACHE", None)
+    index = getattr(env, "INDEX", None)
+    transport = FetchTransport()
+
+    def providers(config: dict[str, Any]) -> Provider:
+        if config.get("base_url"):
+            key = None
+            if config.get("api_key_env"):
+                found = getattr(env, str(config["api_key_env"]), None)
+                if not _present(found) or not str(found):
+                    raise AiNotConfigured(f"run.ai: the secret {config['api_key_env']} "
+                                          "(tool.flareflow.ai.api_key_env) is not set on the Worker")
+                key = str(found)
+            return OpenAiProvider(str(config["base_url"]), key, transport, float(config.get("timeout") or 120.0))
+        if _present(binding):
+            return WorkersAiProvider(binding)
+        raise AiNotConfigured("run.ai: no AI provider on the Worker; add the Workers AI binding ([ai] binding = "
+                              "\"AI\": flareflow build adds it when [tool.flareflow.ai] is set) or set "
+                              "tool.flareflow.ai.base_url")
+
+    def defaults(embed: bool) -> str | None:
+        if not _present(binding):
+            return None
+        return WORKERS_AI_EMBED_MODEL if embed else WORKERS_AI_MODEL
+
+    return AiHost("cloudflare", settings_of(env), providers=providers,
+                  kv=KvStore(kv) if _present(kv) else None, log=D1CallLog(index) if _present(index) else None,
+                  now=now, stream=stream, defaults=defaults)

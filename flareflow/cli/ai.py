@@ -1,0 +1,114 @@
+"""``flareflow ai``: the AI call log (``ai log``) and the layered config document (``ai config push``).
+
+Locally both read and write the state directory (the call log in ``index.db``, the ``config:ai``
+document in its key-value files); ``ai log --url`` reads a server's log through ``GET /ai/calls``
+(D1 on Cloudflare). Pushing the document to a Worker's KV is not there yet.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from ..ai.config import CONFIG_KEY, check_config
+from ..local.ai import FileKv, IndexCallLog
+from ..local.index import RunIndex
+from .common import ProjectOpt, console, fail, guard
+from .common import load as load_project
+
+CONTEXT = {"help_option_names": ["-h", "--help"]}
+ai_app = typer.Typer(help="AI steps: the call log and the layered config.", no_args_is_help=True,
+                     rich_markup_mode=None, context_settings=CONTEXT)
+config_app = typer.Typer(help="The config:ai document (between [tool.flareflow.ai] and a call's arguments).",
+                         no_args_is_help=True, rich_markup_mode=None, context_settings=CONTEXT)
+ai_app.add_typer(config_app, name="config")
+
+UrlOpt = Annotated[str | None, typer.Option(
+    "--url", envvar="FLAREFLOW_URL", show_default=False,
+    help="Talk to a flareflow server instead of the local state ($FLAREFLOW_URL).")]
+TokenOpt = Annotated[str | None, typer.Option("--token", envvar="FLAREFLOW_TOKEN", show_default=False,
+                                              help="API bearer token for --url ($FLAREFLOW_TOKEN).")]
+
+
+def _remote(url: str, token: str | None, method: str, path: str, **kwargs: Any) -> Any:
+    from ..client import ApiError, Client
+
+    async def call() -> Any:
+        async with Client(url, token) as client:
+            return await client._call(method, path, **kwargs)
+
+    try:
+        return guard(lambda: asyncio.run(call()))
+    except ApiError as exc:
+        fail(f"{exc}")
+    except OSError as exc:
+        fail(f"cannot reach {url}: {exc}")
+
+
+@ai_app.command("log")
+def ai_log(
+    run: Annotated[str | None, typer.Option("--run", help="Only the calls of this run.")] = None,
+    model: Annotated[str | None, typer.Option(help="Only the calls of this model.")] = None,
+    limit: Annotated[int, typer.Option(min=1, max=500, help="How many, newest first.")] = 50,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    project: ProjectOpt = None,
+) -> None:
+    """The AI call log: every run.ai call (cache hits too), newest first."""
+    if url:
+        params: dict[str, Any] = {"limit": limit}
+        params.update({k: v for k, v in (("run", run), ("model", model)) if v})
+        calls = list(_remote(url, token, "GET", "/ai/calls", params=params)["calls"])
+    else:
+        proj = load_project(project, discover=False)
+        path = proj.state_dir / "index.db"
+        calls = []
+        if path.exists():
+            index = guard(lambda: RunIndex(path))
+            try:
+                calls = asyncio.run(_listed(IndexCallLog(index), run, model, limit))
+            finally:
+                index.close()
+    if as_json:
+        console.print_json(json.dumps(calls))
+        return
+    if not calls:
+        console.print("no AI calls yet")
+        return
+    table = Table("at", "run", "step", "model", "source", "tokens", "ms", "error", box=None)
+    for call in calls:
+        tokens = "/".join("-" if call.get(k) is None else str(call[k]) for k in ("prompt_tokens", "completion_tokens"))
+        table.add_row(str(call["at"])[:19].replace("T", " "), str(call["run_id"]), escape(str(call["step"])),
+                      escape(str(call["model"])), "cache" if call["cached"] else str(call["provider"]), tokens,
+                      f"{float(call['latency_ms']):.0f}", escape(str(call.get("error") or "")[:60]))
+    console.print(table)
+
+
+async def _listed(log: IndexCallLog, run: str | None, model: str | None, limit: int) -> list[dict[str, Any]]:
+    return log.list(run, model, limit)
+
+
+@config_app.command("push")
+def config_push(
+    file: Annotated[Path, typer.Argument(help="A JSON file: temperature, max_tokens, models, cache, cache_ttl, ...")],
+    project: ProjectOpt = None,
+) -> None:
+    """Write the config:ai document that every run reads once per activation (over [tool.flareflow.ai])."""
+    try:
+        document = json.loads(file.read_text(encoding="utf-8"))
+    except OSError as exc:
+        fail(f"cannot read {file}: {exc.strerror or exc}", 2)
+    except ValueError as exc:
+        fail(f"{file} is not JSON: {exc}", 2)
+    checked = guard(lambda: check_config(document, CONFIG_KEY))
+    proj = load_project(project, discover=False)
+    FileKv(proj.state_dir / "kv").write(CONFIG_KEY, json.dumps(checked))
+    console.print(f"pushed {CONFIG_KEY} to {proj.state_dir}")
+
