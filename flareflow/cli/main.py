@@ -23,7 +23,7 @@ from ..engine.errors import InvalidInput
 from ..engine.status import STATUSES, RunStatus
 from ..migrations.runs_index import prune_filter
 from . import check as checks
-from . import cloud
+from . import cloud, graphs
 from .ai import ai_app
 from .backends import LocalRuns, Runs, detached_note, open_runs
 from .common import ProjectOpt, UsageError, console, err_console, fail, json_stdout, write_json_line
@@ -205,12 +205,23 @@ def workflows(
 
 
 @app.command()
-def validate(project: ProjectOpt = None) -> None:
+def validate(
+    project: ProjectOpt = None,
+    local: Annotated[bool, typer.Option("--local", help="Check for the local runtime only: task graphs may use "
+                                        "local-only task types (shell, docker, ...).")] = False,
+) -> None:
     """Check the project as `flareflow build` does (settings, workflow imports, schedules, a root wrangler
-    config), without building; exit 1 on the first problem. Warnings go to stderr."""
+    config), without building; exit 1 on the first problem. Every error of every task-graph file is
+    listed (one located line each) first. Warnings go to stderr."""
     from .build import check
+    from .graphs import graph_errors
 
     proj = _project(project, discover=False)
+    problems = _guard(lambda: graph_errors(proj, cloudflare=not local))
+    for problem in problems:
+        err_console.print(f"[bold red]error:[/bold red] {escape(str(problem))}", highlight=False, soft_wrap=True)
+    if problems:
+        raise typer.Exit(1)
     for warning in _guard(lambda: check(proj)).warnings:
         err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     console.print(f"[green]✓[/green] {proj.root}: {len(proj.registry)} workflow(s): "
@@ -224,11 +235,13 @@ def validate(project: ProjectOpt = None) -> None:
 # -- run -----------------------------------------------------------------------------------
 @app.command()
 def run(
-    name: Annotated[str, typer.Argument(help="Workflow name.")],
+    name: Annotated[str, typer.Argument(help="Workflow name, or a task-graph file (.json, .yaml) to run directly.")],
     input: Annotated[str | None, typer.Option("--input", metavar="JSON|@FILE|-",
                                               help="Input as JSON, read from a file (@order.json) or stdin (-).")]
     = None,
     item: Annotated[list[str] | None, typer.Option("-i", help="key=value input field (repeatable).")] = None,
+    env: Annotated[list[str] | None, typer.Option("--env", metavar="KEY=VALUE",
+                                                  help="A task graph's ${env.KEY} for this run (repeatable).")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print events as NDJSON (the wire objects).")] = False,
     detach: Annotated[bool, typer.Option("--detach", help="Start it in the background, print its id.")] = False,
     idempotency_key: Annotated[str | None, typer.Option("--idempotency-key",
@@ -238,9 +251,13 @@ def run(
     project: ProjectOpt = None,
 ) -> None:
     """Start a run (on the embedded runtime, or a server with --url) and stream it live."""
-    value = _guard(lambda: build_input(input, item))
+    from .graphs import is_graph_file, register_file, with_env
+
+    value = _guard(lambda: with_env(build_input(input, item), env))
     with json_stdout(as_json and not detach):  # importing the workflows may print too
         runs = open_runs(url, token, project, discover=True)
+        if is_graph_file(name) and isinstance(runs, LocalRuns):
+            name = _guard(lambda: register_file(runs.project, name))
         code = runs.run(name, value, json_mode=as_json, idempotency_key=idempotency_key, detach=detach)
     raise typer.Exit(code)
 
@@ -601,6 +618,7 @@ def serve(
 
 cloud.register(app)
 checks.register(app, runs_app)
+graphs.register(app)
 
 
 #: Metavars that say more than the parameter's name does.

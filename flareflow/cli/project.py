@@ -85,6 +85,8 @@ def _module_names(project: Project) -> list[tuple[str, Path | None]]:
                     found.append((f"{package}.{file.stem}", file))
         elif path.suffix == ".py" and path.is_file():
             found.append((".".join(path.relative_to(project.root).with_suffix("").parts), path))
+        elif path.suffix.lower() in (".json", ".yaml", ".yml") and path.is_file():
+            continue  # a task graph file: flareflow.cli.graphs registers it
         elif entry.endswith(".py") or "/" in entry:
             raise ProjectError(f"tool.flareflow.workflows: '{entry}' does not exist in {project.root}")
         else:
@@ -93,7 +95,8 @@ def _module_names(project: Project) -> list[tuple[str, Path | None]]:
 
 
 def discover_workflows(project: Project, *, tolerant: bool = False) -> list[str]:
-    """Import the project's workflow modules; the ``@workflow`` decorators fill the registry.
+    """Import the project's workflow modules; the ``@workflow`` decorators fill the registry, and the
+    task-graph files of the workflow folders are registered beside them (`flareflow.cli.graphs`).
 
     ``tolerant`` (the commands that execute runs: ``resume``, ``serve --local``): a module that fails
     to import is reported, not raised -- its workflows are missing, so their runs are held until it
@@ -123,6 +126,9 @@ def discover_workflows(project: Project, *, tolerant: bool = False) -> list[str]
             project.registry.import_errors.append(problem)
             continue
         project.modules.append(module)
+    from .graphs import register_graphs  # task graphs (*.json, *.yaml) beside the Python workflows
+
+    register_graphs(project, tolerant=tolerant)
     if project.settings.ai is not None:  # the built-in behind POST /api/workflow, only where AI is configured
         register_ai_prompt(project.registry)
     if tolerant:

@@ -188,6 +188,8 @@ class LiveView:
         self._refresh()
 
     def _label(self, event: dict[str, Any]) -> str:
+        if "task" in event:  # a task graph's step: its task's name says which; branches are the graph's own
+            return escape(step_label(event["step"].rpartition("/")[2], event["name"]))
         return step_label(event["step"], event["name"], self.helpers)
 
     def _print(self, line: str) -> None:

@@ -23,6 +23,9 @@ missing or failing to import) or does not match its history (``step``: the recor
 replay diverged; ``divergence``: ``{"position", "recorded", "new"}``, each call ``{"kind", "name",
 "key"}``, ``new`` null when the code no longer reaches it); ``message`` says which, and ``until`` is
 the next re-check. A held run continues by itself once the code matches.
+
+``task`` (``step.*``, ``run.waiting``, ``input.requested``) is on the events of a declarative task graph's
+run (`flareflow.graphs`): the id of the task the step or wait belongs to. Other runs never carry it.
 """
 
 from __future__ import annotations

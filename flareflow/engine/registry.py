@@ -43,7 +43,9 @@ class WorkflowDef:
 
     @property
     def location(self) -> str:
-        """Where the function is defined, for error messages."""
+        """Where the function is defined, for error messages (a task graph: its file, ``metadata["source"]``)."""
+        if isinstance(self.metadata.get("source"), str):
+            return str(self.metadata["source"])
         code = getattr(self.fn, "__code__", None)
         if code is None:
             return getattr(self.fn, "__module__", "?")

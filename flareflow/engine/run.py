@@ -86,6 +86,18 @@ class _Scope:
 
 _scope: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar("flareflow_scope", default=None)
 
+#: The id of the declarative task (`flareflow.graphs`) whose durable calls run in this context: their
+#: step and wait events carry it as ``task``.
+task_tag: contextvars.ContextVar[str | None] = contextvars.ContextVar("flareflow_task", default=None)
+
+
+def _tag(body: dict[str, Any]) -> dict[str, Any]:
+    """``body`` with the current graph task's id as ``task``, when a graph task runs."""
+    task = task_tag.get()
+    if task is not None:
+        body["task"] = task
+    return body
+
 
 def _helper_name(branch: Awaitable[Any]) -> str | None:
     """The function name of a branch coroutine (``enrich`` of ``enrich(run, c)``), if it has one."""
@@ -445,7 +457,7 @@ class Execution:
             helper = (_scope.get() or self.root).helper
             if helper is not None:
                 started["branch"] = helper
-            j.commit(rec, [(ev.STEP_STARTED, started)], durable=False)
+            j.commit(rec, [(ev.STEP_STARTED, _tag(started))], durable=False)
             t0 = time.perf_counter()
             output = StepOutput(j.now)
             hook = self.defn.step_hook  # the test kit's mocks: still a recorded step, its fn replaced
@@ -474,14 +486,14 @@ class Execution:
                     rec.status = FAILED
                     body = {"step": key, "name": name, "attempt": attempt, "duration_ms": duration_ms,
                             "error": err, "logs": rec.logs, **tags}
-                    j.commit(rec, [(ev.STEP_FAILED, body)])
+                    j.commit(rec, [(ev.STEP_FAILED, _tag(body))])
                     raise StepFailed(name, err) from cause
                 delay = retry.delay_for(rec.failures)
                 rec.status = RETRYING
                 rec.wake_at = j.now() + delay
                 body = {"step": key, "name": name, "attempt": attempt, "duration_ms": duration_ms, "error": err,
                         "delay": delay, "retry_at": ev.iso(rec.wake_at), "logs": rec.logs, **tags}
-                j.commit(rec, [(ev.STEP_RETRYING, body)])
+                j.commit(rec, [(ev.STEP_RETRYING, _tag(body))])
                 continue
             duration_ms = round((time.perf_counter() - t0) * 1000, 3)
             rec.status = COMPLETED
@@ -490,7 +502,7 @@ class Execution:
             rec.error = None
             body = {"step": key, "name": name, "attempt": attempt, "duration_ms": duration_ms,
                     "result": result, "patch": patch, "logs": rec.logs, **tags}
-            j.commit(rec, [(ev.STEP_COMPLETED, body)], state=state if patch else UNCHANGED)
+            j.commit(rec, [(ev.STEP_COMPLETED, _tag(body))], state=state if patch else UNCHANGED)
             return result
 
     async def _invoke(
@@ -561,7 +573,7 @@ class Execution:
                              meta={"seconds": seconds})
             if seconds > 0:
                 body = {"reason": "sleep", "step": key, "name": name, "until": ev.iso(now + seconds)}
-                j.commit(rec, [(ev.RUN_WAITING, body)])
+                j.commit(rec, [(ev.RUN_WAITING, _tag(body))])
         if rec.wake_at is None or now >= rec.wake_at:
             rec.status = COMPLETED
             rec.wake_at = None
@@ -600,7 +612,7 @@ class Execution:
             else:
                 waiting.append((ev.RUN_WAITING, {"reason": "event", "step": key, "name": name,
                                                  "event_type": meta["event_type"], "until": until}))
-            j.commit(rec, waiting)
+            j.commit(rec, [(kind_, _tag(body)) for kind_, body in waiting])
         delivery = j.find_delivery(kind, rec.meta["event_type"] if kind == EVENT else key)
         if delivery is not None:
             rec.status = COMPLETED
@@ -614,7 +626,7 @@ class Execution:
             timed_out = WaitTimeout(name, float(timeout if timeout is not None else 0))
             rec.error = error_body(timed_out)
             body = {"step": key, "name": name, "attempt": 1, "duration_ms": 0, "error": rec.error, "logs": []}
-            j.commit(rec, [(ev.STEP_FAILED, body)])
+            j.commit(rec, [(ev.STEP_FAILED, _tag(body))])
             raise timed_out
         raise Suspend()
 

@@ -1,0 +1,320 @@
+"""Task graphs in a project: finding their files, registering them beside Python workflows, and the
+``flareflow create`` / ``flareflow graph`` commands.
+
+Graph files are the ``*.json``, ``*.yaml`` and ``*.yml`` files in the project's workflow folders
+(``tool.flareflow.workflows``; a listed file counts too). `register_graphs` validates each and puts it
+in the project's registry (one namespace with the Python workflows: a clash names both files);
+`graph_errors` lists every problem of every file, located, for ``flareflow validate``. The local
+ports (`flareflow.local.graphtasks`) are installed here, so every command that executes runs has
+them.
+"""
+
+from __future__ import annotations
+
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.markup import escape
+
+from ..engine.errors import FlareflowError, WorkflowDefinitionError
+from ..graphs.compiler import ENV_KEY, graph_of, register_graph
+from ..graphs.files import GRAPH_SUFFIXES, GraphFileError, load_graph_file
+from ..graphs.model import Graph, GraphError
+from ..graphs.validate import cloudflare_errors, validate_graph
+from ..local.graphtasks import install_local_ports
+from .common import ProjectOpt, UsageError, console, fail, guard
+from .common import load as load_project
+from .errors import UserError
+
+__all__ = ["GraphProblems", "graph_errors", "graph_files", "register", "register_graphs"]
+
+TEMPLATES = ("ci-cd", "scheduled", "web-app", "custom")
+
+
+class GraphProblems(UserError):
+    """Graph files with errors; the message is their first error and how many more there are."""
+
+
+def graph_files(project: Any) -> list[Path]:
+    """Every graph file of the project's workflow folders (and listed files), sorted."""
+    found: list[Path] = []
+    for entry in project.settings.workflows:
+        path = (project.root / entry).resolve()
+        if path.is_dir():
+            found.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in GRAPH_SUFFIXES and p.is_file()
+                                and not p.name.startswith((".", "_"))))
+        elif path.is_file() and path.suffix.lower() in GRAPH_SUFFIXES:
+            found.append(path)
+    return found
+
+
+def shown(project: Any, path: Path) -> str:
+    """A file as messages name it: relative to the project root when inside it."""
+    try:
+        return path.resolve().relative_to(project.root.resolve()).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def load_checked(path: Path, source: str, *, cloudflare: bool = False) -> tuple[Graph | None, list[GraphError]]:
+    """A file's graph and its errors (``cloudflare``: the local-only tasks too); no graph when the file
+    does not parse."""
+    try:
+        graph = load_graph_file(path, source)
+    except GraphFileError as exc:
+        return None, [exc.error]
+    errors = validate_graph(graph)
+    if cloudflare and not errors:
+        errors = cloudflare_errors(graph)
+    return graph, errors
+
+
+def _database_tasks(tasks: Any) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    for task in tasks if isinstance(tasks, list) else []:
+        if not isinstance(task, dict):
+            continue
+        if task.get("type") == "database":
+            out.append(task)
+        out += _database_tasks(task.get("tasks"))
+        out += _database_tasks([task[k] for k in ("then", "else", "on_failure") if isinstance(task.get(k), dict)])
+    return out
+
+
+def embed_migrations(project: Any, graph: Graph) -> Graph:
+    """A copy of ``graph`` holding the SQL files of every ``migration`` folder its database tasks name
+    (relative to the project root), in order: the Worker has no project folder to read them from."""
+    files: dict[str, list[list[str]]] = {}
+    for task in _database_tasks(graph.definition.get("tasks")) + _database_tasks(graph.definition.get("on_failure")):
+        folder = task.get("migration")
+        if isinstance(folder, str) and folder not in files:
+            path = (project.root / folder).resolve()
+            if not path.is_dir():
+                raise GraphProblems(f"{graph.source}: migration folder '{folder}' does not exist in {project.root}")
+            files[folder] = [[p.name, p.read_text(encoding="utf-8")] for p in sorted(path.glob("*.sql"))]
+    return Graph(graph.definition, graph.source, graph.lines, files)
+
+
+def graph_errors(project: Any, *, cloudflare: bool) -> list[GraphError]:
+    """Every error of every graph file of the project."""
+    errors: list[GraphError] = []
+    for path in graph_files(project):
+        errors.extend(load_checked(path, shown(project, path), cloudflare=cloudflare)[1])
+    return errors
+
+
+def register_graphs(project: Any, *, tolerant: bool = False) -> list[str]:
+    """Register the project's valid graphs; an invalid one is a `GraphProblems` (``tolerant``: recorded
+    in ``registry.import_errors`` instead, so its runs are held until it is fixed). Installs the local
+    ports. Returns the names registered."""
+    install_local_ports(project.root, project.state_dir)
+    names: list[str] = []
+    for path in graph_files(project):
+        graph, errors = load_checked(path, shown(project, path))
+        if errors or graph is None:
+            more = f" (and {len(errors) - 1} more; see: flareflow validate)" if len(errors) > 1 else ""
+            problem = f"{errors[0]}{more}"
+            if not tolerant:
+                raise GraphProblems(problem)
+            project.registry.import_errors.append(problem)
+            continue
+        try:
+            names.append(register_graph(project.registry, graph).name)
+        except WorkflowDefinitionError as exc:
+            if not tolerant:
+                raise GraphProblems(str(exc)) from None
+            project.registry.import_errors.append(str(exc))
+    return names
+
+
+def graphs_in(project: Any) -> list[Graph]:
+    """The graphs registered in the project's registry (what the build ships)."""
+    return [g for d in project.registry if (g := graph_of(d)) is not None]
+
+
+# -- flareflow run FILE / --env ---------------------------------------------------------------------
+def is_graph_file(name: str) -> bool:
+    return Path(name).suffix.lower() in GRAPH_SUFFIXES and Path(name).is_file()
+
+
+def register_file(project: Any, name: str) -> str:
+    """``flareflow run FILE``: check the file and register it (it need not be in a workflow folder);
+    the workflow's name."""
+    path = Path(name).resolve()
+    graph, errors = load_checked(path, shown(project, path))
+    if errors or graph is None:
+        for error in errors[1:]:
+            console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
+        raise GraphProblems(str(errors[0]))
+    install_local_ports(project.root, project.state_dir)
+    existing = graph.name in project.registry and graph_of(project.registry.get(graph.name))
+    if existing and existing.source == graph.source:
+        return graph.name
+    try:
+        register_graph(project.registry, graph)
+    except WorkflowDefinitionError as exc:
+        raise GraphProblems(str(exc)) from None
+    return graph.name
+
+
+def with_env(value: Any, pairs: list[str] | None) -> Any:
+    """The run's input with ``--env KEY=VALUE`` overrides under ``$env`` (an object input only)."""
+    if not pairs:
+        return value
+    env: dict[str, str] = {}
+    for pair in pairs:
+        key, sep, text = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"--env expects KEY=VALUE, got '{pair}'")
+        env[key.strip()] = text
+    if value is None:
+        value = {}
+    if not isinstance(value, dict):
+        raise UsageError("--env needs the input to be a JSON object (the overrides go into its \"$env\")")
+    return {**value, ENV_KEY: env}
+
+
+# -- flareflow graph -------------------------------------------------------------------------------
+def _task_lines(task: dict[str, Any], prefix: str, last: bool, out: list[str]) -> None:
+    label = task.get("name") or task.get("id") or task.get("type")
+    ident = f" ({task['id']})" if task.get("id") and task.get("name") else ""
+    when = f"  when {task['when']}" if task.get("when") else ""
+    out.append(f"{prefix}{'└── ' if last else '├── '}{label}{ident} [{task.get('type')}]{when}")
+    inner = prefix + ("    " if last else "│   ")
+    children: list[tuple[str, dict[str, Any]]] = []
+    if isinstance(task.get("tasks"), list):
+        children += [("", t) for t in task["tasks"] if isinstance(t, dict)]
+    for key in ("then", "else"):
+        if isinstance(task.get(key), dict):
+            children.append((f"{key}: ", task[key]))
+    for index, (tag, sub) in enumerate(children):
+        lines: list[str] = []
+        _task_lines(sub, inner, index == len(children) - 1, lines)
+        if tag and lines:
+            lines[0] = lines[0].replace("── ", f"── {tag}", 1)
+        out.extend(lines)
+
+
+def tree(graph: Graph) -> list[str]:
+    """The DAG as a tree: each task under the tasks it depends on (a task with several parents is
+    shown under each, marked ``↑`` after the first)."""
+    tasks = [t for t in graph.definition["tasks"] if isinstance(t, dict)]
+    by_id = {t["id"]: t for t in tasks}
+    children: dict[str, list[str]] = {t["id"]: [] for t in tasks}
+    roots = []
+    for task in tasks:
+        deps = task.get("depends_on") or []
+        deps = [deps] if isinstance(deps, str) else deps
+        if not deps:
+            roots.append(task["id"])
+        for dep in deps:
+            children.setdefault(dep, []).append(task["id"])
+    out = [f"{graph.name}  ({graph.source})"]
+    seen: set[str] = set()
+
+    def walk(tid: str, prefix: str, last: bool) -> None:
+        if tid in seen:
+            out.append(f"{prefix}{'└── ' if last else '├── '}↑ {by_id[tid].get('name') or tid}")
+            return
+        seen.add(tid)
+        lines: list[str] = []
+        _task_lines(by_id[tid], prefix, last, lines)
+        out.extend(lines)
+        kids = children.get(tid, [])
+        for index, kid in enumerate(kids):
+            walk(kid, prefix + ("    " if last else "│   "), index == len(kids) - 1)
+
+    for index, root in enumerate(roots):
+        walk(root, "", index == len(roots) - 1)
+    return out
+
+
+def mermaid(graph: Graph) -> list[str]:
+    """The DAG as a Mermaid flowchart (``flowchart TD``), for docs."""
+    out = ["flowchart TD"]
+
+    def node(tid: str, task: dict[str, Any]) -> str:
+        label = str(task.get("name") or tid).replace('"', "'")
+        return f'    {_mid(tid)}["{label}<br/><small>{task.get("type")}</small>"]'
+
+    for task in graph.definition["tasks"]:
+        tid = task["id"]
+        if task.get("type") == "parallel":
+            out.append(f'    subgraph {_mid(tid)}_group["{task.get("name") or tid!s}"]')
+            for sub in task.get("tasks") or []:
+                out.append("  " + node(sub["id"], sub))
+            out.append("    end")
+            out.append(node(tid, task))
+            for sub in task.get("tasks") or []:
+                out.append(f"    {_mid(sub['id'])} --> {_mid(tid)}")
+        else:
+            out.append(node(tid, task))
+        deps = task.get("depends_on") or []
+        for dep in [deps] if isinstance(deps, str) else deps:
+            arrow = " -.->|when| " if task.get("when") else " --> "
+            out.append(f"    {_mid(dep)}{arrow}{_mid(tid)}")
+    return out
+
+
+def _mid(tid: str) -> str:
+    return "t_" + "".join(c if c.isalnum() else "_" for c in tid)
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``create`` and ``graph`` to the CLI."""
+
+    @app.command()
+    def graph(
+        name: Annotated[str, typer.Argument(help="Workflow name (a task graph) or a graph file.")],
+        as_mermaid: Annotated[bool, typer.Option("--mermaid", help="Print a Mermaid flowchart instead.")] = False,
+        project: ProjectOpt = None,
+    ) -> None:
+        """Print a task graph's DAG as a tree (or as Mermaid for docs)."""
+        proj = load_project(project)
+        if is_graph_file(name):
+            name = guard(lambda: register_file(proj, name))
+        defn = guard(lambda: proj.registry.get(name))
+        found = graph_of(defn)
+        if found is None:
+            fail(f"workflow '{name}' is a Python workflow ({defn.location}), not a task graph")
+        for line in (mermaid(found) if as_mermaid else tree(found)):
+            console.print(escape(line), highlight=False, soft_wrap=True)
+
+    @app.command()
+    def create(
+        name: Annotated[str, typer.Argument(help="Workflow name (also the file name).")],
+        template: Annotated[str, typer.Option("--template", "-t", help="One of: " + ", ".join(TEMPLATES))] = "custom",
+        yaml_format: Annotated[bool, typer.Option("--yaml/--json", help="Write YAML (default) or JSON.")] = True,
+        project: ProjectOpt = None,
+    ) -> None:
+        """Write a ready task-graph file into the project's workflows folder."""
+        if template not in TEMPLATES:
+            fail(f"--template must be one of {', '.join(TEMPLATES)}, got '{template}'", 2)
+        proj = load_project(project, discover=False)
+        folder = next(((proj.root / e).resolve() for e in proj.settings.workflows if (proj.root / e).is_dir()),
+                      proj.root / "workflows")
+        target = folder / f"{name}.{'yaml' if yaml_format else 'json'}"
+        if target.exists():
+            fail(f"{shown(proj, target)} exists; choose another name")
+        text = resources.files("flareflow.templates").joinpath("graphs", f"{template}.json").read_text("utf-8")
+        data = json.loads(text)
+        data["name"] = name
+        if yaml_format:
+            import yaml
+
+            body = ("# Task graph; format: flareflow/graphs/schema.json (see the README, Task graphs)\n"
+                    + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=110))
+        else:
+            body = json.dumps(data, indent=2, ensure_ascii=False) + "\n"
+        graph_obj = Graph(data, shown(proj, target))
+        errors = validate_graph(graph_obj)
+        if errors:  # pragma: no cover - the templates are tested
+            raise FlareflowError(str(errors[0]))
+        folder.mkdir(parents=True, exist_ok=True)
+        target.write_text(body, encoding="utf-8")
+        console.print(f"  [green]created[/green] {shown(proj, target)}")
+        console.print(f"\nNext:\n  flareflow graph {name}\n  flareflow run {name}")
+

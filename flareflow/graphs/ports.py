@@ -1,0 +1,58 @@
+"""What a task graph needs from its host, as small ports each host fills.
+
+The compiler (`flareflow.graphs.compiler`) runs on both hosts, so it never opens a socket, a process or
+a database itself. It calls:
+
+* ``http(request) -> response`` (async): ``request`` is ``{"method", "url", "headers", "body",
+  "timeout"}`` (``timeout`` in seconds, or None; ``body`` text or None); the answer is
+  ``{"status", "headers", "text"}``. Local: urllib in a thread; Cloudflare: the Worker's ``fetch``.
+* ``database(request) -> result`` (async): ``request`` is ``{"op": "query" | "transaction" | "migration",
+  ...}`` (see `flareflow.graphs.compiler`); local: a SQLite file; Cloudflare: a D1 binding.
+* ``local[type](task) -> result`` (sync, run as a step, in a step thread locally): ``shell``, ``docker``,
+  ``data_processor``. Only the local runtime has them; the Cloudflare build refuses these types.
+* ``environ() -> mapping``: the host's environment variables (``${env.X}`` falls back to them).
+
+`install` replaces what a host provides; a port left empty fails the task that needs it with a message
+saying which host lacks it. Standard library only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+__all__ = ["Ports", "current", "install"]
+
+HttpPort = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
+DatabasePort = Callable[[dict[str, Any]], Awaitable[Any]]
+LocalTask = Callable[[dict[str, Any]], Any]
+
+
+def _no_environ() -> Mapping[str, str]:
+    return {}
+
+
+@dataclass
+class Ports:
+    """The host's side of task execution (see the module docstring)."""
+
+    http: HttpPort | None = None
+    database: DatabasePort | None = None
+    local: dict[str, LocalTask] = field(default_factory=dict)
+    environ: Callable[[], Mapping[str, str]] = _no_environ
+    #: Where this host runs: "local" or "cloudflare" (messages name it).
+    host: str = "local"
+
+
+_ports = Ports()
+
+
+def install(ports: Ports) -> None:
+    """Make ``ports`` the ones every graph run of this process uses."""
+    global _ports
+    _ports = ports
+
+
+def current() -> Ports:
+    return _ports
