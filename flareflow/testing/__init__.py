@@ -21,6 +21,14 @@ one seam (`flareflow.engine.registry.StepHook`, `flareflow.testing.mocks`). The 
 """
 
 from .mocks import Mocks
-from .workflow import DEFAULT_TIMEOUT, RunFailed, RunStuck, TestWorkflow, create_test_workflow
+from .workflow import DEFAULT_TIMEOUT, RunFailed, RunStuck, TestWorkflow, WorkflowFactory, create_test_workflow
 
-__all__ = ["DEFAULT_TIMEOUT", "Mocks", "RunFailed", "RunStuck", "TestWorkflow", "create_test_workflow"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "Mocks",
+    "RunFailed",
+    "RunStuck",
+    "TestWorkflow",
+    "WorkflowFactory",
+    "create_test_workflow",
+]

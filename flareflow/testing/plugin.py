@@ -14,19 +14,17 @@ from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from ..engine.registry import Registry, WorkflowDef, WorkflowFn
-from .workflow import TestWorkflow, create_test_workflow
-
-Factory = Callable[..., TestWorkflow]
+from .workflow import TestWorkflow, WorkflowFactory, create_test_workflow
 
 
 @pytest.fixture
-def flareflow_workflow(request: pytest.FixtureRequest) -> Iterator[Factory]:
+def flareflow_workflow(request: pytest.FixtureRequest) -> Iterator[WorkflowFactory]:
     """``flareflow_workflow(fn_or_name)``: a fresh `TestWorkflow` for this test (see `create_test_workflow`)."""
     made: list[TestWorkflow] = []
 

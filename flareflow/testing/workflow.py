@@ -25,6 +25,7 @@ import asyncio
 import collections
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -266,6 +267,10 @@ class TestWorkflow:
 
     def _tail(self) -> str:
         return ", ".join(e["type"] for e in self.events[-5:]) or "none read"
+
+
+#: The ``flareflow_workflow`` fixture's type: ``(workflow, *, registry=None) -> TestWorkflow``.
+WorkflowFactory = Callable[..., TestWorkflow]
 
 
 def create_test_workflow(workflow: WorkflowFn | WorkflowDef | str, *, registry: Registry | None = None,
