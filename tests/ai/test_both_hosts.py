@@ -1,0 +1,110 @@
+"""AI steps on both hosts (``local`` = ``flareflow serve --local``; ``workerd`` = ``flareflow serve`` on the
+real-workerd harness), against the loopback stand-in model server (`tests.ai.standin`, a test double):
+``POST /api/workflow`` (authenticated; the second identical prompt answered from the cache -- the
+state dir's KV files locally, KV on workerd -- without a request), the call log over ``GET /ai/calls``
+(the local index / D1) and ``flareflow ai log --url``, a bad provider answer failing the run at once.
+
+On workerd the provider is the OpenAI-compatible server through the Worker's ``fetch`` (base_url set);
+the Workers AI binding itself has no stand-in in the harness yet.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.api.hosts import HOSTS, make_server
+from tests.cli.helpers import ff
+
+from .project import write_project
+from .standin import StandIn, standin_server
+
+
+@pytest.fixture(scope="module")
+def standin() -> Iterator[StandIn]:
+    with standin_server() as server:
+        yield server
+
+
+@pytest.fixture(scope="module", params=sorted(HOSTS))
+def server(request: pytest.FixtureRequest, standin: StandIn, tmp_path_factory: pytest.TempPathFactory) -> Any:
+    kind = str(request.param)
+    srv = make_server(kind, tmp_path_factory.mktemp(f"ai-{kind}"), lambda root: write_project(root, standin.url))
+    yield srv
+    srv.stop()
+
+
+def post(server: Any, prompt: str, **extra: Any) -> httpx.Response:
+    return httpx.post(f"{server.url}/api/workflow", json={"prompt": prompt, **extra}, headers=server.headers,
+                      timeout=60)
+
+
+def test_api_workflow_answers_then_serves_the_cache(server: Any, standin: StandIn) -> None:
+    before = len(standin.chat_calls())
+    prompt = f"hello from {server.kind}"
+    first = post(server, prompt)
+    assert first.status_code == 200, first.text
+    body = first.json()
+    assert body["result"] == f"answer to: {prompt}" and body["source"] == "ai" and body["model"] == "stand-in-model"
+    second = post(server, prompt)
+    assert second.status_code == 200, second.text
+    assert second.json()["source"] == "cache" and second.json()["result"] == body["result"]
+    assert second.json()["run_id"] != body["run_id"]
+    assert len(standin.chat_calls()) == before + 1  # the cache hit cost no request
+
+    # the call log: both calls, newest first; filtered by run and by model
+    calls = httpx.get(f"{server.url}/ai/calls", params={"run": body["run_id"]}, headers=server.headers).json()["calls"]
+    assert len(calls) == 1
+    call = calls[0]
+    assert call["cached"] is False and call["provider"] == "openai" and call["model"] == "stand-in-model"
+    assert call["step"] == "generate#1" and call["prompt_tokens"] == 7 and call["error"] is None
+    assert len(call["prompt_hash"]) == 64 and call["latency_ms"] >= 0
+    hit = httpx.get(f"{server.url}/ai/calls", params={"run": second.json()["run_id"]},
+                    headers=server.headers).json()["calls"]
+    assert [c["cached"] for c in hit] == [True] and hit[0]["prompt_hash"] == call["prompt_hash"]
+    by_model = httpx.get(f"{server.url}/ai/calls", params={"model": "stand-in-model", "limit": 2},
+                         headers=server.headers).json()["calls"]
+    assert [c["run_id"] for c in by_model] == [second.json()["run_id"], body["run_id"]]
+    assert httpx.get(f"{server.url}/ai/calls", params={"model": "other"}, headers=server.headers).json() == {
+        "calls": []}
+
+    # the run is an ordinary run: its step event says where the answer came from
+    events = httpx.get(f"{server.url}/runs/{second.json()['run_id']}/events",
+                       headers={**server.headers, "accept": "application/json"}).json()["events"]
+    completed = [e for e in events if e["type"] == "step.completed"]
+    assert completed[0]["result"]["source"] == "cache"
+
+
+def test_api_workflow_is_authenticated_and_checks_its_body(server: Any) -> None:
+    assert httpx.post(f"{server.url}/api/workflow", json={"prompt": "x"}).status_code == 401
+    bad = httpx.post(f"{server.url}/api/workflow", json={"prompt": ""}, headers=server.headers)
+    assert bad.status_code == 400 and bad.json()["error"]["field"] == "prompt"
+    extra = httpx.post(f"{server.url}/api/workflow", json={"prompt": "x", "temp": 1}, headers=server.headers)
+    assert extra.status_code == 400 and extra.json()["error"]["field"] == "temp"
+    limit = httpx.get(f"{server.url}/ai/calls", params={"limit": "0"}, headers=server.headers)
+    assert limit.status_code == 400 and limit.json()["error"]["field"] == "limit"
+
+
+def test_a_refused_request_fails_the_run_at_once(server: Any, standin: StandIn) -> None:
+    standin.script = ["refuse"]
+    before = standin.calls
+    answer = post(server, f"refused on {server.kind}")
+    assert answer.status_code == 502, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "ai_failed" and "HTTP 400" in error["message"] and "model not found" in error["message"]
+    assert standin.calls == before + 1  # not retried
+    failed = httpx.get(f"{server.url}/ai/calls", params={"limit": 1}, headers=server.headers).json()["calls"][0]
+    assert "HTTP 400" in failed["error"] and failed["cached"] is False
+
+
+def test_ai_log_cli_over_the_api(server: Any, tmp_path: Path) -> None:
+    post(server, f"for the log on {server.kind}")
+    result = ff("ai", "log", "--url", server.url, "--token", server.token, "--json", "--limit", "3", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    calls = json.loads(result.stdout)
+    assert 1 <= len(calls) <= 3 and all(c["model"] == "stand-in-model" for c in calls)
