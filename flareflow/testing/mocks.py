@@ -1,11 +1,12 @@
-"""Mocked steps: what a test says a step returns or raises, matched by step name or domain path.
+"""Mocked steps: what a test says a step returns or raises, matched by step name or domain path (in
+a task graph also by task id).
 
 The engine's only seam is `flareflow.engine.registry.StepHook`: before each attempt of a step it asks
 the test copy of the workflow for a stand-in of the step's function. A mocked step is still a real,
 recorded step (``step.started`` / ``step.completed`` or ``step.retrying`` / ``step.failed``), so what a
 test sees in `wf.events <flareflow.testing.TestWorkflow.events>` is what the run would record.
 
-``occurrence`` counts the calls of one name in the order the run first reaches them (1-based). It is
+``occurrence`` counts the calls of one step name in the order the run first reaches them (1-based). It is
 assigned per step key on the first attempt, so replays and retries of a call keep their number.
 """
 
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ..engine.errors import InvalidInput
-from ..engine.run import to_json
+from ..engine.run import task_tag, to_json
 
 
 @dataclass(frozen=True)
@@ -74,7 +75,9 @@ class Mocks:
         occurrence = self._occurrence.get(key)
         if occurrence is None:
             occurrence = self._occurrence[key] = self._seen[name] = self._seen.get(name, 0) + 1
-        for match in ((name, occurrence), (name, None)):
+        task = task_tag.get()  # in a task graph: the task's id matches too
+        labels = [name] if task is None or task == name else [name, task]
+        for match in [(label, occ) for label in labels for occ in (occurrence, None)]:
             mock = self._mocks.get(match)
             if mock is not None:
                 self._used.add(match)

@@ -105,3 +105,15 @@ async def broken(run: Run, fatal: bool = False) -> str:
 
 def _fatal() -> None:
     raise NonRetryableError("no point retrying")
+
+
+def lookup(sku: str) -> dict[str, Any]:
+    """A graph's ``python`` task (``tests.testing.examples:lookup``)."""
+    calls.append(f"lookup {sku}")
+    return {"sku": sku, "stock": 0}
+
+
+def notify(message: str) -> str:
+    """A graph's ``python`` task (``tests.testing.examples:notify``)."""
+    calls.append(f"notify {message}")
+    return f"notified: {message}"
