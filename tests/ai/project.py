@@ -50,6 +50,14 @@ async def vectors(run: Run, texts: list[str]) -> Any:
     return {"many": many, "single": single}
 
 
+@workflow("tuned")
+async def tuned(run: Run, prompt: str) -> Any:
+    """Settings from every layer: the call's temperature, a mapped model name."""
+    plain = await run.ai.generate(prompt, cache=False)
+    mapped = await run.ai.generate(prompt, cache=False, model="fast", temperature=0.9)
+    return [plain, mapped]
+
+
 @workflow("streamed")
 async def streamed(run: Run, prompt: str) -> Any:
     """A streamed answer."""
