@@ -55,6 +55,8 @@ EVENT_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     # "restarted_from": {"run_id", "step"} (step: None from the beginning) and "reused" (the step keys
     # whose recorded results it took over)
     RUN_STARTED: ("workflow", "input"),
+    # every step.* event of a domain call (`flareflow.engine.domains`) adds "hash", the call's 16 hex
+    # characters; its "name" is the call's path (Inventory.check) and "step" is PATH@HASH#N
     STEP_STARTED: ("step", "name", "attempt"),
     STEP_COMPLETED: ("step", "name", "attempt", "duration_ms", "result", "patch", "logs"),
     STEP_FAILED: ("step", "name", "attempt", "duration_ms", "error", "logs"),
