@@ -27,6 +27,7 @@ from .. import __version__
 from ..engine.cron import CronError, parse_cron
 from .aibuild import ai_modules, uses_ai, worker_ai_vars
 from .errors import UserError
+from .graphbuild import graph_build, graph_sources
 from .project import Project, discover_workflows
 from .vendor import download, flareflow_sources, runtime_dependencies, wheel_files
 
@@ -194,7 +195,7 @@ def fingerprint(project: Project, *, eject: bool) -> str:
     own = [(generator, "build.py"), (generator.with_name("vendor.py"), "vendor.py")]
     templates = Path(str(resources.files("flareflow.templates")))
     own += [(t, t.name) for t in sorted(templates.glob("*.j2"))]
-    for file, rel in [*_source_files(project), *flareflow_sources(), *own]:
+    for file, rel in [*_source_files(project), *graph_sources(project), *flareflow_sources(), *own]:
         stat = file.stat()
         digest.update(f"{rel}|{stat.st_size}|{stat.st_mtime_ns}".encode())
     return digest.hexdigest()
@@ -364,11 +365,14 @@ def plan(project: Project, *, eject: bool = False) -> tuple[dict[str, bytes], li
             ejected=eject, watch_dirs=watch, pyproject_path="pyproject.toml",
             max_body=project.settings.dev.max_body, ai=uses_ai(project),
         ).encode()
-    modules = sorted(project.modules) + ai_modules(project)
+    graph_modules, graph_module_files = graph_build(project)  # task graphs as JSON; local-only tasks refused
+    modules = sorted(project.modules) + ai_modules(project) + graph_modules
     entries = manifest_of(project)
     lines = [f"    {name!r}: {dict(sorted(entries[name].items()))!r},\n" for name in sorted(entries)]
     manifest = "{\n" + "".join(lines) + "}"
-    files["src/entry.py"] = render("entry.py.j2", modules=modules, manifest=manifest, ejected=eject).encode()
+    files["src/entry.py"] = render("entry.py.j2", modules=modules, manifest=manifest, ejected=eject,
+                                   graph_ports=bool(graph_modules)).encode()
+    files.update(graph_module_files)
     for source, rel in _source_files(project):
         files[f"src/{rel}"] = source.read_bytes()
     for source, rel in flareflow_sources():

@@ -178,29 +178,27 @@ def with_env(value: Any, pairs: list[str] | None) -> Any:
 
 
 # -- flareflow graph -------------------------------------------------------------------------------
-def _task_lines(task: dict[str, Any], prefix: str, last: bool, out: list[str]) -> None:
+def _line(task: dict[str, Any], tag: str = "") -> str:
     label = task.get("name") or task.get("id") or task.get("type")
     ident = f" ({task['id']})" if task.get("id") and task.get("name") else ""
     when = f"  when {task['when']}" if task.get("when") else ""
-    out.append(f"{prefix}{'└── ' if last else '├── '}{label}{ident} [{task.get('type')}]{when}")
-    inner = prefix + ("    " if last else "│   ")
-    children: list[tuple[str, dict[str, Any]]] = []
+    return f"{tag}{label}{ident} [{task.get('type')}]{when}"
+
+
+def _parts(task: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The tasks inside a task (a group's tasks, a conditional's branches, a loop's body), tagged."""
+    parts: list[tuple[str, dict[str, Any]]] = []
     if isinstance(task.get("tasks"), list):
-        children += [("", t) for t in task["tasks"] if isinstance(t, dict)]
-    for key in ("then", "else"):
+        parts += [("", t) for t in task["tasks"] if isinstance(t, dict)]
+    for key in ("then", "else", "on_failure"):
         if isinstance(task.get(key), dict):
-            children.append((f"{key}: ", task[key]))
-    for index, (tag, sub) in enumerate(children):
-        lines: list[str] = []
-        _task_lines(sub, inner, index == len(children) - 1, lines)
-        if tag and lines:
-            lines[0] = lines[0].replace("── ", f"── {tag}", 1)
-        out.extend(lines)
+            parts.append((f"{key}: ", task[key]))
+    return parts
 
 
 def tree(graph: Graph) -> list[str]:
-    """The DAG as a tree: each task under the tasks it depends on (a task with several parents is
-    shown under each, marked ``↑`` after the first)."""
+    """The DAG as a tree: each task under the tasks it depends on (``→``; a task with several parents is
+    shown in full under the first, as ``↑ name`` under the others), the tasks inside it first."""
     tasks = [t for t in graph.definition["tasks"] if isinstance(t, dict)]
     by_id = {t["id"]: t for t in tasks}
     children: dict[str, list[str]] = {t["id"]: [] for t in tasks}
@@ -215,20 +213,25 @@ def tree(graph: Graph) -> list[str]:
     out = [f"{graph.name}  ({graph.source})"]
     seen: set[str] = set()
 
-    def walk(tid: str, prefix: str, last: bool) -> None:
-        if tid in seen:
-            out.append(f"{prefix}{'└── ' if last else '├── '}↑ {by_id[tid].get('name') or tid}")
+    def walk(kind: str, item: Any, prefix: str, last: bool, tag: str = "") -> None:
+        branch = "└── " if last else "├── "
+        if kind == "dep" and item in seen:
+            out.append(f"{prefix}{branch}→ ↑ {by_id[item].get('name') or item}")
             return
-        seen.add(tid)
-        lines: list[str] = []
-        _task_lines(by_id[tid], prefix, last, lines)
-        out.extend(lines)
-        kids = children.get(tid, [])
-        for index, kid in enumerate(kids):
-            walk(kid, prefix + ("    " if last else "│   "), index == len(kids) - 1)
+        task = by_id[item] if kind == "dep" else item
+        if kind == "dep":
+            seen.add(item)
+            tag = "→ " if prefix else ""
+        out.append(f"{prefix}{branch}{_line(task, tag)}")
+        below: list[tuple[str, Any, str]] = [("part", sub, t) for t, sub in _parts(task)]
+        if kind == "dep":
+            below += [("dep", kid, "") for kid in children.get(item, [])]
+        inner = prefix + ("    " if last else "│   ")
+        for index, (k, sub, t) in enumerate(below):
+            walk(k, sub, inner, index == len(below) - 1, t)
 
     for index, root in enumerate(roots):
-        walk(root, "", index == len(roots) - 1)
+        walk("dep", root, "", index == len(roots) - 1)
     return out
 
 

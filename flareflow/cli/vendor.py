@@ -20,7 +20,7 @@ import flareflow
 from .errors import UserError
 
 #: The parts of flareflow that run inside a Worker (DESIGN.md: stdlib + workers SDK only).
-WORKER_PACKAGES = ("engine", "durable_objects", "worker", "migrations", "console", "ai")
+WORKER_PACKAGES = ("engine", "durable_objects", "worker", "migrations", "console", "graphs", "ai")
 _SKIP = {"__pycache__"}
 #: The file kinds those packages ship: code, migrations, the API document, the console's files.
 _SHIPPED = (".py", ".sql", ".json", ".html", ".js", ".css", ".svg")

@@ -100,6 +100,7 @@ class _Checker:
         self.graph = graph
         self.errors: list[GraphError] = []
         self.ids: dict[str, str] = {}  # every task id -> its path
+        self.inside: dict[str, set[str]] = {}  # top-level id -> itself and the ids nested in it
         self.deps: dict[str, list[str]] = {}
         self.ancestors: dict[str, set[str]] = {}
 
@@ -157,8 +158,9 @@ class _Checker:
             first = next(i for i, t in enumerate(tasks) if isinstance(t, dict) and t.get("id") == cycle[0])
             self.err(child(child("tasks", first), "depends_on"), "dependency cycle: " + " → ".join(cycle))
         else:
-            for task in top:
-                self.ancestors[task["id"]] = self.upstream(task["id"])
+            for task in top:  # a task may read what ran before it: its upstream tasks and the tasks inside them
+                self.ancestors[task["id"]] = {nested for up in self.upstream(task["id"])
+                                              for nested in self.inside.get(up, {up})}
         for index, task in enumerate(tasks):
             tid = task.get("id") if isinstance(task, dict) else None
             allowed = self.ancestors.get(tid, set()) if isinstance(tid, str) else set()
@@ -212,7 +214,10 @@ class _Checker:
                 self.err(child(here, "id"), f'duplicate task id "{tid}" (also at {self.ids[tid]})')
             else:
                 self.ids[tid] = here
+            before = set(self.ids)
             self.collect_nested_ids(task, here)
+            if path == "tasks" and isinstance(tid, str):
+                self.inside[tid] = {tid} | (set(self.ids) - before)
 
     def collect_nested_ids(self, task: dict[str, Any], here: str) -> None:
         """Ids inside a task: a parallel group's tasks need them; nested bodies may have them."""
