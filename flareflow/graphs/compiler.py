@@ -139,7 +139,9 @@ class _GraphRun:
                 coro.__qualname__ = task["id"]  # type: ignore[attr-defined]  # step.started's "branch": the task
             branches.append(coro)
         await self.run.parallel(*branches)
-        failed = [tid for tid, rec in self.tasks.items() if rec["status"] == FAILED and not rec.get("tolerated")]
+        # the run fails for its top-level tasks: a task inside one (a group's, a branch) fails its parent
+        failed = [t["id"] for t in top if self.tasks[t["id"]]["status"] == FAILED
+                  and not self.tasks[t["id"]].get("tolerated")]
         if failed:
             for index, task in enumerate(self.d.get("on_failure") or []):
                 await self._nested(task, f"on failure: {_label(task, str(index + 1))}", dict(self.base),
