@@ -20,8 +20,11 @@ one seam (`flareflow.engine.registry.StepHook`, `flareflow.testing.mocks`). The 
 ``async def`` tests. Local-only (sqlite3): never imported by the Worker.
 """
 
-from .mocks import Mocks
-from .workflow import DEFAULT_TIMEOUT, RunFailed, RunStuck, TestWorkflow, WorkflowFactory, create_test_workflow
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .mocks import Mocks
+    from .workflow import DEFAULT_TIMEOUT, RunFailed, RunStuck, TestWorkflow, WorkflowFactory, create_test_workflow
 
 __all__ = [
     "DEFAULT_TIMEOUT",
@@ -32,3 +35,18 @@ __all__ = [
     "WorkflowFactory",
     "create_test_workflow",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """The kit's names, imported on first use: the pytest plugin (``flareflow.testing.plugin``) is
+    loaded by every pytest session of an environment with flareflow installed, and must not bring the
+    local runtime along until a test uses it."""
+    if name == "Mocks":
+        from . import mocks
+
+        return mocks.Mocks
+    if name in __all__:
+        from . import workflow
+
+        return getattr(workflow, name)
+    raise AttributeError(f"module 'flareflow.testing' has no attribute {name!r}")

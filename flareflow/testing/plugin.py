@@ -1,31 +1,39 @@
 """The pytest plugin (entry point ``pytest11: flareflow``): the ``flareflow_workflow`` fixture, and
 plain ``async def`` tests run on an event loop of their own.
 
-The fixture is a factory: ``wf = flareflow_workflow(order)`` is `create_test_workflow(order)`; the
-workflows a test made are listed in its report when it fails (their last events), so a failing
-assertion shows what the run did.
+The fixture is a factory: ``wf = flareflow_workflow(order)`` is `create_test_workflow(order)`; when
+the test fails, the status and last events of every workflow it made are added to its report, so a
+failing assertion shows what the run did.
 
 ``async def`` tests: pytest does not run coroutines by itself; this plugin runs each one with
 ``asyncio.run``, unless another plugin owns it (a test marked ``asyncio`` or ``anyio``, or one that
 uses anyio's ``anyio_backend`` fixture), so it never competes with pytest-asyncio or anyio.
+
+Every pytest session of an environment with flareflow installed loads this module, so it imports
+nothing of flareflow's runtime until a test asks for the fixture.
 """
 
 from __future__ import annotations
 
 import asyncio
 import inspect
-from collections.abc import Iterator
-from typing import Any
+from collections.abc import Generator, Iterator
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ..engine.registry import Registry, WorkflowDef, WorkflowFn
-from .workflow import TestWorkflow, WorkflowFactory, create_test_workflow
+if TYPE_CHECKING:
+    from ..engine.registry import Registry, WorkflowDef, WorkflowFn
+    from .workflow import TestWorkflow, WorkflowFactory
+
+_CALL_REPORT = pytest.StashKey[pytest.TestReport]()
 
 
 @pytest.fixture
 def flareflow_workflow(request: pytest.FixtureRequest) -> Iterator[WorkflowFactory]:
     """``flareflow_workflow(fn_or_name)``: a fresh `TestWorkflow` for this test (see `create_test_workflow`)."""
+    from .workflow import create_test_workflow
+
     made: list[TestWorkflow] = []
 
     def factory(workflow: WorkflowFn | WorkflowDef | str, *, registry: Registry | None = None) -> TestWorkflow:
@@ -34,19 +42,20 @@ def flareflow_workflow(request: pytest.FixtureRequest) -> Iterator[WorkflowFacto
         return wf
 
     yield factory
-    report = getattr(request.node, "rep_call", None)
+    report = request.node.stash.get(_CALL_REPORT, None)
     if report is not None and report.failed:
         for wf in made:
             tail = ", ".join(f"{e['type']}({e.get('name', '')})" for e in wf.events[-12:]) or "no run"
             report.sections.append((f"flareflow {wf.name}", f"status: {wf.status}\nlast events: {tail}"))
 
 
-@pytest.hookimpl(hookwrapper=True)
-def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Generator[None, Any, Any]:
     """Keep the call phase's report on the item, for the fixture's teardown to read."""
-    outcome = yield
+    report = yield
     if call.when == "call":
-        item.rep_call = outcome.get_result()  # type: ignore[attr-defined]
+        item.stash[_CALL_REPORT] = report
+    return report
 
 
 @pytest.hookimpl
