@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import asyncio
 import collections
+import contextlib
 import shutil
 import tempfile
 from collections.abc import Callable
@@ -188,8 +189,9 @@ class TestWorkflow:
                 finally:
                     self.now = clock.now()
                     if self.run_id is not None:
-                        obj = runtime.get(self.run_id)
-                        self.events, self.status = obj.events(), obj.status
+                        with contextlib.suppress(FlareflowError):  # never hide why the run stopped
+                            obj = runtime.get(self.run_id)
+                            self.events, self.status = obj.events(), obj.status
         finally:
             shutil.rmtree(state_dir, ignore_errors=True)
 
