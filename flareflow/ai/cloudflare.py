@@ -35,15 +35,31 @@ class FetchTransport:
         init = js_object({"method": "POST", "headers": js_object(headers), "body": body.decode("utf-8")})
         try:
             response = await js.fetch(url, init)
-            text = str(await response.text())
+            status = int(response.status)
+            if on_line is not None and status < 400 and _present(response.body):
+                await _read_lines(response.body, on_line)  # each line as its chunk arrives
+                return status, ""
+            return status, str(await response.text())
+        except AiUnavailable:
+            raise
         except Exception as exc:  # a JS network error
             raise AiUnavailable(f"AI provider {url} unreachable: {exc}") from None
-        status = int(response.status)
-        if on_line is not None and status < 400:
-            for line in text.splitlines():
-                on_line(line)
-            return status, ""
-        return status, text
+
+
+async def _read_lines(body: Any, on_line: LineSink) -> None:
+    reader = body.getReader()
+    decoder = js.TextDecoder.new()
+    buffer = ""
+    while True:
+        chunk = await reader.read()
+        if chunk.done:
+            break
+        buffer += str(decoder.decode(chunk.value, js_object({"stream": True})))
+        *lines, buffer = buffer.split("\n")
+        for line in lines:
+            on_line(line)
+    if buffer:
+        on_line(buffer)
 
 
 class WorkersAiProvider:

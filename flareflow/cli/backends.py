@@ -53,7 +53,8 @@ def local_runtime(project: Project) -> LocalRuntime:
     runtime = LocalRuntime(project.state_dir, project.registry, sync=project.settings.local.sync,
                            payload_threshold=project.settings.worker.payload_threshold,
                            step_threads=project.settings.local.step_threads)
-    runtime.ai = local_ai_host(project.state_dir, project.settings.ai, runtime.index, runtime.clock.now)
+    runtime.ai = local_ai_host(project.state_dir, project.settings.ai, runtime.index, runtime.clock.now,
+                               stream=runtime.live.token)
     return runtime
 
 

@@ -27,6 +27,7 @@ from pyodide.ffi import create_once_callable, to_js
 from workers import DurableObject, Response
 
 from ..ai.cloudflare import cloudflare_ai_host
+from ..ai.frames import TOKEN, token_frame
 from ..engine import capture
 from ..engine.errors import FlareflowError, InvalidInput, RunNotFound, StorageError, wire_error
 from ..engine.events import TERMINAL_EVENTS
@@ -42,6 +43,7 @@ from ..engine.sockets import (
     catch_up,
     close_reason,
     error_frame,
+    live_sse_frame,
     oversized,
     parse_client_frame,
     sse_frame,
@@ -192,7 +194,7 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
         bucket = getattr(self.js_env, "PAYLOADS", None)
         self.blobs = R2Blobs(bucket, self.sql) if bucket is not None and bucket is not jsnull else None
         #: ``run.ai``'s ports: the AI binding or an OpenAI-compatible server, KV, D1 (`flareflow.ai.cloudflare`)
-        self.ai_host = cloudflare_ai_host(self.js_env, self.clock.now)
+        self.ai_host = cloudflare_ai_host(self.js_env, self.clock.now, self._live)
         # a step's print and logging are its logs; wrangler's console (and `wrangler tail`) shows them too
         capture.install(echo=True)
         self.js_ctx.blockConcurrencyWhile(create_once_callable(self._migrate))
@@ -265,6 +267,16 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
             if event["type"] in TERMINAL_EVENTS:
                 self._stream_write(writer, None)
                 self.streams.remove(writer)
+
+    def _live(self, run_id: str, step: str, text: str) -> None:
+        """A live frame (a streamed AI answer's ``ai.token``) to the clients connected now: not logged,
+        so a socket's attachment (its last seq) does not move and nothing of it is caught up later."""
+        frame = json.dumps(token_frame(run_id, step, text), separators=(",", ":"))
+        for ws in self.js_ctx.getWebSockets():
+            with contextlib.suppress(Exception):  # closing
+                ws.send(frame)
+        for writer in list(self.streams):
+            self._stream_write(writer, _encode(live_sse_frame(TOKEN, frame)))
 
     def _stream_write(self, writer: Any, chunk: Any) -> None:
         """Queue an SSE write. Never awaited in the handler: a stream's write resolves only when the

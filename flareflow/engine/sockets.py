@@ -12,6 +12,8 @@ Object shell (``flareflow.durable_objects.cloudflare``), so both hosts speak the
   code, message and field the HTTP endpoint answers — and the socket stays open;
 - **SSE framing** (`sse_frame`, `SSE_RETRY`, `SSE_KEEPALIVE`): ``id: SEQ`` so ``Last-Event-ID``
   resumes;
+- **live frames** (`live_sse_frame`): frames without a ``seq`` (``ai.token``) go to the clients
+  connected while they happen and nowhere else: never stored, never part of a catch-up;
 - **gapless catch-up** (`catch_up`): after ``after=SEQ`` a client gets every later event once, in
   order, up to and including the terminal one; the server closes with `NORMAL_CLOSURE` and
   `FINISHED_REASON` after it.
@@ -91,6 +93,12 @@ def error_frame(exc: Exception) -> str:
 def sse_frame(seq: int, type_: str, text: str) -> str:
     """One Server-Sent Event: ``id`` is the seq, ``event`` the type, ``data`` the wire event's JSON."""
     return f"id: {seq}\nevent: {type_}\ndata: {text}\n\n"
+
+
+def live_sse_frame(type_: str, text: str) -> str:
+    """A live frame as a Server-Sent Event: no ``id``, since it is not in the event log (a streamed AI
+    answer's ``ai.token``, `flareflow.ai.frames`); ``Last-Event-ID`` keeps naming the last logged event."""
+    return f"event: {type_}\ndata: {text}\n\n"
 
 
 def catch_up(events: Iterable[dict[str, Any]], last: int) -> tuple[list[dict[str, Any]], int, bool]:

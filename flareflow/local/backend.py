@@ -14,6 +14,7 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
+from ..ai.frames import is_live
 from ..engine.errors import RunNotFound
 from ..engine.sockets import catch_up
 from ..engine.status import TERMINAL
@@ -22,6 +23,8 @@ from .ai import IndexCallLog
 from .runtime import LocalRuntime
 
 POLL_SECONDS = 0.2
+#: The seq `LocalBackend.stream` yields with a live frame (it has none: not in the event log).
+LIVE_SEQ = -1
 TEXT_CACHE = 20_000
 
 
@@ -74,6 +77,7 @@ class LocalBackend:
         run_id = self._exact(run_id)
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         unsubscribe = self.runtime.subscribe(run_id, queue.put_nowait)
+        unsubscribe_live = self.runtime.live.subscribe(run_id, queue.put_nowait) if follow else None
         last = after
         try:
             obj = self.runtime.get(run_id)
@@ -85,6 +89,9 @@ class LocalBackend:
             while True:
                 if self.runtime.owns(run_id):
                     event = await queue.get()
+                    if is_live(event):  # a live frame (ai.token): no seq, not in the log
+                        yield LIVE_SEQ, event["type"], json.dumps(event, separators=(",", ":"))
+                        continue
                     source = [event] if event["seq"] == last + 1 else self.runtime.get(run_id).events(after=last)
                 else:  # executed by another process: follow its database
                     await asyncio.sleep(POLL_SECONDS)
@@ -96,6 +103,8 @@ class LocalBackend:
                     return
         finally:
             unsubscribe()
+            if unsubscribe_live is not None:
+                unsubscribe_live()
 
     async def send_event(self, run_id: str, event_type: str, payload: Any) -> None:
         await self.runtime.send_event(self._exact(run_id), event_type, payload)

@@ -54,6 +54,7 @@ from .blobs import FileBlobs
 from .budget import open_budget
 from .inbox import InboxPoller
 from .index import RunIndex
+from .live import LiveFrames
 from .locks import Ownership
 from .objects import OpenRuns
 from .runfiles import OWN_TABLES, RUN_COMPANION, RUN_FILE, RunFiles
@@ -125,6 +126,8 @@ class LocalRuntime:
         self.closed = False
         #: ``run.ai``'s host (`flareflow.local.ai.local_ai_host`), set by whoever configures AI; None: none.
         self.ai: Any = None
+        #: Frames that are not events (a streamed AI answer's ``ai.token``): to current listeners only.
+        self.live = LiveFrames()
 
     # -- lifecycle -------------------------------------------------------------------------
     async def __aenter__(self) -> LocalRuntime:

@@ -32,13 +32,14 @@ from ..engine.sockets import (
     FrameError,
     close_reason,
     error_frame,
+    live_sse_frame,
     oversized,
     parse_client_frame,
     sse_frame,
 )
 from ..worker.http import HttpError, Request, StreamRequest
 from ..worker.router import Router
-from .backend import LocalBackend
+from .backend import LIVE_SEQ, LocalBackend
 from .scheduler import SCHEDULED_PATH, LocalScheduler, handle_scheduled
 
 log = logging.getLogger("flareflow.local.server")
@@ -175,7 +176,7 @@ async def _sse(backend: LocalBackend, stream: StreamRequest) -> AsyncIterator[st
             if item is None:
                 break
             seq, type_, text = item
-            yield sse_frame(seq, type_, text)
+            yield live_sse_frame(type_, text) if seq == LIVE_SEQ else sse_frame(seq, type_, text)
     finally:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
