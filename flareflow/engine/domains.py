@@ -43,7 +43,6 @@ Pure Python, standard library only: this runs inside the Worker too.
 from __future__ import annotations
 
 import asyncio
-import copy
 import functools
 import hashlib
 import inspect
@@ -59,7 +58,7 @@ from .durations import parse_duration
 from .errors import StepTimeout, WorkflowDefinitionError
 from .history import STEP, Journal
 from .retry import Retry
-from .run import DEFAULT_RETRY, Run, _Pending, _Raised, _unwinds, to_json
+from .run import DEFAULT_RETRY, Run, _Pending, _Raised, _unwinds, encode_text, to_json
 
 #: Hex characters of a hash kept in keys and events (64 bits: collisions are not a practical concern).
 HASH_CHARS = 16
@@ -336,7 +335,8 @@ class DomainCall(Awaitable[Any]):
         x = self._run._x
         key, pos, rec = x.reserve(STEP, path, ident=f"{path}@{digest}")
         policy = chain_policy([link.method for link in self._links])
-        runner = _Runner(self._run, self._domain.name, path, key, digest, self._context, self._links,
+        payload = encode_text([self._context, [[c["args"], c["kwargs"]] for c in calls]])
+        runner = _Runner(self._run, self._domain.name, path, key, digest, payload, self._links,
                          rec.attempts if rec is not None else 0)
         if len(self._links) == 1:
             fn, timeout = runner.single(), self._links[0].method.timeout
@@ -367,14 +367,16 @@ def chain_policy(methods: list[Method]) -> Retry:
 class _Runner:
     """Calls a domain call's handlers for each attempt, building each one's `StepContext`."""
 
-    def __init__(self, run: Run, domain: str, path: str, key: str, digest: str, context: Any,
+    def __init__(self, run: Run, domain: str, path: str, key: str, digest: str, payload: str,
                  links: tuple[_Link, ...], attempts: int) -> None:
         self.run = run
         self.domain = domain
         self.path = path
         self.key = key
         self.digest = digest
-        self.context = context
+        #: JSON text of ``[context, [[args, kwargs], ...]]``: each attempt decodes fresh copies, so what
+        #: one attempt's handlers change in their arguments never reaches the next attempt.
+        self.payload = payload
         self.links = links
         #: Attempts recorded before this activation; each call of the runner is the next attempt.
         self.attempts = attempts
@@ -393,7 +395,7 @@ class _Runner:
 
         def bound() -> Any:
             self.attempts += 1
-            context, args, kwargs = copy.deepcopy((self.context, link.args, link.kwargs))  # fresh per attempt
+            context, [[args, kwargs]] = json.loads(self.payload)
             return fn(context, *args, **kwargs, **self._ctx(link, self.attempts))
 
         if not link.method.is_async:
@@ -409,9 +411,8 @@ class _Runner:
         self.attempts += 1
         attempt = self.attempts
         journal: Journal = self.run._x.journal
-        value = copy.deepcopy(self.context)
-        for link in self.links:
-            args, kwargs = copy.deepcopy((link.args, link.kwargs))
+        value, arguments = json.loads(self.payload)
+        for link, (args, kwargs) in zip(self.links, arguments, strict=True):
             call = functools.partial(link.method.fn, value, *args, **kwargs, **self._ctx(link, attempt))
             value = await _bounded(journal, call, link.method, f"{self.path}: method '{link.name}'")
         return value

@@ -210,3 +210,28 @@ def test_parallel_domain_calls_keep_their_keys_whatever_finishes_first(runtime):
         assert CALLS == [], "a replayed parallel call ran again"
 
     runtime.run(main)
+
+
+def test_each_attempt_gets_fresh_copies_of_context_and_arguments(runtime):
+    seen: list[Any] = []
+
+    def greedy(cart: dict[str, Any], items: list[str], *, ctx: StepContext) -> list[Any]:
+        seen.append((dict(cart), list(items)))
+        cart["touched"] = True
+        items.append("extra")
+        if ctx.attempt == 1:
+            raise RuntimeError("first attempt fails after changing its arguments")
+        return [cart, items]
+
+    Domain("Cart", take=Method(greedy, retry=Retry(limit=2, delay=0)))
+
+    @workflow("cart", registry=runtime.registry)
+    async def cart(run: Run) -> Any:
+        return await run.Cart({"id": 1}).take(("a",))
+
+    async def main(rt: LocalRuntime) -> None:
+        obj = await finished(rt, (await rt.start_run("cart")).run_id)
+        assert obj.status == "completed", obj.info
+        assert seen == [({"id": 1}, ["a"]), ({"id": 1}, ["a"])]  # a tuple arrives as a list
+
+    runtime.run(main)
