@@ -74,7 +74,8 @@ class RunStuck(FlareflowError):
 class TestWorkflow:
     """One workflow under test: mocks, queued events and answers, a skipped clock; `run` runs it.
 
-    What the last run did stays readable after it: `events`, `steps`, `output`, `run_id`, `status`.
+    What the last run did stays readable after it: `events`, `steps`, `output`, `state`, `run_id`,
+    `status`.
     """
 
     __test__ = False  # not a pytest test class, although its name starts with "Test"
@@ -92,6 +93,8 @@ class TestWorkflow:
         self.run_id: str | None = None
         self.status: str | None = None
         self.output: Any = None
+        #: The run's tracked state (``run.state``) as it last recorded it.
+        self.state: Any = None
         self.events: list[dict[str, Any]] = []
 
     @property
@@ -171,7 +174,7 @@ class TestWorkflow:
 
         Raises `RunFailed` if it fails, `RunStuck` if it waits for something the test never gives,
         `TimeoutError` after ``timeout`` real seconds."""
-        self.run_id, self.status, self.output, self.events = None, None, None, []
+        self.run_id, self.status, self.output, self.state, self.events = None, None, None, None, []
         self._mocks.start_run()
         registry = Registry()
         registry.add(replace(self.defn, step_hook=self._mocks.hook))
@@ -191,7 +194,7 @@ class TestWorkflow:
                     if self.run_id is not None:
                         with contextlib.suppress(FlareflowError):  # never hide why the run stopped
                             obj = runtime.get(self.run_id)
-                            self.events, self.status = obj.events(), obj.status
+                            self.events, self.status, self.state = obj.events(), obj.status, obj.info.get("state")
         finally:
             shutil.rmtree(state_dir, ignore_errors=True)
 
@@ -284,7 +287,11 @@ def create_test_workflow(workflow: WorkflowFn | WorkflowDef | str, *, registry: 
     if isinstance(workflow, WorkflowDef):
         return TestWorkflow(workflow)
     if isinstance(workflow, str):
-        return TestWorkflow(source.get(workflow))
+        try:
+            return TestWorkflow(source.get(workflow))
+        except WorkflowNotFound as exc:
+            raise WorkflowNotFound(f"{exc}; a workflow is found by name once its module is imported "
+                                   "(import workflows.NAME in the test, or pass the function)") from None
     if not callable(workflow):
         raise TypeError(f"create_test_workflow takes a workflow function or name, got {type(workflow).__name__}")
     for defn in source:

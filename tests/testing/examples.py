@@ -49,8 +49,12 @@ async def shop(run: Run, order: dict[str, Any]) -> dict[str, Any]:
 
 @workflow("loop", registry=REGISTRY)
 async def loop(run: Run, n: int) -> list[int]:
-    """The same step name called ``n`` times."""
-    return [await run.step("double", double, i) for i in range(n)]
+    """The same step name called ``n`` times; ``run.state["last"]`` follows the last result."""
+    out = []
+    for i in range(n):
+        out.append(await run.step("double", double, i))
+        run.state["last"] = out[-1]
+    return out
 
 
 @workflow("fanout", registry=REGISTRY)
