@@ -8,6 +8,8 @@ Standard library only.
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -96,7 +98,12 @@ def child(path: str, key: str | int) -> str:
     """The JSON path of a member: ``tasks[3]``, ``tasks[3].depends_on``."""
     if isinstance(key, int):
         return f"{path}[{key}]"
+    if not _PLAIN.match(key):  # a key no one would type bare: quoted, so a message stays one readable line
+        return f"{path}[{json.dumps(key)}]"
     return f"{path}.{key}" if path else key
+
+
+_PLAIN = re.compile(r"^[A-Za-z_$][A-Za-z0-9_$-]*$")
 
 
 def is_local_only(task: dict[str, Any]) -> bool:

@@ -115,7 +115,7 @@ class _Checker:
             return self.errors
         for key in d:
             if key not in GRAPH_FIELDS:
-                self.err(str(key), f"unknown field{_suggest(str(key), GRAPH_FIELDS)}")
+                self.err(child("", str(key)), f"unknown field{_suggest(str(key), GRAPH_FIELDS)}")
         name = d.get("name")
         if name is None:
             self.err("", 'missing required field "name"')

@@ -1,0 +1,115 @@
+"""Validation with located errors: ``flareflow validate`` lists every problem of every graph file, one
+line each (``file:line path: message``), and exits non-zero; the Cloudflare build refuses local-only
+tasks by name; a name clash with a Python workflow names both files."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.cli.helpers import assert_no_traceback, describe, ff
+
+from .helpers import make_project
+
+BROKEN = """\
+name: ci-cd
+tasks:
+  - id: build
+    type: shell
+    command: npm run build
+  - id: tests
+    type: shell
+    command: npm test
+    depends_on: [build]
+  - id: lint
+    type: shel
+  - id: deploy
+    type: shell
+    command: echo ${tasks.lint.result
+    depends_on: [bild]
+  - id: a
+    type: sleep
+    duration: 1s
+    depends_on: [b]
+  - id: b
+    type: http
+    depends_on: [a]
+  - id: tests
+    type: workflow
+    workflow: other
+    comand: x
+  - id: late
+    type: shell
+    command: echo ${tasks.deploy.result} ${nope.x}
+"""
+
+
+def test_validate_lists_every_error_located_with_file_and_line(tmp_path: Path) -> None:
+    root = make_project(tmp_path, {"workflows/ci-cd.yaml": BROKEN})
+    result = ff("validate", "--local", cwd=root)
+    assert result.returncode == 1, describe(result)
+    assert_no_traceback(result.stdout, result.stderr)
+    lines = result.stderr.splitlines()
+    expected = [
+        'error: workflows/ci-cd.yaml:23 tasks[6].id: duplicate task id "tests" (also at tasks[1])',
+        'error: workflows/ci-cd.yaml:15 tasks[3].depends_on[0]: unknown task "bild" (did you mean "build"?)',
+        "error: workflows/ci-cd.yaml:19 tasks[4].depends_on: dependency cycle: a → b → a",
+        'error: workflows/ci-cd.yaml:11 tasks[2].type: unknown task type "shel" (did you mean "shell"?)',
+        "error: workflows/ci-cd.yaml:14 tasks[3].command: invalid expression: unclosed ${ at column 6",
+        'error: workflows/ci-cd.yaml:20 tasks[5]: missing required field "url" (a http task needs it)',
+        "error: workflows/ci-cd.yaml:26 tasks[6].comand: unknown field for a workflow task",
+        'error: workflows/ci-cd.yaml:29 tasks[7].command: "tasks.deploy.result" reads task "deploy", which is not '
+        'upstream of this task (add "deploy" to depends_on)',
+        'error: workflows/ci-cd.yaml:29 tasks[7].command: unknown reference "nope.x"; references start with env, '
+        "input, tasks, trigger, run",
+    ]
+    for line in expected:
+        assert line in lines, f"{line!r} not in:\n{result.stderr}"
+    assert len(lines) == len(expected), result.stderr
+
+
+def test_a_cloudflare_check_names_each_local_only_task(tmp_path: Path) -> None:
+    root = make_project(tmp_path, {"workflows/ops.json": {"name": "ops", "tasks": [
+        {"id": "build", "type": "shell", "command": "make"},
+        {"id": "db", "type": "database", "connection": "data/app.db", "query": "SELECT 1"},
+        {"id": "ok", "type": "database", "binding": "INDEX", "query": "SELECT 1"},
+        {"id": "each", "type": "loop", "items": [1], "then": {"type": "docker", "image": "alpine"}}]}})
+    assert ff("validate", "--local", cwd=root).returncode == 0
+    result = ff("validate", cwd=root)
+    assert result.returncode == 1
+    assert result.stderr.splitlines() == [
+        'error: workflows/ops.json:4 tasks[0]: task "build" is a shell task, which runs only on the local runtime: '
+        "it cannot be built for Cloudflare",
+        'error: workflows/ops.json:9 tasks[1]: task "db" has a "connection" (a local SQLite file); on Cloudflare use '
+        '"binding" (a D1 binding): it cannot be built for Cloudflare',
+        'error: workflows/ops.json:27 tasks[3].then: the then of task "each" is a docker task, which runs only on '
+        "the local runtime: it cannot be built for Cloudflare",
+    ], result.stderr
+    build = ff("build", cwd=root)
+    assert build.returncode == 1
+    assert build.stderr.startswith('error: workflows/ops.json:4 tasks[0]: task "build" is a shell task'), build.stderr
+    assert "(and 2 more; see: flareflow validate)" in build.stderr
+    assert not (root / ".flareflow" / "build" / "src").exists()
+
+
+def test_a_graph_named_like_a_python_workflow_is_an_error_naming_both(tmp_path: Path) -> None:
+    root = make_project(tmp_path, {
+        "workflows/hello.py": "from flareflow import workflow\n\n\n@workflow('hello')\nasync def hello(run):\n"
+                              "    return 1\n",
+        "workflows/hello.yaml": "name: hello\ntasks: [{id: a, type: sleep, duration: 1}]\n"})
+    result = ff("workflows", cwd=root)
+    assert result.returncode == 1
+    assert "two workflows are named 'hello'" in result.stderr
+    assert "workflows/hello.py:4" in result.stderr and "workflows/hello.yaml" in result.stderr
+    assert_no_traceback(result.stderr)
+
+
+def test_a_broken_file_is_one_located_line(tmp_path: Path) -> None:
+    root = make_project(tmp_path, {"workflows/bad.yaml": "name: x\ntasks:\n  - id: a\n   type: [\n",
+                                   "workflows/bad2.json": '{"name": "y", "tasks": [}'})
+    result = ff("validate", cwd=root)
+    assert result.returncode == 1
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith("error: workflows/bad.yaml:4: not valid YAML"), result.stderr
+    assert lines[1].startswith("error: workflows/bad2.json:1: not valid JSON"), result.stderr
+    run = ff("run", "x", cwd=root)  # the project's first broken graph stops commands that need the registry
+    assert run.returncode == 1 and "workflows/bad.yaml:4" in run.stderr
