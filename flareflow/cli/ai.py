@@ -1,8 +1,8 @@
 """``flareflow ai``: the AI call log (``ai log``) and the layered config document (``ai config push``).
 
 Locally both read and write the state directory (the call log in ``index.db``, the ``config:ai``
-document in its key-value files); ``ai log --url`` reads a server's log through ``GET /ai/calls``
-(D1 on Cloudflare). Pushing the document to a Worker's KV is not there yet.
+document in its key-value files); with ``--url`` they go through the API (``GET /ai/calls``,
+``PUT /ai/config``), which on Cloudflare means D1 and KV.
 """
 
 from __future__ import annotations
@@ -98,6 +98,8 @@ async def _listed(log: IndexCallLog, run: str | None, model: str | None, limit: 
 @config_app.command("push")
 def config_push(
     file: Annotated[Path, typer.Argument(help="A JSON file: temperature, max_tokens, models, cache, cache_ttl, ...")],
+    url: UrlOpt = None,
+    token: TokenOpt = None,
     project: ProjectOpt = None,
 ) -> None:
     """Write the config:ai document that every run reads once per activation (over [tool.flareflow.ai])."""
@@ -108,6 +110,10 @@ def config_push(
     except ValueError as exc:
         fail(f"{file} is not JSON: {exc}", 2)
     checked = guard(lambda: check_config(document, CONFIG_KEY))
+    if url:
+        _remote(url, token, "PUT", "/ai/config", json_body=checked)
+        console.print(f"pushed {CONFIG_KEY} to {url}")
+        return
     proj = load_project(project, discover=False)
     FileKv(proj.state_dir / "kv").write(CONFIG_KEY, json.dumps(checked))
     console.print(f"pushed {CONFIG_KEY} to {proj.state_dir}")

@@ -14,12 +14,13 @@ from collections import OrderedDict
 from collections.abc import AsyncIterator
 from typing import Any
 
+from ..ai.config import CONFIG_KEY
 from ..ai.frames import is_live
 from ..engine.errors import RunNotFound
 from ..engine.sockets import catch_up
 from ..engine.status import TERMINAL
 from ..migrations.runs_index import listed
-from .ai import IndexCallLog
+from .ai import FileKv, IndexCallLog
 from .runtime import LocalRuntime
 
 POLL_SECONDS = 0.2
@@ -145,3 +146,10 @@ class LocalBackend:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.runtime.until_finished(run_id), timeout)
         return self.runtime.get(run_id).describe()
+
+    async def ai_config(self, document: dict[str, Any] | None) -> dict[str, Any] | None:
+        kv = FileKv(self.runtime.state_dir / "kv")
+        if document is not None:
+            kv.write(CONFIG_KEY, json.dumps(document, separators=(",", ":")))
+        text = kv.read(CONFIG_KEY)
+        return None if text is None else dict(json.loads(text))

@@ -1,6 +1,8 @@
-"""The AI routes of the one API, host-agnostic: ``GET /ai/calls`` (the call log) and ``POST
-/api/workflow`` (the design's endpoint: a run of the built-in ``ai-prompt`` workflow, answered when it
-has finished).
+"""The AI routes of the one API, host-agnostic: ``GET /ai/calls`` (the call log), ``GET`` / ``PUT
+/ai/config`` (the ``config:ai`` document every run reads once per activation: KV on Cloudflare, the
+state directory's key-value files locally; checked like ``[tool.flareflow.ai]``, 400 naming the key)
+and ``POST /api/workflow`` (the design's endpoint: a run of the built-in ``ai-prompt`` workflow,
+answered when it has finished).
 
 ``POST /api/workflow {"prompt", "model"?}`` answers ``200 {"result", "source": "ai" | "cache",
 "run_id"}`` once the run completed; a run that failed answers ``502 ai_failed`` with the run's error
@@ -14,11 +16,12 @@ from __future__ import annotations
 import re
 from typing import Any, Final
 
+from ..ai.config import CONFIG_KEY, check_config
+from ..ai.prompt import AI_PROMPT
 from ..engine.status import RunStatus
 from .backend import Backend
 from .http import HttpError, Response
 
-AI_PROMPT: Final = "ai-prompt"  # the same name as flareflow.ai.prompt.AI_PROMPT (worker imports no ai module)
 #: How long ``POST /api/workflow`` waits for its run before answering 202.
 WAIT_SECONDS: Final = 25.0
 _RUN_ID = re.compile(r"^[0-9a-f]{8,64}$")
@@ -70,3 +73,11 @@ async def api_workflow_response(backend: Backend, body: dict[str, Any]) -> Respo
             message = str(cause["message"])
         raise HttpError(502, "ai_failed", f"the ai-prompt run {run_id} {status}: {message}", "prompt")
     return Response(202, {"run_id": run_id, "status": status}, {"location": f"/runs/{run_id}"})
+
+
+async def ai_config_response(backend: Backend, body: dict[str, Any] | None) -> Response:
+    """``GET /ai/config`` (``body`` None): ``{"config": document | null}``; ``PUT``: store ``body``."""
+    if body is None:
+        return Response(200, {"config": await backend.ai_config(None)})
+    checked = check_config(body, CONFIG_KEY)
+    return Response(200, {"config": await backend.ai_config(checked)})

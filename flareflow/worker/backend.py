@@ -69,3 +69,6 @@ class Backend(Protocol):
 
     async def finished(self, run_id: str, timeout: float) -> dict[str, Any]:
         """The run once it has finished, or as it is after ``timeout`` seconds (``POST /api/workflow``)."""
+
+    async def ai_config(self, document: dict[str, Any] | None) -> dict[str, Any] | None:
+        """The ``config:ai`` document; with ``document`` (already checked), store it first."""

@@ -25,6 +25,7 @@ from urllib.parse import parse_qs, urlsplit
 import js
 from workers import WorkerEntrypoint
 
+from ..ai.config import CONFIG_KEY
 from ..console import is_console_path
 from ..durable_objects.jsglue import js_object, js_param, jsnull, json_response, py_value, to_python
 from ..engine.cron import CRON_TRIGGER, cron_firing
@@ -187,6 +188,14 @@ class DoBackend:
         sql, params = ai_list_query(run_id=run_id, model=model, limit=limit)
         result = await self.index.prepare(sql).bind(*[js_param(p) for p in params]).all()
         return [ai_listed({k: py_value(v) for k, v in to_python(row).items()}) for row in result.results]
+
+    async def ai_config(self, document: dict[str, Any] | None) -> dict[str, Any] | None:
+        if self.cache is None:
+            raise InvalidInput("the config:ai document lives in KV (tool.flareflow.resources.kv)")
+        if document is not None:
+            await self.cache.put(CONFIG_KEY, json.dumps(document, separators=(",", ":")))
+        found = await self.cache.get(CONFIG_KEY)
+        return None if found is None or found is jsnull else dict(json.loads(str(found)))
 
     async def finished(self, run_id: str, timeout: float) -> dict[str, Any]:
         deadline = time.monotonic() + timeout

@@ -19,7 +19,7 @@ from ..engine.limits import DEFAULT_MAX_BODY
 from ..engine.status import STATUSES
 from ..engine.wirejson import loads_bounded, lone_surrogate_field
 from ..migrations.runs_index import PRUNE_LIMIT, prune_filter
-from .ai_routes import ai_calls_response, api_workflow_response
+from .ai_routes import ai_calls_response, ai_config_response, api_workflow_response
 from .backend import Backend
 from .http import HttpError, Request, Response, StreamRequest
 
@@ -171,6 +171,8 @@ class Router:
             ("POST", re.compile(r"^/runs/([^/]+)/retry$"), self._retry),
             ("POST", re.compile(r"^/runs/([^/]+)/restart$"), self._restart),
             ("GET", re.compile(r"^/ai/calls$"), self._ai_calls),
+            ("GET", re.compile(r"^/ai/config$"), self._ai_config),
+            ("PUT", re.compile(r"^/ai/config$"), self._ai_config),
             ("POST", re.compile(r"^/api/workflow$"), self._api_workflow),
         ]
 
@@ -389,6 +391,9 @@ class Router:
 
     async def _ai_calls(self, request: Request, _: str) -> Response:
         return await ai_calls_response(self.backend, request.query)
+
+    async def _ai_config(self, request: Request, _: str) -> Response:
+        return await ai_config_response(self.backend, _json_body(request) if request.method == "PUT" else None)
 
     async def _api_workflow(self, request: Request, _: str) -> Response:
         return await api_workflow_response(self.backend, _json_body(request))

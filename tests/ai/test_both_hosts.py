@@ -108,3 +108,28 @@ def test_ai_log_cli_over_the_api(server: Any, tmp_path: Path) -> None:
     assert result.returncode == 0, result.stderr
     calls = json.loads(result.stdout)
     assert 1 <= len(calls) <= 3 and all(c["model"] == "stand-in-model" for c in calls)
+
+
+def test_config_document_pushed_over_the_api_is_a_layer(server: Any, standin: StandIn, tmp_path: Path) -> None:
+    document = tmp_path / "ai.json"
+    document.write_text(json.dumps({"temperature": 0.7, "model": "pushed-model", "max_tokens": 33}))
+    pushed = ff("ai", "config", "push", str(document), "--url", server.url, "--token", server.token, cwd=tmp_path)
+    assert pushed.returncode == 0, pushed.stderr
+    stored = httpx.get(f"{server.url}/ai/config", headers=server.headers).json()
+    assert stored == {"config": {"temperature": 0.7, "model": "pushed-model", "max_tokens": 33}}
+    try:
+        answer = post(server, f"layered on {server.kind}")
+        assert answer.status_code == 200, answer.text
+        assert answer.json()["model"] == "pushed-model"
+        asked = standin.chat_calls()[-1]["body"]
+        assert (asked["model"], asked["temperature"], asked["max_tokens"]) == ("pushed-model", 0.7, 33)
+        named = post(server, f"named on {server.kind}", model="stand-in-model")  # the call's argument wins
+        assert named.json()["model"] == "stand-in-model"
+        assert standin.chat_calls()[-1]["body"]["temperature"] == 0.7
+        bad = httpx.put(f"{server.url}/ai/config", json={"temperature": "hot"}, headers=server.headers)
+        assert bad.status_code == 400 and bad.json()["error"]["field"] == "temperature"
+        assert "config:ai.temperature" in bad.json()["error"]["message"]
+        unknown = httpx.put(f"{server.url}/ai/config", json={"colour": 1}, headers=server.headers)
+        assert unknown.status_code == 400 and unknown.json()["error"]["field"] == "colour"
+    finally:
+        httpx.put(f"{server.url}/ai/config", json={}, headers=server.headers)

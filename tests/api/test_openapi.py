@@ -102,6 +102,9 @@ class FakeBackend:
     async def ai_calls(self, run_id: str | None, model: str | None, limit: int) -> list[dict[str, Any]]:
         return []
 
+    async def ai_config(self, document: dict[str, Any] | None) -> dict[str, Any] | None:
+        return document
+
     async def finished(self, run_id: str, timeout: float) -> dict[str, Any]:
         return {**self._run(run_id), "status": "completed", "output": {"result": "hi", "source": "ai"}}
 
@@ -115,6 +118,7 @@ BODIES = {
     ("POST", "/runs/{run_id}/events"): {"type": "go"},
     ("POST", "/runs/{run_id}/input"): {"value": True},
     ("POST", "/api/workflow"): {"prompt": "hi"},
+    ("PUT", "/ai/config"): {"temperature": 0.5},
 }
 
 
