@@ -242,3 +242,31 @@ def test_a_changed_call_at_a_recorded_position_is_a_divergence_naming_both(runti
 
     _versioned(runtime, "check")
     runtime.run(main)
+
+
+def test_flareflow_check_sees_reordered_calls_as_matching_and_a_changed_path_as_a_divergence(runtime):
+    from flareflow.engine.registry import Registry
+    from flareflow.engine.replay import check_replay, describe_problem, records_from_steps
+
+    async def main(rt: LocalRuntime) -> None:
+        run_id = (await rt.start_run("reorder")).run_id
+        await idle(rt)
+        described = rt.get(run_id).describe()
+        history = records_from_steps(described["steps"])
+        for order, expected in ((["B", "A"], None), (["A", "B"], None)):
+            runtime.registry = reg = Registry()
+            _ordered(runtime, order)
+            assert await check_replay(reg, described, history) is expected
+        reg = Registry()
+
+        @workflow("reorder", registry=reg)
+        async def renamed(run: Run) -> Any:
+            await run.Inventory({"sku": "A"}).reserve(quantity=1)
+
+        problem = await check_replay(reg, described, history)
+        assert problem is not None and problem["problem"] == "diverges"
+        line = describe_problem(problem)
+        assert "recorded step 'Inventory.check'" in line and "calls step 'Inventory.reserve'" in line, line
+
+    _ordered(runtime, ["A", "B"])
+    runtime.run(main)
