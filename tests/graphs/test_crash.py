@@ -1,0 +1,60 @@
+"""A SIGKILL in the middle of a graph run: ``flareflow resume`` finishes it and no task that had
+completed runs again (each task appends to a side-effect file the test reads)."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+from pathlib import Path
+
+from tests.cli.helpers import FLAREFLOW, cli_env, describe, ff, wait_until
+
+from .helpers import make_project
+
+TASKS = ["t1", "t2", "t3", "t4", "t5", "t6"]
+
+
+def test_sigkill_mid_graph_then_resume_reruns_no_completed_task(tmp_path: Path) -> None:
+    effects = tmp_path / "effects.log"
+
+    def task(tid: str, deps: list[str]) -> dict[str, object]:
+        return {"id": tid, "type": "shell", "depends_on": deps,
+                "command": f"echo start {tid} >> {effects}; sleep 0.4; echo end {tid} >> {effects}; echo {tid}"}
+
+    chain = [task("t1", []), task("t2", ["t1"]), task("t3", ["t1"]), task("t4", ["t2", "t3"]),
+             task("t5", ["t4"]), task("t6", ["t5"])]
+    root = make_project(tmp_path / "proj", {"workflows/chain.json": {"name": "chain", "tasks": chain}})
+    proc = subprocess.Popen([*FLAREFLOW, "run", "chain", "--json"], cwd=root, env=cli_env(), text=True,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True)
+    assert proc.stdout is not None
+    run_id = json.loads(proc.stdout.readline())["run_id"]
+    completed = 0
+    for line in proc.stdout:
+        event = json.loads(line)
+        if event["type"] == "step.completed":
+            completed += 1
+            if completed == 3:  # t1, t2 and t3 are done; t4 is about to start
+                break
+    wait_until(lambda: "start t4" in effects.read_text(), 10, "t4 to start")
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait(10)
+    before = effects.read_text().splitlines()
+    recorded = ff("runs", "events", run_id, cwd=root)
+    assert recorded.returncode == 0, describe(recorded)
+    done_before = {json.loads(line)["task"] for line in recorded.stdout.splitlines()
+                   if json.loads(line)["type"] == "step.completed"}
+    assert {"t1", "t2", "t3"} <= done_before and "t6" not in done_before
+
+    resumed = ff("resume", run_id, "--json", cwd=root, timeout=60)
+    assert resumed.returncode == 0, describe(resumed)
+    final = json.loads(resumed.stdout.splitlines()[-1])
+    assert final["type"] == "run.completed", final
+    assert final["output"]["ran"] and sorted(final["output"]["ran"]) == TASKS
+    after = effects.read_text().splitlines()[len(before):]
+    for tid in done_before:
+        assert f"start {tid}" not in after, f"{tid} ran again after the resume:\n{after}"
+    starts = [line.split()[1] for line in effects.read_text().splitlines() if line.startswith("start")]
+    assert sorted(set(starts)) == TASKS
+    assert all(starts.count(t) == 1 for t in done_before)
