@@ -177,8 +177,8 @@ class Domain:
                            reserve=Method(reserve, retry=Retry(limit=10, delay="2s"), timeout="30s"))
 
     The name must be an identifier that does not shadow a `Run` attribute (``run.step``, ``run.state``
-    ...); two domains of one name defined in different places are an error (re-importing the module
-    that defines one is not)."""
+    ...); two domains of one name defined in different modules are an error (importing the module that
+    defines one again, edited or not, is not: the new definition replaces the old)."""
 
     def __init__(self, name: str, /, **methods: Callable[..., Any] | Method) -> None:
         self.name = _check_identifier("a domain name", name)
@@ -192,7 +192,10 @@ class Domain:
             _check_identifier(f"a method name of domain '{name}'", method_name)
             self.methods[method_name] = fn if isinstance(fn, Method) else Method(fn)
         frame = sys._getframe(1)
+        #: Where the domain is defined: ``file:line`` for messages, and the defining module's name, which
+        #: tells a module imported again (after an edit, say) from a second definition elsewhere.
         self.location = f"{frame.f_code.co_filename}:{frame.f_lineno}"
+        self.module = str(frame.f_globals.get("__name__", ""))
         default_domains.register(self)
 
     def __repr__(self) -> str:
@@ -207,7 +210,7 @@ class DomainRegistry:
 
     def register(self, domain: Domain) -> None:
         existing = self._domains.get(domain.name)
-        if existing is not None and existing.location != domain.location:
+        if existing is not None and existing.module != domain.module:
             raise WorkflowDefinitionError(
                 f"two domains are named '{domain.name}': {existing.location} and {domain.location}")
         self._domains[domain.name] = domain

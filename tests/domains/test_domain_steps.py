@@ -106,14 +106,19 @@ def test_names_are_checked_when_the_domain_is_created():
         Domain("NotCallable", check=42)  # type: ignore[arg-type]
 
 
-def test_two_domains_of_one_name_in_different_places_are_an_error():
-    def make() -> Domain:
-        return Domain("Twice", check=check)
+def test_two_domains_of_one_name_in_different_modules_are_an_error():
+    def define(module: str, blank_lines: int = 0) -> Any:
+        source = "\n" * blank_lines + "from flareflow import Domain\nTwice = Domain('Twice', check=len)\n"
+        scope: dict[str, Any] = {"__name__": module}
+        exec(compile(source, f"/project/{module}.py", "exec"), scope)
+        return scope["Twice"]
 
-    make()
-    make()  # the same place again (a module imported twice): fine
-    with pytest.raises(WorkflowDefinitionError, match="two domains are named 'Twice'"):
-        Domain("Twice", check=check)
+    first = define("shop.inventory")
+    again = define("shop.inventory", blank_lines=3)  # the module imported again after an edit: replaced
+    assert again is not first and again.location == "/project/shop.inventory.py:5"
+    clash = "two domains are named 'Twice': /project/shop.inventory.py:5 and /project/shop.billing.py:2"
+    with pytest.raises(WorkflowDefinitionError, match=clash):
+        define("shop.billing")
 
 
 def test_a_non_json_context_or_argument_names_the_call(runtime):
