@@ -261,14 +261,17 @@ class TestWorkflow:
             parts.append(f"{what} until {wait['until']}" if wait.get("until") else f"{what}, no timeout")
         if not parts and due is not None:
             parts.append(f"a timer at {iso(due)} (a retry backoff?)")
-        hints = ["wf.disable_sleeps() or wf.advance(...) to let time pass"]
-        if any(w["kind"] == "event" for w in waits):
-            hints.insert(0, "wf.send_event(TYPE, payload) for the event")
+        hints = []
         if any(w["kind"] == "input" for w in waits):
-            hints.insert(0, "wf.answer(value) for the question")
+            hints.append("wf.answer(value) for the question")
+        if any(w["kind"] == "event" for w in waits):
+            hints.append("wf.send_event(TYPE, payload) for the event")
+        if due is not None:  # a timer would end the wait (with sleeps disabled it would have been skipped to)
+            hints.append("wf.disable_sleeps() or wf.advance(...) to let time pass")
+        use = f": use {', or '.join(hints)}" if hints else ""
         queued = f"; queued events nobody waits for: {', '.join(t for t, _ in self._events)}" if self._events else ""
         return (f"run of '{self.name}' waits for {'; '.join(parts) or 'nothing it says'}, and the test gives "
-                f"it nothing more (clock at {iso(now)}): use {', or '.join(hints)}{queued}")
+                f"it nothing more (clock at {iso(now)}){use}{queued}")
 
     def _tail(self) -> str:
         return ", ".join(e["type"] for e in self.events[-5:]) or "none read"

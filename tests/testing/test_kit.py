@@ -216,6 +216,7 @@ async def test_a_run_waiting_for_an_event_the_test_never_sends_is_stuck() -> Non
     message = str(stuck.value)
     assert "event 'second' (event type 'tick'), no timeout" in message
     assert "wf.send_event(TYPE, payload)" in message and "queued events nobody waits for: tock" in message
+    assert "disable_sleeps" not in message  # no timer would end this wait
 
 
 async def test_answers_go_to_the_questions_in_order_and_are_checked_against_their_schema() -> None:
