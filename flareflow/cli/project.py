@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from ..ai.prompt import register as register_ai_prompt
+from ..engine.domains import default_domains
 from ..engine.errors import FlareflowError, WorkflowDefinitionError
 from ..engine.registry import Registry, default_registry
 from .errors import UserError
@@ -109,6 +110,7 @@ def discover_workflows(project: Project, *, tolerant: bool = False) -> list[str]
         sys.path.insert(0, root)
     names = _module_names(project)
     _forget_project_modules(project)
+    default_domains.forget_unloaded()  # the dropped modules' domains are defined again as they import
     importlib.invalidate_caches()  # a module file that came back since the last discovery is found
     for module, file in names:
         for loaded in [m for m in sys.modules if m == module or m.startswith(module + ".")]:

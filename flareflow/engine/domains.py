@@ -228,6 +228,13 @@ class DomainRegistry:
         """Drop one domain (tests that define the same name in several places)."""
         self._domains.pop(name, None)
 
+    def forget_unloaded(self) -> None:
+        """Drop the domains whose defining module is no longer imported: a project's discovery calls it
+        after dropping the project's modules, so a domain moved to another module is no clash."""
+        for name, domain in list(self._domains.items()):
+            if domain.module not in sys.modules:
+                del self._domains[name]
+
 
 default_domains = DomainRegistry()
 
