@@ -9,6 +9,7 @@ The project's ``[tool.flareflow.ai]`` table reaches the Worker as the ``FLAREFLO
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -62,6 +63,11 @@ async def _read_lines(body: Any, on_line: LineSink) -> None:
         on_line(buffer)
 
 
+#: What the binding's errors say when a retry can help: a rate limit or capacity error (3040, 429),
+#: an upstream or internal failure (a 5xx, InferenceUpstreamError, 3043 internal server error).
+_TRANSIENT = re.compile(r"\b(429|5\d\d|3040|3043)\b|InferenceUpstreamError|[Cc]apacity|[Rr]ate limit|[Tt]imed? ?out")
+
+
 class WorkersAiProvider:
     """`flareflow.ai.ports.Provider` on the Workers AI binding: ``await AI.run(model, inputs)``."""
 
@@ -75,8 +81,7 @@ class WorkersAiProvider:
             return to_python(await self.binding.run(model, js_object(inputs)))
         except Exception as exc:
             text = str(exc)
-            if any(mark in text for mark in ("429", "rate limit", "Rate limit", "5000", "500", "502", "503",
-                                             "InferenceUpstreamError", "capacity")):
+            if _TRANSIENT.search(text):
                 raise AiUnavailable(f"Workers AI: {text[:300]}") from None
             raise AiRequestRefused(f"Workers AI refused the request: {text[:300]}") from None
 

@@ -158,7 +158,11 @@ function buildOptions(opts, workerOptions, bundle, snapshot) {
     {
       type: 'Text',
       path: path.join(HOST_DIR, 'harness-config.json.txt'),
-      contents: JSON.stringify({ compatibilityFlags: flags, debug: opts.verbose, makeSnapshot: opts.snapshot && !snapshot }),
+      contents: JSON.stringify({
+        compatibilityFlags: flags, debug: opts.verbose, makeSnapshot: opts.snapshot && !snapshot,
+        // the Workers AI stand-in (worker.mjs): the config's [ai] binding name, and where it forwards
+        ai: workerOptions.ai?.binding ? { binding: workerOptions.ai.binding, url: process.env.HARNESS_AI_STANDIN_URL || null } : null,
+      }),
     },
   ];
 
@@ -281,6 +285,18 @@ async function main() {
         cursor = page.truncated ? page.cursor : undefined;
       } while (cursor);
       return { objects };
+    },
+    async kvlist({ binding, prefix } = {}) {
+      // what a KV namespace holds (keys and expirations), so tests can see TTLs really were set
+      const ns = await mf.getKVNamespace(binding ?? 'CACHE');
+      const keys = [];
+      let cursor;
+      do {
+        const page = await ns.list({ prefix, cursor });
+        for (const k of page.keys) keys.push({ name: k.name, expiration: k.expiration ?? null });
+        cursor = page.list_complete ? undefined : page.cursor;
+      } while (cursor);
+      return { keys };
     },
     async r2get({ binding, key } = {}) {
       const bucket = await mf.getR2Bucket(binding ?? 'PAYLOADS');

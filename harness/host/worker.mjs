@@ -258,13 +258,62 @@ async function settle(result) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// The Workers AI stand-in (a STAND-IN, see harness/README.md): Workers AI is a remote service that
+// offline workerd cannot reach, so when the build's config has `[ai] binding = "AI"` the env handed
+// to Python carries an object of that name with the binding's one method, `run(model, inputs)`. It
+// forwards to the OpenAI-compatible server named by HARNESS_AI_STANDIN_URL (the tests' stand-in)
+// and answers in Workers AI's shapes ({response, usage}; {shape, data}), throwing as the binding
+// does (a 429 as "3040: Capacity temporarily exceeded", a 5xx as InferenceUpstreamError, another
+// 4xx as "5007"); without a URL it answers by itself ("stand-in answer to: <last user message>").
+const aiStandIn = {
+  async run(model, inputs = {}) {
+    const embed = inputs.text !== undefined;
+    const texts = embed ? [].concat(inputs.text) : [];
+    const messages = inputs.messages ?? [{ role: 'user', content: String(inputs.prompt ?? '') }];
+    const url = CONFIG.ai?.url;
+    if (!url) {
+      if (embed) return { shape: [texts.length, 3], data: texts.map((t, i) => [t.length, i, 0.5]) };
+      const last = messages.filter((m) => m.role === 'user').pop();
+      return { response: `stand-in answer to: ${last ? last.content : ''}` };
+    }
+    const body = embed
+      ? { model, input: texts }
+      : { model, messages, temperature: inputs.temperature, max_tokens: inputs.max_tokens, response_format: inputs.response_format };
+    const res = await fetch(`${url.replace(/\/$/, '')}${embed ? '/embeddings' : '/chat/completions'}`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+    });
+    const text = await res.text();
+    if (res.status === 429) throw new Error('AiError: 3040: Capacity temporarily exceeded, please try again. (429)');
+    if (res.status >= 500) throw new Error(`InferenceUpstreamError: ${res.status} ${text.slice(0, 200)}`);
+    if (res.status >= 400) throw new Error(`AiError: 5007: ${text.slice(0, 200)} (${res.status})`);
+    const data = JSON.parse(text);
+    if (embed) return { shape: [data.data.length, data.data[0]?.embedding.length ?? 0], data: data.data.map((d) => d.embedding) };
+    return { response: data.choices[0].message.content, usage: data.usage };
+  },
+};
+
+// The env Python gets: the real one, plus the AI stand-in when the config binds AI.
+function pythonEnv(env) {
+  const name = CONFIG.ai?.binding;
+  if (!name) return env;
+  return new Proxy(env, {
+    get: (target, key, receiver) => (key === name ? aiStandIn : Reflect.get(target, key, receiver)),
+    has: (target, key) => key === name || Reflect.has(target, key),
+    ownKeys: (target) => [...new Set([...Reflect.ownKeys(target), name])],
+    getOwnPropertyDescriptor: (target, key) => (key === name
+      ? { value: aiStandIn, enumerable: true, configurable: true, writable: false }
+      : Reflect.getOwnPropertyDescriptor(target, key)),
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
 // Durable Object: forwards to entry.RunObject(ctx, env).
 export class RunObject extends DurableObject {
   constructor(ctx, env) {
     super(ctx, env);
     this.pyInstance = (async () => {
       const { glue, entry } = await getPython(env);
-      return glue.construct(entry.RunObject, ctx, env);
+      return glue.construct(entry.RunObject, ctx, pythonEnv(env));
     })();
     this.pyInstance.catch((e) => logPythonError('RunObject constructor', e));
   }
@@ -316,11 +365,12 @@ export class RunObject extends DurableObject {
 // Default export: forwards to entry.Default(ctx, env).
 async function defaultCall(name, event, env, ctx) {
   const { glue, entry } = await getPython(env);
-  const inst = glue.construct(entry.Default, ctx, env);
+  const pyEnv = pythonEnv(env);
+  const inst = glue.construct(entry.Default, ctx, pyEnv);
   try {
-    if (name === 'fetch') return await settle(await glue.call_fetch(inst, event, env, ctx));
+    if (name === 'fetch') return await settle(await glue.call_fetch(inst, event, pyEnv, ctx));
     if (!glue.has_method(inst, name)) throw new Error(`entry.Default has no method ${name}`);
-    return await settle(await glue.call_event(inst, name, event, env, ctx));
+    return await settle(await glue.call_event(inst, name, event, pyEnv, ctx));
   } catch (e) {
     logPythonError(`Default.${name}`, e);
     throw e;
