@@ -23,6 +23,8 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from ..engine.registry import Registry, WorkflowDef, WorkflowFn
     from .workflow import TestWorkflow, WorkflowFactory
 
@@ -36,7 +38,8 @@ def flareflow_workflow(request: pytest.FixtureRequest) -> Iterator[WorkflowFacto
 
     made: list[TestWorkflow] = []
 
-    def factory(workflow: WorkflowFn | WorkflowDef | str, *, registry: Registry | None = None) -> TestWorkflow:
+    def factory(workflow: WorkflowFn | WorkflowDef | str | Path, *, registry: Registry | None = None,
+                ) -> TestWorkflow:
         wf = create_test_workflow(workflow, registry=registry)
         made.append(wf)
         return wf

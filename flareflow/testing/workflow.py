@@ -39,6 +39,7 @@ from ..engine.run import to_json
 from ..engine.status import TERMINAL, RunStatus
 from ..local.clock import ManualClock
 from ..local.runtime import LocalRuntime
+from .graphs import graph_ports, is_graph_path, load_graph_workflow
 from .mocks import Mocks
 
 #: Real seconds a test run may take before `TestWorkflow.run` gives up (a hanging step, a busy loop).
@@ -181,22 +182,27 @@ class TestWorkflow:
         clock = ManualClock(self.start_time)
         state_dir = Path(tempfile.mkdtemp(prefix="flareflow-test-"))
         try:
-            async with LocalRuntime(state_dir, registry, clock=clock) as runtime:
-                try:
-                    return await asyncio.wait_for(self._drive(runtime, clock, input), timeout)
-                except TimeoutError:
-                    if self.run_id is not None:
-                        self.events = runtime.get(self.run_id).events()
-                    raise TimeoutError(f"run of '{self.name}' still going after {timeout:g}s of real time "
-                                       f"(a step that hangs?); its last events: {self._tail()}") from None
-                finally:
-                    self.now = clock.now()
-                    if self.run_id is not None:
-                        with contextlib.suppress(FlareflowError):  # never hide why the run stopped
-                            obj = runtime.get(self.run_id)
-                            self.events, self.status, self.state = obj.events(), obj.status, obj.info.get("state")
+            with graph_ports(self.defn, state_dir):
+                return await self._run_in(state_dir, registry, clock, input, timeout)
         finally:
             shutil.rmtree(state_dir, ignore_errors=True)
+
+    async def _run_in(self, state_dir: Path, registry: Registry, clock: ManualClock, input: Any,
+                      timeout: float) -> Any:
+        async with LocalRuntime(state_dir, registry, clock=clock) as runtime:
+            try:
+                return await asyncio.wait_for(self._drive(runtime, clock, input), timeout)
+            except TimeoutError:
+                if self.run_id is not None:
+                    self.events = runtime.get(self.run_id).events()
+                raise TimeoutError(f"run of '{self.name}' still going after {timeout:g}s of real time "
+                                   f"(a step that hangs?); its last events: {self._tail()}") from None
+            finally:
+                self.now = clock.now()
+                if self.run_id is not None:
+                    with contextlib.suppress(FlareflowError):  # never hide why the run stopped
+                        obj = runtime.get(self.run_id)
+                        self.events, self.status, self.state = obj.events(), obj.status, obj.info.get("state")
 
     async def _drive(self, runtime: LocalRuntime, clock: ManualClock, input: Any) -> Any:
         obj = await runtime.start_run(self.name, input)
@@ -281,14 +287,17 @@ class TestWorkflow:
 WorkflowFactory = Callable[..., TestWorkflow]
 
 
-def create_test_workflow(workflow: WorkflowFn | WorkflowDef | str, *, registry: Registry | None = None,
+def create_test_workflow(workflow: WorkflowFn | WorkflowDef | str | Path, *, registry: Registry | None = None,
                          ) -> TestWorkflow:
     """A `TestWorkflow` for ``workflow``: a function decorated with ``@workflow`` (or a plain
-    ``async def run(run, input)``, tested under its function name), its `WorkflowDef`, or its name in
-    ``registry`` (default: the one ``@workflow`` fills; import the workflow's module first)."""
+    ``async def run(run, input)``, tested under its function name), its `WorkflowDef`, the path of a
+    task-graph file (``workflows/deploy.yaml``: loaded and validated into a registry of its own), or a
+    workflow's name in ``registry`` (default: the one ``@workflow`` fills; import the module first)."""
     source = registry if registry is not None else default_registry
     if isinstance(workflow, WorkflowDef):
         return TestWorkflow(workflow)
+    if isinstance(workflow, (str, Path)) and is_graph_path(workflow):
+        return TestWorkflow(load_graph_workflow(workflow))
     if isinstance(workflow, str):
         try:
             return TestWorkflow(source.get(workflow))
