@@ -1,0 +1,134 @@
+"""A task graph of http, python, sleep, wait_event, input and database tasks over the HTTP API, on both
+hosts: ``flareflow serve --local`` and real workerd through the harness (the build ships the graph as
+JSON; the Worker's ports are ``fetch`` and the project's D1 binding ``INDEX``). Own project, own module."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.api.helpers import stored_events, wait_finished, wait_until
+from tests.api.hosts import HOSTS, make_server
+
+PYPROJECT = """\
+[project]
+name = "graph-hosts"
+version = "0.1.0"
+
+[tool.flareflow]
+workflows = ["workflows"]
+"""
+
+TOOLS = '''\
+"""Helpers the graph's python task calls."""
+
+
+def double(value):
+    return value * 2
+'''
+
+GRAPH = {
+    "name": "graph-tour",
+    "description": "Every task type a Worker runs",
+    "inputs": {"type": "object", "properties": {"who": {"type": "string"}}},
+    "tasks": [
+        {"id": "fetch", "name": "Fetch", "type": "http", "url": "${env.TARGET}/data?who=${input.who}",
+         "response": "json", "timeout": 10000},
+        {"id": "double", "name": "Double", "type": "python", "function": "workflows.tools:double",
+         "depends_on": ["fetch"], "inputs": {"value": "${tasks.fetch.result.value}"}},
+        {"id": "nap", "name": "Nap", "type": "sleep", "duration": "1s", "depends_on": ["double"]},
+        {"id": "go", "name": "Go signal", "type": "wait_event", "event": "go", "depends_on": ["nap"]},
+        {"id": "ok", "name": "Confirm", "type": "input", "prompt": "Store ${tasks.double.result}?",
+         "schema": {"type": "boolean"}, "depends_on": ["go"]},
+        {"id": "store", "name": "Store", "type": "database", "binding": "INDEX", "depends_on": ["ok"],
+         "when": "${tasks.ok.result}",
+         "transaction": ["CREATE TABLE IF NOT EXISTS graph_notes (v INTEGER)",
+                         {"query": "INSERT INTO graph_notes VALUES (?)", "params": ["${tasks.double.result}"]}]},
+        {"id": "read", "name": "Read back", "type": "database", "binding": "INDEX", "depends_on": ["store"],
+         "query": "SELECT sum(v) AS total FROM graph_notes WHERE v = ?", "params": ["${tasks.double.result}"]},
+    ],
+}
+
+
+def write_project(root: Path) -> Path:
+    (root / "workflows").mkdir(parents=True, exist_ok=True)
+    (root / "pyproject.toml").write_text(PYPROJECT, encoding="utf-8")
+    (root / "workflows" / "__init__.py").write_text("", encoding="utf-8")
+    (root / "workflows" / "tools.py").write_text(TOOLS, encoding="utf-8")
+    (root / "workflows" / "tour.json").write_text(json.dumps(GRAPH, indent=2), encoding="utf-8")
+    return root
+
+
+class _Data(BaseHTTPRequestHandler):
+    def log_message(self, format: str, *args: Any) -> None:
+        pass
+
+    def do_GET(self) -> None:
+        body = json.dumps({"value": 21, "path": self.path}).encode()
+        self.send_response(200)
+        self.send_header("content-type", "application/json")
+        self.send_header("content-length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+@pytest.fixture()
+def target() -> Iterator[str]:
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _Data)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{httpd.server_address[1]}"
+    httpd.shutdown()
+
+
+@pytest.mark.parametrize("kind", sorted(HOSTS))
+def test_a_graph_of_worker_task_types_runs_on_each_host(kind: str, tmp_path: Path, target: str) -> None:
+    server = make_server(kind, tmp_path, write_project)
+    try:
+        asyncio.run(_tour(server, target))
+    finally:
+        server.stop()
+
+
+async def _tour(server: Any, target: str) -> None:
+    async with httpx.AsyncClient(base_url=server.url, headers=server.headers, timeout=30) as client:
+        listed = (await client.get("/workflows")).json()
+        tour = next(w for w in (listed["workflows"] if isinstance(listed, dict) else listed)
+                    if w["name"] == "graph-tour")
+        assert tour["description"] == "Every task type a Worker runs"
+        started = await client.post("/runs", json={"workflow": "graph-tour",
+                                                   "input": {"who": "ada", "$env": {"TARGET": target}}})
+        assert started.status_code == 201, started.text
+        run_id = started.json()["id"]
+
+        async def waits_for(kind: str) -> bool:
+            run = (await client.get(f"/runs/{run_id}")).json()
+            assert run["status"] not in ("failed", "completed"), json.dumps(run)[:2000]
+            return any(w["kind"] == kind for w in run.get("waiting") or [])
+
+        await wait_until(lambda: waits_for("event"), 60, "the run to wait for the go event")
+        sent = await client.post(f"/runs/{run_id}/events", json={"type": "go", "payload": {"by": "test"}})
+        assert sent.status_code in (200, 202), sent.text
+        await wait_until(lambda: waits_for("input"), 60, "the run to ask")
+        answered = await client.post(f"/runs/{run_id}/input", json={"value": True})
+        assert answered.status_code in (200, 202), answered.text
+        run = await wait_finished(client, run_id, 60)
+        events = await stored_events(client, run_id)
+        assert run["status"] == "completed", (json.dumps(run)[:3000], server.output()[-3000:])
+        out = run["output"]
+        assert out["tasks"]["fetch"]["result"] == {"value": 21, "path": "/data?who=ada"}
+        assert out["tasks"]["double"]["result"] == 42
+        assert out["tasks"]["go"]["result"] == {"by": "test"}
+        assert out["tasks"]["read"]["result"] == [{"total": 42}]
+        assert sorted(out["ran"]) == sorted(t["id"] for t in GRAPH["tasks"])
+        tagged = {e["task"] for e in events if e["type"] in ("step.completed", "run.waiting", "input.requested")}
+        assert {"fetch", "double", "nap", "go", "ok", "store", "read"} <= tagged
+        names = [e["name"] for e in events if e["type"] == "step.completed"]
+        assert names[:2] == ["Fetch", "Double"]
