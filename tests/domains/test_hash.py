@@ -4,8 +4,11 @@ since only SHA-256 over canonical JSON text goes in), and blind to dict key orde
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -40,10 +43,27 @@ def test_every_input_moves_the_hash():
     assert call_hash("Inventory.check", {"sku": 1}, NO_ARGS) != call_hash("Inventory.check", {"sku": 1.0}, NO_ARGS)
 
 
+SCRIPT = ("import json, sys; from flareflow.engine.domains import call_hash; "
+          "print(json.dumps([sys.version_info[:2], [call_hash(p, c, a) for p, c, a in json.loads(sys.argv[1])]]))")
+CASES = json.dumps([[p, c, a] for p, c, a, _ in PINNED])
+ROOT = Path(__file__).resolve().parents[2]
+
+
 def test_the_hash_is_the_same_in_another_process():
-    script = ("import json, sys; from flareflow.engine.domains import call_hash; "
-              "print(json.dumps([call_hash(p, c, a) for p, c, a in json.loads(sys.argv[1])]))")
-    cases = [[p, c, a] for p, c, a, _ in PINNED]
-    out = subprocess.run([sys.executable, "-c", script, json.dumps(cases)], capture_output=True, text=True,
-                         check=True, env={"PYTHONHASHSEED": "12345"})
-    assert json.loads(out.stdout) == [expected for *_, expected in PINNED]
+    out = subprocess.run([sys.executable, "-c", SCRIPT, CASES], capture_output=True, text=True, check=True,
+                         env={"PYTHONHASHSEED": "12345"})
+    assert json.loads(out.stdout)[1] == [expected for *_, expected in PINNED]
+
+
+def test_the_hash_is_the_same_on_python_313():
+    """Pyodide in production Workers is CPython 3.13 (the workerd test checks Pyodide itself)."""
+    exe = next((found for candidate in ("python3.13", str(Path.home() / ".pyenv/versions/3.13.0/bin/python3.13"))
+                if (found := shutil.which(candidate))), None)
+    if exe is None:
+        if os.environ.get("CI"):
+            pytest.fail("python3.13 is required in CI")
+        pytest.skip("python3.13 not installed")
+    out = subprocess.run([exe, "-c", SCRIPT, CASES], capture_output=True, text=True, check=True,
+                         env={**os.environ, "PYTHONPATH": str(ROOT), "PYENV_VERSION": "3.13.0"})
+    version, hashes = json.loads(out.stdout)
+    assert version == [3, 13] and hashes == [expected for *_, expected in PINNED]
