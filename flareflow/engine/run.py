@@ -7,6 +7,9 @@ run must wait (timer not due, event not delivered, answer not given) the engine 
 which unwinds the workflow; the host re-activates it when the alarm fires or a delivery arrives.
 
 Parallel branches get their own key scope, so keys do not depend on how branches interleave.
+Domain calls (`flareflow.engine.domains`, ``run.Inventory(product).check()``) are steps keyed by a hash
+of the call (``path@hash#occurrence``) instead of by name; one the history holds replays wherever it
+was recorded, so reordered calls keep their results.
 
 A call that does not match the history at its position is a replay divergence: the workflow is
 unwound (a `Suspend`, which ``except Exception`` cannot swallow) and the activation ends ``held``, so
