@@ -310,8 +310,9 @@ class DomainCall(Awaitable[Any]):
         self._pending: _Pending[Any] | None = None
 
     @property
-    def path(self) -> str:
-        """``Domain.method.method...``: the step's name."""
+    def _path(self) -> str:
+        """``Domain.method.method...``: the step's name. (A call has no public attributes: every public
+        name is free for the domain's methods.)"""
         return ".".join([self._domain.name, *(link.name for link in self._links)])
 
     def __getattr__(self, name: str) -> DomainMethod:
@@ -324,7 +325,7 @@ class DomainCall(Awaitable[Any]):
         return DomainMethod(self, name, method)
 
     def _then(self, name: str, method: Method, args: tuple[Any, ...], kwargs: dict[str, Any]) -> DomainCall:
-        path = f"{self.path}.{name}"
+        path = f"{self._path}.{name}"
         if not self._links:
             self._context, _ = to_json(self._context, f"the context of {path}")
         method.check_call(path, args, kwargs)
@@ -339,7 +340,7 @@ class DomainCall(Awaitable[Any]):
         if not self._links:
             raise TypeError(f"await run.{self._domain.name}(...) needs a method: "
                             f"run.{self._domain.name}(...).{next(iter(self._domain.methods))}()")
-        path = self.path
+        path = self._path
         calls = [{"args": list(link.args), "kwargs": link.kwargs} for link in self._links]
         digest = call_hash(path, self._context, calls)
         x = self._run._x
@@ -360,7 +361,7 @@ class DomainCall(Awaitable[Any]):
         return self._start().__await__()
 
     def __repr__(self) -> str:
-        return f"<domain call {self.path}>"
+        return f"<domain call {self._path}>"
 
 
 def chain_policy(methods: list[Method]) -> Retry:

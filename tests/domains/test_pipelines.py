@@ -235,3 +235,17 @@ def test_each_attempt_gets_fresh_copies_of_context_and_arguments(runtime):
         assert seen == [({"id": 1}, ["a"]), ({"id": 1}, ["a"])]  # a tuple arrives as a list
 
     runtime.run(main)
+
+
+def test_any_public_name_can_be_a_method(runtime):
+    Domain("Route", path=lambda ctx: f"/{ctx['to']}", then=lambda ctx: ctx + "/then", send=lambda ctx: ctx + "!")
+
+    @workflow("route", registry=runtime.registry)
+    async def route(run: Run) -> Any:
+        return [await run.Route({"to": "x"}).path(), await run.Route({"to": "y"}).path().then().send()]
+
+    async def main(rt: LocalRuntime) -> None:
+        obj = await finished(rt, (await rt.start_run("route")).run_id)
+        assert obj.info["output"] == ["/x", "/y/then!"], obj.info
+
+    runtime.run(main)
