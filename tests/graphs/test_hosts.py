@@ -1,13 +1,14 @@
 """A task graph of http, python, sleep, wait_event, input and database tasks over the HTTP API, on both
 hosts: ``flareflow serve --local`` and real workerd through the harness (the build ships the graph as
-JSON; the Worker's ports are ``fetch`` and the project's D1 binding ``INDEX``). Own project, own module."""
+JSON; the Worker's ports are ``fetch``, the project's D1 binding ``INDEX`` and its vars for ``${env.X}``).
+Own project, own module."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
@@ -58,9 +59,18 @@ GRAPH = {
 }
 
 
-def write_project(root: Path) -> Path:
+def project_writer(target: str) -> Callable[[Path], Path]:
+    """The project, with ``TARGET`` among the Worker's vars (``${env.TARGET}`` reads it on Cloudflare)."""
+
+    def write_project(root: Path) -> Path:
+        return _write(root, PYPROJECT + f'\n[tool.flareflow.worker]\nvars = {{ TARGET = "{target}" }}\n')
+
+    return write_project
+
+
+def _write(root: Path, pyproject: str) -> Path:
     (root / "workflows").mkdir(parents=True, exist_ok=True)
-    (root / "pyproject.toml").write_text(PYPROJECT, encoding="utf-8")
+    (root / "pyproject.toml").write_text(pyproject, encoding="utf-8")
     (root / "workflows" / "__init__.py").write_text("", encoding="utf-8")
     (root / "workflows" / "tools.py").write_text(TOOLS, encoding="utf-8")
     (root / "workflows" / "tour.json").write_text(json.dumps(GRAPH, indent=2), encoding="utf-8")
@@ -90,21 +100,23 @@ def target() -> Iterator[str]:
 
 @pytest.mark.parametrize("kind", sorted(HOSTS))
 def test_a_graph_of_worker_task_types_runs_on_each_host(kind: str, tmp_path: Path, target: str) -> None:
-    server = make_server(kind, tmp_path, write_project)
+    server = make_server(kind, tmp_path, project_writer(target))
+    # locally ${env.TARGET} comes from the run's overrides; on workerd from the Worker's vars
+    overrides = {"$env": {"TARGET": target}} if kind == "local" else {}
     try:
-        asyncio.run(_tour(server, target))
+        asyncio.run(_tour(server, overrides))
     finally:
         server.stop()
 
 
-async def _tour(server: Any, target: str) -> None:
+async def _tour(server: Any, overrides: dict[str, Any]) -> None:
     async with httpx.AsyncClient(base_url=server.url, headers=server.headers, timeout=30) as client:
         listed = (await client.get("/workflows")).json()
         tour = next(w for w in (listed["workflows"] if isinstance(listed, dict) else listed)
                     if w["name"] == "graph-tour")
         assert tour["description"] == "Every task type a Worker runs"
         started = await client.post("/runs", json={"workflow": "graph-tour",
-                                                   "input": {"who": "ada", "$env": {"TARGET": target}}})
+                                                   "input": {"who": "ada", **overrides}})
         assert started.status_code == 201, started.text
         run_id = started.json()["id"]
 
