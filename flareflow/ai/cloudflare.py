@@ -1,5 +1,6 @@
 """The Worker's AI ports: the Workers AI binding (``AI``), an OpenAI-compatible server over ``fetch``
-(when ``tool.flareflow.ai.base_url`` is set: it wins over the binding), the answer cache and the
+(when ``tool.flareflow.ai.worker_base_url`` is set: it wins over the binding; ``base_url`` is the
+local runtime's and is not used here), the answer cache and the
 ``config:ai`` document in KV (``CACHE``, with TTL), and the call log in the D1 index (``INDEX``).
 
 The project's ``[tool.flareflow.ai]`` table reaches the Worker as the ``FLAREFLOW_AI`` var (JSON), which
@@ -159,7 +160,7 @@ def cloudflare_ai_host(env: Any, now: Callable[[], float], stream: StreamSink | 
     transport = FetchTransport()
 
     def providers(config: dict[str, Any]) -> Provider:
-        if config.get("base_url"):
+        if config.get("worker_base_url"):
             key = None
             if config.get("api_key_env"):
                 found = getattr(env, str(config["api_key_env"]), None)
@@ -167,15 +168,15 @@ def cloudflare_ai_host(env: Any, now: Callable[[], float], stream: StreamSink | 
                     raise AiNotConfigured(f"run.ai: the secret {config['api_key_env']} "
                                           "(tool.flareflow.ai.api_key_env) is not set on the Worker")
                 key = str(found)
-            return OpenAiProvider(str(config["base_url"]), key, transport, float(config.get("timeout") or 120.0))
+            return OpenAiProvider(str(config["worker_base_url"]), key, transport, float(config.get("timeout") or 120.0))
         if _present(binding):
             return WorkersAiProvider(binding)
         raise AiNotConfigured("run.ai: no AI provider on the Worker; add the Workers AI binding ([ai] binding = "
-                              "\"AI\": flareflow build adds it when [tool.flareflow.ai] is set) or set "
-                              "tool.flareflow.ai.base_url")
+                              "\"AI\": flareflow build adds it when a workflow uses run.ai) or set "
+                              "tool.flareflow.ai.worker_base_url")
 
-    def defaults(embed: bool) -> str | None:
-        if not _present(binding):
+    def defaults(provider: str, embed: bool) -> str | None:  # Workers AI's own; none for another server
+        if provider != WorkersAiProvider.name:
             return None
         return WORKERS_AI_EMBED_MODEL if embed else WORKERS_AI_MODEL
 

@@ -20,7 +20,8 @@ HOSTS: Final = ("local", "cloudflare")
 #: Every setting with its default. ``models`` maps a name workflows use to each host's model name
 #: (``{"fast": {"local": "llama3.2", "cloudflare": "@cf/meta/llama-3.1-8b-instruct"}}``).
 DEFAULTS: Final[dict[str, Any]] = {
-    "base_url": None,          # an OpenAI-compatible server (.../v1); on Cloudflare instead of the AI binding
+    "base_url": None,          # the OpenAI-compatible server (.../v1) of the local runtime
+    "worker_base_url": None,   # one the Worker calls instead of its Workers AI binding (None: the binding)
     "api_key_env": None,       # the NAME of the environment variable holding its API key
     "model": None,             # default model of generate / chat
     "embed_model": None,       # default model of embed
@@ -53,10 +54,10 @@ def check_config(doc: Any, where: str = "tool.flareflow.ai") -> dict[str, Any]:
         if value is None:
             out[key] = None
             continue
-        if key in ("base_url", "api_key_env", "model", "embed_model"):
+        if key in ("base_url", "worker_base_url", "api_key_env", "model", "embed_model"):
             if not isinstance(value, str) or not value.strip():
                 raise _fail(where, key, "must be a non-empty string")
-            if key == "base_url" and not value.startswith(("http://", "https://")):
+            if key.endswith("base_url") and not value.startswith(("http://", "https://")):
                 raise _fail(where, key, "must be an http:// or https:// URL, e.g. http://127.0.0.1:11434/v1")
             if key == "api_key_env" and not value.replace("_", "a").isalnum():
                 raise _fail(where, key, "must be the name of an environment variable (not the key itself)")

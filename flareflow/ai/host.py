@@ -26,7 +26,7 @@ class AiHost:
 
     def __init__(self, name: str, settings: dict[str, Any] | None, *, providers: Callable[[dict[str, Any]], Provider],
                  kv: Kv | None, log: CallLog | None, now: Callable[[], float],
-                 stream: StreamSink | None = None, defaults: Callable[[bool], str | None] | None = None) -> None:
+                 stream: StreamSink | None = None, defaults: Callable[[str, bool], str | None] | None = None) -> None:
         self.name = name
         self.settings = dict(settings or {})
         self.providers = providers
@@ -42,9 +42,9 @@ class AiHost:
     def provider(self, config: dict[str, Any]) -> Provider:
         return self.providers(config)
 
-    def default_model(self, *, embed: bool) -> str | None:
-        """The provider's own default model when the settings name none (Workers AI has some)."""
-        return self._defaults(embed) if self._defaults is not None else None
+    def default_model(self, provider: str, *, embed: bool) -> str | None:
+        """``provider``'s own default model when the settings name none (Workers AI has some)."""
+        return self._defaults(provider, embed) if self._defaults is not None else None
 
 
 def unconfigured(_: Any) -> Any:

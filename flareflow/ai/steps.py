@@ -132,7 +132,8 @@ class RunAi:
     async def _chat_attempt(self, spec: dict[str, Any], cell: dict[str, str]) -> dict[str, Any]:
         config = await self.config()
         provider = self.host.provider(config)
-        model = resolve_model(config, spec["model"], self.host.name) or self.host.default_model(embed=False)
+        model = (resolve_model(config, spec["model"], self.host.name)
+                 or self.host.default_model(provider.name, embed=False))
         if model is None:
             raise AiNotConfigured(f"run.ai: no model given and no default set (tool.flareflow.ai.model) "
                                   f"for provider '{provider.name}'")
@@ -198,7 +199,8 @@ class RunAi:
     async def _embed_attempt(self, spec: dict[str, Any], cell: dict[str, str]) -> dict[str, Any]:
         config = await self.config()
         provider = self.host.provider(config)
-        model = resolve_model(config, spec["model"], self.host.name, embed=True) or self.host.default_model(embed=True)
+        model = (resolve_model(config, spec["model"], self.host.name, embed=True)
+                 or self.host.default_model(provider.name, embed=True))
         if model is None:
             raise AiNotConfigured("run.ai.embed: no model given and no default set (tool.flareflow.ai.embed_model) "
                                   f"for provider '{provider.name}'")

@@ -71,7 +71,7 @@ def write_project(root: Path, base_url: str | None, *, extra: str = "") -> Path:
     (root / "workflows").mkdir(exist_ok=True)
     (root / "workflows" / "__init__.py").write_text("")
     (root / "workflows" / "ai_flows.py").write_text(WORKFLOWS)
-    url = f'base_url = "{base_url}"\n' if base_url else ""
+    url = f'base_url = "{base_url}"\nworker_base_url = "{base_url}"\n' if base_url else ""
     (root / "pyproject.toml").write_text(
         '[project]\nname = "ai-demo"\nversion = "0.1.0"\n\n'
         f'[tool.flareflow.ai]\n{url}model = "stand-in-model"\nembed_model = "stand-in-embed"\n{extra}')
