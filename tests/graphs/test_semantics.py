@@ -171,3 +171,36 @@ def test_retry_attempts_and_delay_in_milliseconds(tmp_path: Path) -> None:
     retrying = [e for e in events if e["type"] == "step.retrying"]
     assert [e["delay"] for e in retrying] == [0.1, 0.1]  # constant backoff unless told otherwise
     assert output_of(events)["tasks"]["flaky"]["status"] == "completed"
+
+
+def test_a_tasks_on_failure_runs_with_its_error_and_another_graph_runs_as_a_task(tmp_path: Path) -> None:
+    root = make_project(tmp_path, {
+        "workflows/child.yaml": "name: child\ninputs: {type: object, properties: {n: {type: integer}}}\n"
+                                "tasks:\n  - {id: twice, type: shell, command: 'echo $(( ${input.n} * 2 ))'}\n",
+        "workflows/parent.json": graph(
+            "parent",
+            {"id": "sub", "type": "workflow", "workflow": "child", "input": {"n": "${input.n}"}},
+            sh("use", "echo child said ${tasks.sub.result.tasks.twice.result}", depends_on=["sub"]),
+            sh("boom", "echo oops >&2; exit 4", continue_on_failure=True,
+               on_failure={"type": "shell", "command": "echo handled: ${error.message}"}))})
+    _, events = run_json(root, "parent", "--input", '{"n": 21}')
+    out = output_of(events)
+    assert out["tasks"]["use"]["result"] == "child said 42"
+    handled = [e for e in events if e["type"] == "step.completed" and e["name"] == "boom › on failure"]
+    assert handled and handled[0]["result"]["stdout"] == "handled: command exited with code 4: oops\n"
+    assert out["failed"] == ["boom"]
+
+
+def test_in_and_indexes_in_conditions(tmp_path: Path) -> None:
+    root = make_project(tmp_path, {"workflows/lists.yaml": """\
+name: lists
+tasks:
+  - {id: pick, type: python, function: "json:loads", inputs: {s: '["red", "green"]'}}
+  - id: has
+    type: shell
+    depends_on: [pick]
+    when: "'green' in tasks.pick.result && !('blue' in ${tasks.pick.result}) && tasks.pick.result[0] == 'red'"
+    command: echo ${tasks.pick.result}
+"""})
+    _, events = run_json(root, "lists")
+    assert output_of(events)["tasks"]["has"]["result"] == "[red,green]"  # the JSON text, as the shell reads it
