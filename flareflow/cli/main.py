@@ -196,12 +196,18 @@ def workflows(
     if as_json:
         console.print_json(json.dumps(proj.registry.manifest()))
         return
-    table = Table("workflow", "input", "schedule (UTC cron · next fires)", "description", box=None)
+    table = Table("workflow", "input", "schedule (UTC)", "description", box=None)
+    fires: list[str] = []
     for defn in proj.registry:
         takes = "required" if defn.input_required else ("optional" if defn.takes_input else "none")
-        table.add_row(defn.name, takes, escape(schedule_summary(defn.schedule, defn.schedule_text, defn.tz)),
-                      defn.description.splitlines()[0] if defn.description else "")
+        summary = schedule_summary(defn.schedule, defn.schedule_text, defn.tz)
+        cron, _, upcoming = summary.partition(" · ")
+        if upcoming:
+            fires.append(f"  {escape(defn.name)}: {escape(upcoming.removeprefix('next '))}")
+        table.add_row(defn.name, takes, escape(cron), defn.description.splitlines()[0] if defn.description else "")
     console.print(table)
+    if fires:
+        console.print("\nNext fire times:\n" + "\n".join(fires), soft_wrap=True)
 
 
 @app.command()
@@ -224,12 +230,12 @@ def validate(
         raise typer.Exit(1)
     for warning in _guard(lambda: check(proj)).warnings:
         err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
-    console.print(f"[green]✓[/green] {proj.root}: {len(proj.registry)} workflow(s): "
-                  + ", ".join(proj.registry.names()))
     for defn in proj.registry:
         if defn.schedule is not None:
             summary = schedule_summary(defn.schedule, defn.schedule_text, defn.tz)
-            console.print(f"  {escape(defn.name)}: {escape(summary)}")
+            console.print(f"schedule {escape(defn.name)}: {escape(summary)}", soft_wrap=True)
+    console.print(f"[green]✓[/green] {proj.root}: {len(proj.registry)} workflow(s): "
+                  + ", ".join(proj.registry.names()))
 
 
 # -- run -----------------------------------------------------------------------------------

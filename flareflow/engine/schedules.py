@@ -53,11 +53,11 @@ class ScheduleError(ValueError):
 
 
 def looks_like_cron(text: str) -> bool:
-    """Five whitespace-separated fields, the first three of digits and ``* , / -`` (names only appear in the
-    month and weekday fields): cron, not English (``first day of the month`` has five words too)."""
+    """Fields of cron characters, the first of digits and ``* , / -`` only: meant as cron, not English (a
+    phrase starts with a word: ``every``, ``daily``, ``Monday``, ``first``, ``the 15th`` ...). A malformed
+    one (``0 9 * *``) stays cron, so the build's field-by-field message says what is wrong with it."""
     parts = text.split()
-    return (len(parts) == 5 and all(_CRON_NUMERIC.match(p) for p in parts[:3])
-            and all(_CRON_TOKEN.match(p) for p in parts[3:]))
+    return bool(parts) and _CRON_NUMERIC.match(parts[0]) is not None and all(_CRON_TOKEN.match(p) for p in parts)
 
 
 def compile_schedule(text: str, tz: str | None = None) -> str:

@@ -88,8 +88,10 @@ def test_new_onto_a_file_is_one_error_line(tmp_path: Path) -> None:
 def test_workflows_lists_the_examples(project: Path) -> None:
     result = ff("workflows", cwd=project)
     assert result.returncode == 0, describe(result)
-    rows = {line.split()[0]: line for line in result.stdout.splitlines()[1:] if line.strip()}
+    table, _, fires = result.stdout.partition("\n\n")  # the table, then each schedule's next fire times
+    rows = {line.split()[0]: line for line in table.splitlines()[1:] if line.strip()}
     assert sorted(rows) == sorted(EXAMPLES)
+    assert fires.startswith("Next fire times:") and "report: 20" in fires
     assert "required" in rows["onboarding"] and "optional" in rows["hello"]
     assert "0 9 * * 1" in rows["report"]
     manifest = ff_json("workflows", "--json", cwd=project / "workflows")  # found from a subfolder too

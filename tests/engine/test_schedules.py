@@ -83,6 +83,9 @@ def test_a_phrase_that_does_not_parse_is_quoted_with_what_to_write(phrase: str, 
 
 def test_a_cron_expression_passes_through_as_written() -> None:
     assert compile_schedule("0  9 * * MON") == "0  9 * * MON"  # the build normalises and checks it field by field
+    assert compile_schedule("0 9 * *") == "0 9 * *"  # malformed cron stays cron: the build says "has 4 fields"
+    with pytest.raises(ScheduleError, match="has 4 fields"):
+        compile_schedule("0 9 * *", "Europe/Berlin")
 
 
 @pytest.mark.parametrize(("phrase", "tz", "cron"), [
@@ -178,12 +181,15 @@ def test_the_cli_prints_each_schedule_as_cron_with_its_next_three_fires(tmp_path
     listed = ff("workflows", cwd=root)
     assert_ok(listed)
     text = " ".join(listed.stdout.split())
-    assert "0 9 * * 1 (every Monday at 9am) · next" in text
-    assert "30 17 * * 1-5 (weekdays at 18:30, Europe/Berlin) · next" in text
+    assert "0 9 * * 1 (every Monday at 9am)" in text
+    assert "30 17 * * 1-5 (weekdays at 18:30, Europe/Berlin)" in text
+    assert "Next fire times: evening: 20" in text and " UTC weekly-report: 20" in text
     checked = ff("validate", cwd=root)
     assert_ok(checked)
     lines = [line.strip() for line in checked.stdout.splitlines()]
-    weekly = next(line for line in lines if line.startswith("weekly-report:"))
+    assert lines[-1].startswith("✓") and lines[-1].endswith("2 workflow(s): evening, weekly-report")
+    assert "schedule evening: 30 17 * * 1-5 (weekdays at 18:30, Europe/Berlin) · next 20" in lines[0]
+    weekly = next(line for line in lines if line.startswith("schedule weekly-report:"))
     stamps = weekly.split("· next ", 1)[1].removesuffix(" UTC").split(", ")
     assert len(stamps) == 3
     moments = [dt.datetime.strptime(s, "%Y-%m-%d %H:%M").replace(tzinfo=dt.UTC) for s in stamps]
