@@ -31,6 +31,7 @@ from .common import guard as _guard
 from .common import load as _project
 from .common import run_async as _run
 from .render import error_line, frame_lines, log_lines, schedule_summary, waits_phrase
+from .scaffold_ai import TEMPLATES, apply_ai_template
 from .worker import IDLE_SECONDS
 
 if TYPE_CHECKING:
@@ -144,8 +145,12 @@ def new(
     directory: Annotated[Path, typer.Argument(help="Folder to create the project in.")],
     name: Annotated[str | None, typer.Option(help="Project name (default: the folder name).")] = None,
     force: Annotated[bool, typer.Option(help="Write into a non-empty folder (never overwrites files).")] = False,
+    template: Annotated[str, typer.Option(help="default, or ai: also an AI example (run.ai, embeddings) and "
+                                          "[tool.flareflow.ai].")] = "default",
 ) -> None:
     """Create a project with example workflows (hello, onboarding, report)."""
+    if template not in TEMPLATES:
+        fail(f"--template must be one of {', '.join(TEMPLATES)}, got '{template}'", 2)
     target = directory.resolve()
     if target.exists() and not target.is_dir():
         fail(f"{directory} exists and is not a folder")
@@ -178,6 +183,8 @@ def new(
             written.append(str(dest_rel))
 
     copy(source, Path())
+    if template == "ai":
+        apply_ai_template(target, written, skipped)
     for path in sorted(written):
         console.print(f"  [green]created[/green] {path}")
     for path in sorted(skipped):
