@@ -71,6 +71,29 @@ async def spaced(run: Run) -> str:
 '''
 
 
+AI_STEPS = '''\
+"""A workflow that calls run.ai (the build binds Workers AI for it)."""
+
+from flareflow import Run, workflow
+
+
+@workflow("summarise")
+async def summarise(run: Run, text: str) -> str:
+    """One model call."""
+    return await run.ai.generate(f"Summarise: {text}")
+'''
+
+AI_SETTINGS = '''
+[tool.flareflow.ai]
+base_url = "http://127.0.0.1:11434/v1"
+model = "chat"
+cache_ttl = 600
+
+[tool.flareflow.ai.models]
+chat = { local = "llama3.2", cloudflare = "@cf/meta/llama-3.1-8b-instruct" }
+'''
+
+
 def pyproject(name: str, tool: str = "") -> str:
     return f'[project]\nname = "{name}"\nversion = "0.1.0"\ndependencies = ["flareflow>=0.1"]\n\n' \
            f'[tool.flareflow]\nworkflows = ["workflows"]\n{tool}'
@@ -198,6 +221,16 @@ API_BASE = "https://example.com/v1"
 max_body = 65536
 '''), "workflows/hello.py": HELLO},
         resources=_defaults("edge-flows"),
+    ),
+    "ai_steps": Case(
+        "ai_steps",
+        {"pyproject.toml": pyproject("ai-steps-app"), "workflows/summarise.py": AI_STEPS},
+        resources=_defaults("ai-steps-app"),
+    ),
+    "ai_settings": Case(
+        "ai_settings",
+        {"pyproject.toml": pyproject("ai-settings-app", AI_SETTINGS), "workflows/summarise.py": AI_STEPS},
+        resources=_defaults("ai-settings-app"),
     ),
     "override_toml": Case(
         "override_toml",
