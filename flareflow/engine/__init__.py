@@ -4,7 +4,7 @@ Standard library only and free of I/O, so the same code runs on CPython and insi
 Worker (Pyodide). Hosts plug in through `flareflow.engine.history.Journal`.
 """
 
-from .domains import Domain, Method
+from .domains import Domain, Method, StepContext
 from .durations import DurationError, parse_duration
 from .errors import (
     FlareflowError,
@@ -34,6 +34,7 @@ __all__ = [
     "Retry",
     "Run",
     "ScheduleError",
+    "StepContext",
     "StepFailed",
     "StepTimeout",
     "WaitTimeout",

@@ -35,8 +35,7 @@ FLOWS = '''\
 
 from typing import Any
 
-from flareflow import Domain, Method, Retry, Run, workflow
-from flareflow.engine.domains import StepContext
+from flareflow import Domain, Method, Retry, Run, StepContext, workflow
 
 
 async def check(product: dict[str, Any]) -> dict[str, Any]:
