@@ -27,7 +27,7 @@ def test_ai_template_scaffolds_a_working_embedding_example(tmp_path: Path) -> No
         standin.script = ["ok", "ok", "ok", '{"ok": true}']  # two embeddings, the answer, the verdict
         result = ff("run", "ask-docs", "--input", '"How do I retry a step?"', "--json", cwd=root, timeout=60)
         assert result.returncode == 0, describe(result)
-        done = [json.loads(x) for x in result.stdout.splitlines() if '"run.completed"' in x][0]["output"]
+        done = next(json.loads(x) for x in result.stdout.splitlines() if '"run.completed"' in x)["output"]
         assert done["ok"] is True and done["answer"].startswith("answer to: Note: ")
         assert [r["body"]["model"] for r in standin.requests] == ["nomic-embed-text", "nomic-embed-text",
                                                                  "llama3.2", "llama3.2"]
