@@ -5,7 +5,8 @@ One run of ``domain-order`` goes through a plain call, a call with its own retry
 first attempt fails; the retry is a durable timer), two parallel calls, a wait during which the run's
 object is evicted, and a pipeline. Both hosts must name the steps by path, send the same hashes (computed
 here on CPython, there on Pyodide), log through ``ctx.log`` into the step's logs, and replay after the
-eviction without running a step again.
+eviction without running a step again. A pipeline whose object is evicted in the middle of its chain
+starts its one step again and completes it once.
 """
 
 from __future__ import annotations
@@ -66,6 +67,21 @@ def process(order: dict[str, Any], fee: int = 0) -> dict[str, Any]:
 
 
 Order = Domain("Order", validate=validate, enrich=enrich, process=process)
+
+
+async def slow_enrich(order: dict[str, Any]) -> dict[str, Any]:
+    import asyncio
+
+    await asyncio.sleep(order["pause"])  # the test evicts the run's object in here
+    return {**order, "customer": "ACME"}
+
+
+Slow = Domain("Slow", validate=validate, enrich=slow_enrich, process=process)
+
+
+@workflow("domain-evicted-chain")
+async def domain_evicted_chain(run: Run, order: dict[str, Any]) -> dict[str, Any]:
+    return await run.Slow(order).validate().enrich().process()
 
 
 @workflow("domain-order")
@@ -141,3 +157,28 @@ def test_the_domain_example_runs_with_hashed_steps(server: Any) -> None:
     started = Counter(e["name"] for e in events if e["type"] == "step.started")
     assert started == {"Inventory.check": 3, "Inventory.reserve": 2, "Order.validate.enrich.process": 1}, \
         "a step ran again after the eviction"
+
+
+def test_a_pipeline_interrupted_by_an_eviction_runs_again_whole(server: Any) -> None:
+    """Evicting the run's object (workerd: ``ctx.abort()``; local: SIGKILL + restart) in the middle of a
+    chain: the chain's one step is started again and completes once, with every method's work in it."""
+    async def body() -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        async with http(server) as client:
+            run_id = await start(client, "domain-evicted-chain", {"quantity": 3, "pause": 1.5})
+
+            async def chain_started() -> bool:
+                return any(e["type"] == "step.started" for e in await stored_events(client, run_id))
+
+            await wait_until(chain_started, 20, "the chain to start")
+        await asyncio.to_thread(server.evict, run_id)
+        async with http(server) as client:
+            run = await wait_finished(client, run_id, timeout=40)
+            return run, await stored_events(client, run_id)
+
+    run, events = asyncio.run(body())
+    assert run["status"] == "completed", (run, events[-5:])
+    assert run["output"] == {"customer": "ACME", "valid": True, "total": 30}
+    steps = [(e["type"], e["name"], e["attempt"]) for e in events if e["type"].startswith("step.")]
+    assert steps == [("step.started", "Slow.validate.enrich.process", 1),
+                     ("step.started", "Slow.validate.enrich.process", 2),
+                     ("step.completed", "Slow.validate.enrich.process", 2)], steps
