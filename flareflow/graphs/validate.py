@@ -103,6 +103,7 @@ class _Checker:
         self.inside: dict[str, set[str]] = {}  # top-level id -> itself and the ids nested in it
         self.deps: dict[str, list[str]] = {}
         self.ancestors: dict[str, set[str]] = {}
+        self.top_ids: set[str] = set()
 
     def err(self, path: str, message: str) -> None:
         self.errors.append(GraphError(self.graph.where(path), path, message))
@@ -148,8 +149,8 @@ class _Checker:
             self.err("tasks", f"must be a non-empty list of tasks, got {_kind(tasks)}"
                      if not isinstance(tasks, list) else "must list at least one task")
             return self.errors
+        self.top_ids = set(top_level_ids(d))
         self.collect_ids(tasks, "tasks")
-        top = [t for t in tasks if isinstance(t, dict) and isinstance(t.get("id"), str)]
         for index, task in enumerate(tasks):
             if isinstance(task, dict) and isinstance(task.get("id"), str):
                 self.deps[task["id"]] = self.depends_on(task, child("tasks", index))
@@ -157,13 +158,12 @@ class _Checker:
         if cycle is not None:
             first = next(i for i, t in enumerate(tasks) if isinstance(t, dict) and t.get("id") == cycle[0])
             self.err(child(child("tasks", first), "depends_on"), "dependency cycle: " + " → ".join(cycle))
-        else:
-            for task in top:  # a task may read what ran before it: its upstream tasks and the tasks inside them
-                self.ancestors[task["id"]] = {nested for up in self.upstream(task["id"])
-                                              for nested in self.inside.get(up, {up})}
+        acyclic = cycle is None
         for index, task in enumerate(tasks):
             tid = task.get("id") if isinstance(task, dict) else None
-            allowed = self.ancestors.get(tid, set()) if isinstance(tid, str) else set()
+            # a task may read what ran before it: its upstream tasks and the tasks inside them (computed
+            # when a reference asks, memoised: a long chain stays linear to check)
+            allowed: Any = _Upstream(self, tid) if isinstance(tid, str) and acyclic else set()
             self.task(task, child("tasks", index), allowed, frozenset(), top=True)
         on_failure = d.get("on_failure")
         if on_failure is not None:
@@ -244,7 +244,7 @@ class _Checker:
         if not isinstance(deps, list):
             self.err(child(here, "depends_on"), f"must be a list of task ids, got {_kind(deps)}")
             return []
-        top = top_level_ids(self.graph.definition)
+        top = self.top_ids
         out: list[str] = []
         for index, dep in enumerate(deps):
             at = child(child(here, "depends_on"), index)
@@ -254,20 +254,31 @@ class _Checker:
                 self.err(at, f'task "{dep}" depends on itself')
             elif dep not in top:
                 nested = " (a nested task: depend on the task that holds it)" if dep in self.ids else ""
-                self.err(at, f'unknown task "{dep}"{nested or _suggest(dep, top)}')
+                self.err(at, f'unknown task "{dep}"{nested or _suggest(dep, top_level_ids(self.graph.definition))}')
             else:
                 out.append(dep)
         return out
 
     def upstream(self, tid: str) -> set[str]:
-        seen: set[str] = set()
-        todo = list(self.deps.get(tid, []))
-        while todo:
-            dep = todo.pop()
-            if dep not in seen:
-                seen.add(dep)
-                todo.extend(self.deps.get(dep, []))
-        return seen
+        """Every task id ``tid`` may read: its dependencies, theirs, and the tasks nested in them."""
+        known = self.ancestors.get(tid)
+        if known is not None:
+            return known
+        order: list[str] = []
+        todo = [tid]
+        while todo:  # dependencies first, without recursion (a chain may be thousands long)
+            node = todo.pop()
+            if node in self.ancestors or node in order:
+                continue
+            order.append(node)
+            todo.extend(dep for dep in self.deps.get(node, []) if dep not in self.ancestors)
+        for node in reversed(order):
+            result: set[str] = set()
+            for dep in self.deps.get(node, []):
+                result |= self.ancestors.get(dep, set())
+                result |= self.inside.get(dep, {dep})
+            self.ancestors[node] = result
+        return self.ancestors[tid]
 
     # -- one task --------------------------------------------------------------------------
     def task(self, task: Any, here: str, upstream: set[str], loop_vars: frozenset[str], *, top: bool,
@@ -564,6 +575,20 @@ class _Checker:
         fn = task.get("processor")
         if fn is not None and (not isinstance(fn, str) or not FUNCTION.match(fn)):
             self.err(child(here, "processor"), 'a "module:function" of the project, such as "workflows.steps:clean"')
+
+
+class _Upstream:
+    """The tasks a task may read, computed on the first ``in`` (most tasks never ask)."""
+
+    def __init__(self, checker: _Checker, tid: str) -> None:
+        self.checker = checker
+        self.tid = tid
+
+    def __contains__(self, other: object) -> bool:
+        return other in self.checker.upstream(self.tid)
+
+    def __or__(self, extra: set[str]) -> set[str]:
+        return self.checker.upstream(self.tid) | extra
 
 
 def validate_graph(graph: Graph) -> list[GraphError]:
