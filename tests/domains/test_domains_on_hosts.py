@@ -164,7 +164,7 @@ def test_a_pipeline_interrupted_by_an_eviction_runs_again_whole(server: Any) -> 
     chain: the chain's one step is started again and completes once, with every method's work in it."""
     async def body() -> tuple[dict[str, Any], list[dict[str, Any]]]:
         async with http(server) as client:
-            run_id = await start(client, "domain-evicted-chain", {"quantity": 3, "pause": 1.5})
+            run_id = await start(client, "domain-evicted-chain", {"quantity": 3, "pause": 3.0})
 
             async def chain_started() -> bool:
                 return any(e["type"] == "step.started" for e in await stored_events(client, run_id))
