@@ -12,8 +12,9 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..graphs.files import GraphFileError, load_graph_file
 from ..graphs.validate import cloudflare_errors
-from .graphs import embed_migrations, graph_files, graphs_in
+from .graphs import embed_migrations, graph_files, graphs_in, migration_folders
 from .project import Project
 
 MODULE = "flareflow_graphs"
@@ -47,5 +48,17 @@ def graph_build(project: Project) -> tuple[list[str], dict[str, bytes]]:
 
 
 def graph_sources(project: Project) -> list[tuple[Path, str]]:
-    """(file, name) of every graph file, for the build's fingerprint."""
-    return [(path, path.name) for path in graph_files(project)]
+    """(file, name) of every graph file and of the SQL files of the migration folders they name, for the
+    build's fingerprint (an edited migration rebuilds too)."""
+    out: list[tuple[Path, str]] = []
+    for path in graph_files(project):
+        out.append((path, path.name))
+        try:
+            graph = load_graph_file(path)
+        except GraphFileError:
+            continue  # the build itself says what is wrong with it
+        for folder in migration_folders(graph):
+            found = (project.root / folder).resolve()
+            if found.is_dir():
+                out.extend((sql, f"{folder}/{sql.name}") for sql in sorted(found.glob("*.sql")))
+    return out

@@ -84,17 +84,26 @@ def _database_tasks(tasks: Any) -> list[dict[str, Any]]:
     return out
 
 
+def migration_folders(graph: Graph) -> list[str]:
+    """The ``migration`` folders a graph's database tasks name, in definition order, once each."""
+    d = graph.definition
+    folders: list[str] = []
+    for task in _database_tasks(d.get("tasks")) + _database_tasks(d.get("on_failure")):
+        folder = task.get("migration")
+        if isinstance(folder, str) and folder not in folders:
+            folders.append(folder)
+    return folders
+
+
 def embed_migrations(project: Any, graph: Graph) -> Graph:
     """A copy of ``graph`` holding the SQL files of every ``migration`` folder its database tasks name
     (relative to the project root), in order: the Worker has no project folder to read them from."""
     files: dict[str, list[list[str]]] = {}
-    for task in _database_tasks(graph.definition.get("tasks")) + _database_tasks(graph.definition.get("on_failure")):
-        folder = task.get("migration")
-        if isinstance(folder, str) and folder not in files:
-            path = (project.root / folder).resolve()
-            if not path.is_dir():
-                raise GraphProblems(f"{graph.source}: migration folder '{folder}' does not exist in {project.root}")
-            files[folder] = [[p.name, p.read_text(encoding="utf-8")] for p in sorted(path.glob("*.sql"))]
+    for folder in migration_folders(graph):
+        path = (project.root / folder).resolve()
+        if not path.is_dir():
+            raise GraphProblems(f"{graph.source}: migration folder '{folder}' does not exist in {project.root}")
+        files[folder] = [[p.name, p.read_text(encoding="utf-8")] for p in sorted(path.glob("*.sql"))]
     return Graph(graph.definition, graph.source, graph.lines, files)
 
 
@@ -140,10 +149,14 @@ def is_graph_file(name: str) -> bool:
     return Path(name).suffix.lower() in GRAPH_SUFFIXES and Path(name).is_file()
 
 
-def register_file(project: Any, name: str) -> str:
+def register_file(project: Any, name: str, *, detach: bool = False) -> str:
     """``flareflow run FILE``: check the file and register it (it need not be in a workflow folder);
-    the workflow's name."""
+    the workflow's name. A file outside the workflow folders is known to this command only, so it
+    cannot be ``--detach``ed: the background worker (and a later ``resume``) would not find it."""
     path = Path(name).resolve()
+    if detach and path not in [p.resolve() for p in graph_files(project)]:
+        raise UsageError(f"{name} is not in the project's workflow folders, so only this command knows it: run it "
+                         "without --detach, or move it into a workflows folder")
     graph, errors = load_checked(path, shown(project, path))
     if errors or graph is None:
         for error in errors[1:]:

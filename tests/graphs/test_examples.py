@@ -359,3 +359,5 @@ def test_a_file_outside_the_workflow_folders_runs_directly(tmp_path: Path) -> No
     _, events = run_json(root, str(root / "elsewhere/once.yaml"), "--env", "WHO=you")
     assert output_of(events)["tasks"]["hi"]["result"] == "hi you"
     assert "once" not in ff("workflows", cwd=root).stdout  # run, not registered for good
+    detached = ff("run", str(root / "elsewhere/once.yaml"), "--detach", cwd=root)
+    assert detached.returncode == 2 and "not in the project's workflow folders" in detached.stderr, describe(detached)
