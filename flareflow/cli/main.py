@@ -270,7 +270,7 @@ def run(
     with json_stdout(as_json and not detach):  # importing the workflows may print too
         runs = open_runs(url, token, project, discover=True)
         if is_graph_file(name) and isinstance(runs, LocalRuns):
-            name = _guard(lambda: register_file(runs.project, name))
+            name = _guard(lambda: register_file(runs.project, name, detach=detach))
         code = runs.run(name, value, json_mode=as_json, idempotency_key=idempotency_key, detach=detach)
     raise typer.Exit(code)
 
