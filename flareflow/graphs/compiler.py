@@ -161,11 +161,14 @@ class _GraphRun:
         return summary
 
     def summary(self) -> dict[str, Any]:
-        shown = {tid: {k: v for k, v in rec.items() if k != "tolerated"} for tid, rec in self.tasks.items()}
+        """The output: every task that settled, in definition order (not the order they finished in)."""
+        order = {tid: index for index, tid in enumerate(_ids(self.d.get("tasks")) + _ids(self.d.get("on_failure")))}
+        settled = sorted(self.tasks.items(), key=lambda item: order.get(item[0], len(order)))
+        shown = {tid: {k: v for k, v in rec.items() if k != "tolerated"} for tid, rec in settled}
         return {"tasks": shown,
-                "ran": [t for t, r in self.tasks.items() if r["status"] != SKIPPED],
-                "skipped": [t for t, r in self.tasks.items() if r["status"] == SKIPPED],
-                "failed": [t for t, r in self.tasks.items() if r["status"] == FAILED]}
+                "ran": [t for t, r in settled if r["status"] != SKIPPED],
+                "skipped": [t for t, r in settled if r["status"] == SKIPPED],
+                "failed": [t for t, r in settled if r["status"] == FAILED]}
 
     def _settle(self, tid: str, record: dict[str, Any]) -> None:
         self.tasks[tid] = record
@@ -400,6 +403,19 @@ class _GraphRun:
             request.update(op="migration", folder=folder, files=self.graph.files.get(folder))
         result = await self._step(label, task, _database_call, request, timeout=_seconds(task.get("timeout")))
         return {"status": COMPLETED, "result": result}
+
+
+def _ids(tasks: Any) -> list[str]:
+    """Every task id in ``tasks`` and the tasks nested in them, depth first, in definition order."""
+    out: list[str] = []
+    for task in tasks if isinstance(tasks, list) else []:
+        if not isinstance(task, dict):
+            continue
+        if isinstance(task.get("id"), str):
+            out.append(task["id"])
+        out += _ids(task.get("tasks"))
+        out += _ids([task[k] for k in ("then", "else", "on_failure") if isinstance(task.get(k), dict)])
+    return out
 
 
 def _text(value: Any) -> str:

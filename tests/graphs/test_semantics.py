@@ -44,7 +44,7 @@ def test_a_failure_skips_its_dependents_and_fails_the_run_naming_them(tmp_path: 
     assert result.returncode == 1
     message = failure_of(events)
     assert message.startswith("1 task(s) failed: build (exit code 3)"), message
-    assert "skipped: tests, deploy" in message or "skipped: deploy, tests" in message, message
+    assert message.endswith("skipped: tests, deploy"), message
     ran = {e["task"] for e in events if e["type"] == "step.completed"}
     assert ran == {"other"}
     failed = [e for e in events if e["type"] == "step.failed"]
