@@ -30,6 +30,7 @@ secrets never land in the history. Standard library only: the Worker runs this.
 from __future__ import annotations
 
 import asyncio
+import contextvars
 import importlib
 import json
 import re
@@ -51,6 +52,8 @@ __all__ = ["ENV_KEY", "GraphFailed", "register_graph"]
 #: The input key holding environment overrides (``flareflow run --env K=V``); not part of ``inputs``.
 ENV_KEY = "$env"
 _EXIT = re.compile(r"exited with code (-?\d+)")
+#: Set inside a ``workflow`` task's branch: the graph running there is a child of the run's own.
+_inline: contextvars.ContextVar[bool] = contextvars.ContextVar("flareflow_graph_inline", default=False)
 
 
 class GraphFailed(FlareflowError):
@@ -105,6 +108,10 @@ class _GraphRun:
                                (self.d.get("env") or {}).items()}
         env.update(current().environ())
         env.update(overrides)
+        self.overrides = overrides
+        #: statuses by task id: ``run.state["tasks"]`` for the run's own graph; a graph run as another
+        #: graph's ``workflow`` task keeps its own (it must not overwrite its parent's)
+        self.statuses: dict[str, str] = {}
         trigger = self.d.get("trigger") or {"type": "manual"}
         self.tasks: dict[str, dict[str, Any]] = {}
         self.base: dict[str, Any] = {"env": env, "input": self.input, "tasks": self.tasks,
@@ -131,7 +138,8 @@ class _GraphRun:
     async def execute(self) -> Any:
         top: list[dict[str, Any]] = list(self.d["tasks"])
         done: dict[str, asyncio.Future[str]] = {t["id"]: asyncio.get_running_loop().create_future() for t in top}
-        self.run.state["tasks"] = {}
+        if not _inline.get():
+            self.run.state["tasks"] = self.statuses
         branches = []
         for task in top:
             coro = self._branch(task, done)
@@ -172,7 +180,7 @@ class _GraphRun:
 
     def _settle(self, tid: str, record: dict[str, Any]) -> None:
         self.tasks[tid] = record
-        self.run.state["tasks"][tid] = record["status"]
+        self.statuses[tid] = record["status"]
 
     async def _branch(self, task: dict[str, Any], done: dict[str, asyncio.Future[str]]) -> None:
         tid: str = task["id"]
@@ -370,8 +378,11 @@ class _GraphRun:
         name = _string(render_value(task["workflow"], scope), "workflow")
         defn: WorkflowDef = self.registry.get(name)
         value = render_value(task.get("input"), scope)
+        if graph_of(defn) is not None and self.overrides and (value is None or isinstance(value, dict)):
+            value = {**(value or {}), ENV_KEY: self.overrides}  # a graph child sees this run's --env too
 
         async def inline() -> Any:
+            _inline.set(True)  # this branch's own context: the child knows it is not the run's own graph
             if defn.takes_input and not (value is None and not defn.input_required):
                 return await defn.fn(self.run, value)
             return await defn.fn(self.run)

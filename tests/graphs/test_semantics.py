@@ -4,10 +4,11 @@
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
-from tests.cli.helpers import describe
+from tests.cli.helpers import describe, ff
 
 from .helpers import failure_of, graph, make_project, output_of, run_json
 
@@ -176,16 +177,20 @@ def test_retry_attempts_and_delay_in_milliseconds(tmp_path: Path) -> None:
 def test_a_tasks_on_failure_runs_with_its_error_and_another_graph_runs_as_a_task(tmp_path: Path) -> None:
     root = make_project(tmp_path, {
         "workflows/child.yaml": "name: child\ninputs: {type: object, properties: {n: {type: integer}}}\n"
-                                "tasks:\n  - {id: twice, type: shell, command: 'echo $(( ${input.n} * 2 ))'}\n",
+                                "tasks:\n  - {id: twice, type: shell,\n"
+                                "     command: 'echo $(( ${input.n} * ${env.FACTOR} ))'}\n",
         "workflows/parent.json": graph(
             "parent",
             {"id": "sub", "type": "workflow", "workflow": "child", "input": {"n": "${input.n}"}},
             sh("use", "echo child said ${tasks.sub.result.tasks.twice.result}", depends_on=["sub"]),
             sh("boom", "echo oops >&2; exit 4", continue_on_failure=True,
                on_failure={"type": "shell", "command": "echo handled: ${error.message}"}))})
-    _, events = run_json(root, "parent", "--input", '{"n": 21}')
+    _, events = run_json(root, "parent", "--input", '{"n": 21}', "--env", "FACTOR=2")  # the child sees --env
     out = output_of(events)
     assert out["tasks"]["use"]["result"] == "child said 42"
+    shown = ff("runs", "show", events[0]["run_id"], "--json", cwd=root)
+    assert json.loads(shown.stdout)["state"] == {"tasks": {"sub": "completed", "use": "completed",
+                                                           "boom": "failed"}}  # the child's are its own
     handled = [e for e in events if e["type"] == "step.completed" and e["name"] == "boom › on failure"]
     assert handled and handled[0]["result"]["stdout"] == "handled: command exited with code 4: oops\n"
     assert out["failed"] == ["boom"]
