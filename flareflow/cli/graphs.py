@@ -11,6 +11,7 @@ them.
 
 from __future__ import annotations
 
+import difflib
 import json
 from importlib import resources
 from pathlib import Path
@@ -136,7 +137,41 @@ def register_graphs(project: Any, *, tolerant: bool = False) -> list[str]:
             if not tolerant:
                 raise GraphProblems(str(exc)) from None
             project.registry.import_errors.append(str(exc))
+    for unknown in unknown_workflows(project):
+        if not tolerant:
+            raise GraphProblems(str(unknown))
+        project.registry.import_errors.append(str(unknown))
     return names
+
+
+def _workflow_tasks(tasks: Any, path: str) -> list[tuple[str, dict[str, Any]]]:
+    out: list[tuple[str, dict[str, Any]]] = []
+    for index, task in enumerate(tasks if isinstance(tasks, list) else []):
+        if not isinstance(task, dict):
+            continue
+        here = f"{path}[{index}]"
+        if task.get("type") == "workflow":
+            out.append((here, task))
+        out += _workflow_tasks(task.get("tasks"), f"{here}.tasks")
+        for key in ("then", "else", "on_failure"):
+            if isinstance(task.get(key), dict):
+                out += [(f"{here}.{key}{p[len('[0]'):]}", t) for p, t in _workflow_tasks([task[key]], "")]
+    return out
+
+
+def unknown_workflows(project: Any) -> list[GraphError]:
+    """``workflow`` tasks naming a workflow the project does not have (once every file is registered)."""
+    errors: list[GraphError] = []
+    known = project.registry.names()
+    for graph in graphs_in(project):
+        for here, task in _workflow_tasks(graph.definition.get("tasks"), "tasks"):
+            name = task.get("workflow")
+            if isinstance(name, str) and "${" not in name and name not in project.registry:
+                close = difflib.get_close_matches(name, known, n=1, cutoff=0.6)
+                hint = f' (did you mean "{close[0]}"?)' if close else f" (known: {', '.join(known)})"
+                errors.append(GraphError(graph.where(f"{here}.workflow"), f"{here}.workflow",
+                                         f'unknown workflow "{name}"{hint}'))
+    return errors
 
 
 def graphs_in(project: Any) -> list[Graph]:

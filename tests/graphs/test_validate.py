@@ -113,3 +113,14 @@ def test_a_broken_file_is_one_located_line(tmp_path: Path) -> None:
     assert lines[1].startswith("error: workflows/bad2.json:1: not valid JSON"), result.stderr
     run = ff("run", "x", cwd=root)  # the project's first broken graph stops commands that need the registry
     assert run.returncode == 1 and "workflows/bad.yaml:4" in run.stderr
+
+
+def test_a_workflow_task_naming_no_workflow_is_a_located_error(tmp_path: Path) -> None:
+    root = make_project(tmp_path, {
+        "workflows/ci-cd.yaml": "name: ci-cd\ntasks: [{id: a, type: sleep, duration: 0}]\n",
+        "workflows/release.yaml": "name: release\ntasks:\n  - id: b\n    type: conditional\n    condition: 'true'\n"
+                                  "    then: {type: workflow, workflow: ci-cdd}\n"})
+    result = ff("validate", "--local", cwd=root)
+    assert result.returncode == 1
+    assert result.stderr.strip() == ('error: workflows/release.yaml:6 tasks[0].then.workflow: unknown workflow '
+                                     '"ci-cdd" (did you mean "ci-cd"?)'), result.stderr
