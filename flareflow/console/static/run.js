@@ -13,6 +13,7 @@ import { RunStream, FINISHED } from "./live.js";
 import { TimelineModel, TimelineView, stepPanel } from "./timeline.js";
 import { EventLog } from "./eventlog.js";
 import { applyPatch } from "./jsonpatch.js";
+import { aiCallsCard } from "./aicalls.js";
 import { schemaForm, parseRejection, FieldError } from "./form.js";
 
 const TERMINAL = new Set(["completed", "failed", "cancelled"]);
@@ -54,6 +55,7 @@ export function mountRun(root, runId) {
   let questionKeys = "";
   let prefilledType = "";
   const model = new TimelineModel();
+  const aiCalls = aiCallsCard(runId); // the run's run.ai calls, from the call log
 
   // --- skeleton ---------------------------------------------------------------------------------
   const statusEl = h("span", { id: "run-status", class: "badge", "aria-live": "polite" }, "…");
@@ -121,6 +123,7 @@ export function mountRun(root, runId) {
       metaEl, loadError, ioEl),
     actCard,
     section("Timeline", "tl", timelineEl, stepPanelEl),
+    aiCalls.el,
     h("section", { class: "card", "aria-labelledby": "ev-title" },
       h("div", { class: "card-head" }, h("h2", { id: "ev-title" }, "Events ", eventCount), eventFilter),
       h("div", { class: "events-grid" }, eventsEl, eventDetail)),
@@ -565,6 +568,7 @@ export function mountRun(root, runId) {
       renderHeader();
       timeline.schedule();
       if (selectedStep) renderStepPanel();
+      aiCalls.refresh();
     } catch (err) {
       if (destroyed) return;
       loadError.textContent = errorText(err);
@@ -643,6 +647,7 @@ export function mountRun(root, runId) {
     model.mergeSteps(info.steps);
     renderHeader();
     timeline.schedule();
+    aiCalls.refresh();
   })();
 
   const ticker = setInterval(() => {
