@@ -104,6 +104,7 @@ class LiveView:
         self.spinner = spinner
         self.helpers: dict[str, str] = {}  # branch scope -> its helper's name (step.started's branch)
         self.running: dict[str, str] = {}
+        self.streamed: set[str] = set()  # steps whose output was shown live (step.output): not again at their end
         self.waiting = ""
         self.started = time.monotonic()
         self.status: Status | None = None
@@ -159,7 +160,11 @@ class LiveView:
             attempt = f" [dim](attempt {event['attempt']})[/dim]" if event["attempt"] > 1 else ""
             out(f"  [green]✓[/green] {self._label(event)}  "
                 f"[dim]{format_duration(event['duration_ms'] / 1000)}[/dim]{attempt}")
-            self._lines(log_lines(event.get("logs")))
+            if event["step"] not in self.streamed:
+                self._lines(log_lines(event.get("logs")))
+        elif kind == "step.output":  # a running step's lines as they come, each under its step's name
+            self.streamed.add(event["step"])
+            self._lines(log_lines(event.get("lines"), f"  [dim]{self._label(event)}[/dim] "))
         elif kind == "step.retrying":
             self.running.pop(event["step"], None)
             err = event["error"]

@@ -53,9 +53,12 @@ _logging_installed = False
 class StepOutput:
     """The entries of one attempt. Thread-safe: a sync step may write from a step thread."""
 
-    def __init__(self, now: Callable[[], float], limit: int = MAX_OUTPUT) -> None:
+    def __init__(self, now: Callable[[], float], limit: int = MAX_OUTPUT,
+                 listener: Callable[[dict[str, Any]], None] | None = None) -> None:
         self._now = now
         self._limit = limit
+        #: called with a copy of every entry as it is kept (any thread; it must be quick): live output
+        self._listener = listener
         self._lock = threading.Lock()
         self._entries: list[dict[str, Any]] = []
         self._partial: dict[str, tuple[float, str]] = {}
@@ -107,6 +110,8 @@ class StepOutput:
         entry["text"] = text
         entry["at"] = iso(entry["at"])
         self._entries.append(entry)
+        if self._listener is not None:
+            self._listener(dict(entry))
 
     def close(self) -> list[dict[str, Any]]:
         """The attempt ended: its entries (pending partial lines included). Later writes are dropped."""

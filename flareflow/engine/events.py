@@ -26,6 +26,8 @@ the next re-check. A held run continues by itself once the code matches.
 
 ``task`` (``step.*``, ``run.waiting``, ``input.requested``) is on the events of a declarative task graph's
 run (`flareflow.graphs`): the id of the task the step or wait belongs to. Other runs never carry it.
+``step.output`` is sent only for steps that stream their output while they run (a graph's ``shell`` and
+``docker`` tasks): ``lines`` as in ``logs``; the step's ``logs`` still hold every line at its end.
 """
 
 from __future__ import annotations
@@ -38,6 +40,7 @@ STEP_STARTED: Final = "step.started"
 STEP_COMPLETED: Final = "step.completed"
 STEP_FAILED: Final = "step.failed"
 STEP_RETRYING: Final = "step.retrying"
+STEP_OUTPUT: Final = "step.output"
 RUN_WAITING: Final = "run.waiting"
 INPUT_REQUESTED: Final = "input.requested"
 INPUT_RECEIVED: Final = "input.received"
@@ -61,6 +64,9 @@ EVENT_FIELDS: Final[dict[str, tuple[str, ...]]] = {
     STEP_COMPLETED: ("step", "name", "attempt", "duration_ms", "result", "patch", "logs"),
     STEP_FAILED: ("step", "name", "attempt", "duration_ms", "error", "logs"),
     STEP_RETRYING: ("step", "name", "attempt", "duration_ms", "error", "delay", "retry_at", "logs"),
+    # while a step that streams its output runs (a task graph's shell/docker task): the lines written
+    # since the last one, as in ``logs``; at most every `flareflow.engine.run.LIVE_INTERVAL` seconds
+    STEP_OUTPUT: ("step", "name", "attempt", "lines"),
     # plus "event_type" when reason == "event"; "message" (and "divergence") when reason == "code"
     RUN_WAITING: ("reason", "step", "name", "until"),
     INPUT_REQUESTED: ("step", "prompt", "schema"),

@@ -24,6 +24,7 @@ import contextvars
 import functools
 import inspect
 import json
+import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass, field
@@ -92,6 +93,53 @@ _scope: contextvars.ContextVar[_Scope | None] = contextvars.ContextVar("flareflo
 #: The id of the declarative task (`flareflow.graphs`) whose durable calls run in this context: their
 #: step and wait events carry it as ``task``.
 task_tag: contextvars.ContextVar[str | None] = contextvars.ContextVar("flareflow_task", default=None)
+
+
+#: Whether the steps started in this context stream what they print while they run (``step.output``
+#: events; a task graph's shell and docker tasks set it). Their ``logs`` hold every line at the end too.
+live_output: contextvars.ContextVar[bool] = contextvars.ContextVar("flareflow_live_output", default=False)
+#: Seconds between two ``step.output`` events of one step (lines written meanwhile go in one event).
+LIVE_INTERVAL = 0.2
+
+
+class _LiveOutput:
+    """Batches a running attempt's output lines into ``step.output`` events (not durable: a lost one is
+    harmless, the step's ``logs`` keep every line). Lines may come from any thread (a step thread); the
+    events are committed on the event loop, at most every `LIVE_INTERVAL` seconds, never after the
+    attempt's end."""
+
+    def __init__(self, journal: Journal, rec: StepRecord, body: dict[str, Any]) -> None:
+        self.journal = journal
+        self.rec = rec
+        self.body = _tag(body)
+        self.loop = asyncio.get_running_loop()
+        self.lock = threading.Lock()
+        self.pending: list[dict[str, Any]] = []
+        self.scheduled = False
+        self.done = False
+
+    def add(self, entry: dict[str, Any]) -> None:
+        with self.lock:
+            if self.done:
+                return
+            self.pending.append(entry)
+            if self.scheduled:
+                return
+            self.scheduled = True
+        self.loop.call_soon_threadsafe(self._later)
+
+    def _later(self) -> None:
+        self.loop.call_later(LIVE_INTERVAL, self.flush)
+
+    def flush(self, final: bool = False) -> None:
+        with self.lock:
+            if self.done:
+                return
+            lines, self.pending = self.pending, []
+            self.scheduled = False
+            self.done = final
+        if lines:
+            self.journal.commit(self.rec, [(ev.STEP_OUTPUT, {**self.body, "lines": lines})], durable=False)
 
 
 def _tag(body: dict[str, Any]) -> dict[str, Any]:
@@ -462,7 +510,8 @@ class Execution:
                 started["branch"] = helper
             j.commit(rec, [(ev.STEP_STARTED, _tag(started))], durable=False)
             t0 = time.perf_counter()
-            output = StepOutput(j.now)
+            live = _LiveOutput(j, rec, {"step": key, "name": name, "attempt": attempt}) if live_output.get() else None
+            output = StepOutput(j.now, listener=live.add if live is not None else None)
             hook = self.defn.step_hook  # the test kit's mocks: still a recorded step, its fn replaced
             call = (hook(name, key) or fn) if hook is not None else fn
             try:
@@ -470,6 +519,8 @@ class Execution:
                     value = await self._invoke(name, attempt, call, args, kwargs, timeout, output)
                 finally:
                     rec.logs = output.close()
+                    if live is not None:
+                        live.flush(final=True)  # what is still buffered goes out before the step's end
                 try:  # encoding runs the result's own code (items(), __str__ ...): it may raise anything
                     result, text = to_json(value, f"the result of step '{name}'")
                     state, patch = self.state_patch()

@@ -40,7 +40,7 @@ from typing import Any
 from ..engine.errors import FlareflowError, InvalidInput, NonRetryableError, StepFailed, Suspend, WaitTimeout
 from ..engine.registry import Registry, WorkflowDef
 from ..engine.retry import NO_RETRY, Retry
-from ..engine.run import Run, task_tag
+from ..engine.run import Run, live_output, task_tag
 from ..engine.schema import SchemaError
 from ..engine.schema import validate as validate_schema
 from .expressions import ExpressionError, parse_condition, render_value
@@ -249,20 +249,30 @@ class _GraphRun:
               timeout: float | str | None = None) -> Any:
         return self.run.step(label, fn, *args, retry=_retry(task.get("retry")), timeout=timeout)
 
+    @staticmethod
+    async def _streamed(task: dict[str, Any], step: Any) -> Any:
+        """Await a process task's step with its output streamed as ``step.output`` events while it runs
+        (``live_output``, default true)."""
+        token = live_output.set(task.get("live_output", True) is not False)
+        try:
+            return await step
+        finally:
+            live_output.reset(token)
+
     # -- types ---------------------------------------------------------------------------------
     async def _t_shell(self, task: dict[str, Any], label: str, scope: dict[str, Any], tid: str) -> dict[str, Any]:
         spec = {"command": _string(render_value(task["command"], scope), "command"),
                 "cwd": render_value(task.get("cwd"), scope), "environment": render_value(task.get("environment")
                                                                                             or {}, scope),
                 "timeout": _seconds(task.get("timeout")), "live_output": task.get("live_output", True)}
-        result = await self._step(label, task, _local("shell"), spec)
+        result = await self._streamed(task, self._step(label, task, _local("shell"), spec))
         return {"status": COMPLETED, "result": result.get("stdout", "").rstrip("\n"), **result}
 
     async def _t_docker(self, task: dict[str, Any], label: str, scope: dict[str, Any], tid: str) -> dict[str, Any]:
         spec = {key: render_value(task.get(key), scope) for key in
                 ("action", "image", "context", "dockerfile", "command", "environment", "volumes", "cwd")}
         spec["timeout"] = _seconds(task.get("timeout"))
-        result = await self._step(label, task, _local("docker"), spec)
+        result = await self._streamed(task, self._step(label, task, _local("docker"), spec))
         return {"status": COMPLETED, "result": result.get("stdout", "").rstrip("\n"), **result}
 
     async def _t_data_processor(self, task: dict[str, Any], label: str, scope: dict[str, Any],

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime
 from pathlib import Path
 
 from tests.cli.helpers import describe, ff
@@ -209,3 +210,21 @@ tasks:
 """})
     _, events = run_json(root, "lists")
     assert output_of(events)["tasks"]["has"]["result"] == "[red,green]"  # the JSON text, as the shell reads it
+
+
+def test_shell_output_streams_live_as_step_output_events_and_is_captured(tmp_path: Path) -> None:
+    root = make_project(tmp_path, {"workflows/live.json": graph(
+        "live", sh("slow", "for i in 1 2 3; do echo line $i; sleep 0.4; done; echo done >&2"),
+        sh("quiet", "echo hidden", live_output=False))})
+    _, events = run_json(root, "live")
+    outputs = [e for e in events if e["type"] == "step.output"]
+    completed = next(e for e in events if e["type"] == "step.completed" and e["task"] == "slow")
+    assert {e["task"] for e in outputs} == {"slow"}  # live_output: false streams nothing
+    streamed = [line for e in outputs for line in e["lines"]]
+    assert [(line["stream"], line["text"]) for line in streamed] == [
+        ("stdout", "line 1"), ("stdout", "line 2"), ("stdout", "line 3"), ("stderr", "done")]
+    assert streamed == completed["logs"]  # captured as well: the step's logs hold the same lines
+    first = datetime.fromisoformat(outputs[0]["at"].replace("Z", "+00:00"))
+    end = datetime.fromisoformat(completed["at"].replace("Z", "+00:00"))
+    assert (end - first).total_seconds() > 0.5  # the first line went out while the command still ran
+    assert events.index(outputs[-1]) < events.index(completed)

@@ -24,6 +24,8 @@ export function summarize(e) {
     case "step.failed":
     case "step.retrying":
       return `${e.name ?? e.step} · ${e.error ? `${e.error.type ?? "Error"}: ${e.error.message ?? ""}` : ""}${e.type === "step.retrying" ? ` · retry in ${e.delay}s` : ""}`;
+    case "step.output":
+      return `${e.name ?? e.step} │ ${truncate((e.lines ?? []).map((l) => l.text).join(" ⏎ "), 100)}`;
     case "run.waiting":
       return `${e.reason} ${e.name ?? e.step}${e.event_type ? ` (type ${e.event_type})` : ""}${e.until ? ` until ${formatTime(e.until)}` : ""}`;
     case "input.requested":

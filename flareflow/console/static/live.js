@@ -16,7 +16,7 @@ const TERMINAL = new Set(["run.completed", "run.failed", "run.cancelled"]);
 // SSE delivers named events (`event: step.started`); EventSource only calls listeners registered
 // for that exact name, so every type is listed here (and "message" for unnamed frames).
 const EVENT_TYPES = [
-  "run.started", "step.started", "step.completed", "step.failed", "step.retrying", "run.waiting",
+  "run.started", "step.started", "step.completed", "step.failed", "step.retrying", "step.output", "run.waiting",
   "input.requested", "input.received", "event.received", "run.completed", "run.failed",
   "run.cancelled", "run.paused", "run.resumed", "run.retried", "message",
 ];
