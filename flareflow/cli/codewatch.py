@@ -34,12 +34,13 @@ SKIPPED = frozenset({".flareflow", ".git", ".venv", "venv", "node_modules", "__p
 
 
 def code_fingerprint(root: Path) -> frozenset[tuple[str, int, int]]:
-    """``(path, size, mtime_ns)`` of every ``.py`` file under ``root`` outside `SKIPPED` folders."""
+    """``(path, size, mtime_ns)`` of every ``.py`` file (and task-graph file: ``.json``, ``.yaml``,
+    ``.yml``) under ``root`` outside `SKIPPED` folders."""
     found: set[tuple[str, int, int]] = set()
     for folder, dirs, files in os.walk(root):
         dirs[:] = [d for d in dirs if d not in SKIPPED and not d.startswith(".")]
         for name in files:
-            if name.endswith(".py"):
+            if name.endswith((".py", ".json", ".yaml", ".yml")):  # Python modules and task graphs
                 path = os.path.join(folder, name)
                 with contextlib.suppress(OSError):  # vanished between the listing and the stat
                     st = os.stat(path)

@@ -1,5 +1,6 @@
 """A SIGKILL in the middle of a graph run: ``flareflow resume`` finishes it and no task that had
-completed runs again (each task appends to a side-effect file the test reads)."""
+completed runs again (each task appends to a side-effect file the test reads); a run whose graph file
+went away is held, not failed, and continues once the file is back."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 from tests.cli.helpers import FLAREFLOW, cli_env, describe, ff, wait_until
@@ -58,3 +60,27 @@ def test_sigkill_mid_graph_then_resume_reruns_no_completed_task(tmp_path: Path) 
     starts = [line.split()[1] for line in effects.read_text().splitlines() if line.startswith("start")]
     assert sorted(set(starts)) == TASKS
     assert all(starts.count(t) == 1 for t in done_before)
+
+
+def test_a_graph_run_held_for_its_missing_file_continues_once_the_file_is_back(tmp_path: Path) -> None:
+    graph_file = "workflows/gate.yaml"
+    text = "name: gate\ntasks:\n  - {id: go, type: wait_event, event: go}\n" \
+           "  - {id: after, type: shell, command: echo through, depends_on: [go]}\n"
+    root = make_project(tmp_path / "proj", {graph_file: text, "workflows/other.yaml":
+                                            "name: other\ntasks: [{id: a, type: sleep, duration: 0}]\n"})
+    started = ff("run", "gate", "--detach", cwd=root)
+    assert started.returncode == 0, describe(started)
+    run_id = started.stdout.strip().splitlines()[-1]
+
+    def status() -> str:
+        shown = ff("runs", "show", run_id, "--json", cwd=root)
+        return str(json.loads(shown.stdout)["status"]) if shown.returncode == 0 else ""
+
+    wait_until(lambda: status() == "waiting", 20, "the run to wait for its event")
+    (root / graph_file).rename(root / "gate.yaml.away")  # the background worker re-imports: gate is gone
+    time.sleep(2.5)
+    assert ff("send-event", run_id, "go", "--quiet", cwd=root).returncode == 0
+    time.sleep(2.5)
+    assert status() == "waiting"  # held for its code, not failed
+    (root / "gate.yaml.away").rename(root / graph_file)
+    wait_until(lambda: status() == "completed", 30, "the run to continue once its file is back")
