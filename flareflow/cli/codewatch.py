@@ -3,7 +3,7 @@
 A run whose workflow is missing (its module moved away or failing to import) or whose code diverges
 from its history is held (`flareflow.durable_objects.coordinator`). ``flareflow resume``,
 ``flareflow serve --local`` and the background worker (``flareflow worker``) poll the project's
-Python files (`POLL_SECONDS`); when one changes they
+Python and task-graph files (`POLL_SECONDS`); when one changes they
 import the workflows again -- tolerantly: a module that still fails is reported, the others load --
 and re-check every held run they may execute (`LocalRuntime.recheck_held`). A run whose code is back
 continues; the others stay held, and say why.
