@@ -264,13 +264,15 @@ def run(
     project: ProjectOpt = None,
 ) -> None:
     """Start a run (on the embedded runtime, or a server with --url) and stream it live."""
-    from .graphs import is_graph_file, register_file, with_env
+    from .graphs import env_is_for_graphs, is_graph_file, register_file, with_env
 
     value = _guard(lambda: with_env(build_input(input, item), env))
     with json_stdout(as_json and not detach):  # importing the workflows may print too
         runs = open_runs(url, token, project, discover=True)
         if is_graph_file(name) and isinstance(runs, LocalRuns):
             name = _guard(lambda: register_file(runs.project, name, detach=detach))
+        if env and isinstance(runs, LocalRuns):
+            _guard(lambda: env_is_for_graphs(runs.project, name))
         code = runs.run(name, value, json_mode=as_json, idempotency_key=idempotency_key, detach=detach)
     raise typer.Exit(code)
 
