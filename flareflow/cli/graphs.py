@@ -208,6 +208,14 @@ def register_file(project: Any, name: str, *, detach: bool = False) -> str:
     return graph.name
 
 
+def env_is_for_graphs(project: Any, name: str) -> None:
+    """``--env`` sets a task graph's ``${env.X}``: given for a Python workflow it would only land in its
+    input, so it is a usage error there."""
+    if name in project.registry and graph_of(project.registry.get(name)) is None:
+        raise UsageError(f"--env sets a task graph's ${{env.KEY}}; '{name}' is a Python workflow (pass its values "
+                         "with --input, or read os.environ in its steps)")
+
+
 def with_env(value: Any, pairs: list[str] | None) -> Any:
     """The run's input with ``--env KEY=VALUE`` overrides under ``$env`` (an object input only)."""
     if not pairs:

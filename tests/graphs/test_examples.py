@@ -361,3 +361,9 @@ def test_a_file_outside_the_workflow_folders_runs_directly(tmp_path: Path) -> No
     assert "once" not in ff("workflows", cwd=root).stdout  # run, not registered for good
     detached = ff("run", str(root / "elsewhere/once.yaml"), "--detach", cwd=root)
     assert detached.returncode == 2 and "not in the project's workflow folders" in detached.stderr, describe(detached)
+
+
+def test_env_is_refused_for_a_python_workflow(tmp_path: Path) -> None:
+    root = make_project(tmp_path, {"workflows/greet.py": GREET})
+    result = ff("run", "greet", "--env", "X=1", cwd=root)
+    assert result.returncode == 2 and "'greet' is a Python workflow" in result.stderr, describe(result)
