@@ -49,12 +49,14 @@ GRAPH = {
         {"id": "go", "name": "Go signal", "type": "wait_event", "event": "go", "depends_on": ["nap"]},
         {"id": "ok", "name": "Confirm", "type": "input", "prompt": "Store ${tasks.double.result}?",
          "schema": {"type": "boolean"}, "depends_on": ["go"]},
-        {"id": "store", "name": "Store", "type": "database", "binding": "INDEX", "depends_on": ["ok"],
+        {"id": "schema", "name": "Schema", "type": "database", "binding": "INDEX", "migration": "db"},
+        {"id": "store", "name": "Store", "type": "database", "binding": "INDEX", "depends_on": ["ok", "schema"],
          "when": "${tasks.ok.result}",
-         "transaction": ["CREATE TABLE IF NOT EXISTS graph_notes (v INTEGER)",
-                         {"query": "INSERT INTO graph_notes VALUES (?)", "params": ["${tasks.double.result}"]}]},
+         "transaction": [{"query": "INSERT INTO graph_notes VALUES (?, ?)",
+                          "params": ["${tasks.double.result}", "${tasks.go.result.by}"]},
+                         "INSERT INTO graph_notes VALUES (0, 'zero')"]},
         {"id": "read", "name": "Read back", "type": "database", "binding": "INDEX", "depends_on": ["store"],
-         "query": "SELECT sum(v) AS total FROM graph_notes WHERE v = ?", "params": ["${tasks.double.result}"]},
+         "query": "SELECT sum(v) AS total, group_concat(who) AS who FROM graph_notes"},
     ],
 }
 
@@ -74,6 +76,10 @@ def _write(root: Path, pyproject: str) -> Path:
     (root / "workflows" / "__init__.py").write_text("", encoding="utf-8")
     (root / "workflows" / "tools.py").write_text(TOOLS, encoding="utf-8")
     (root / "workflows" / "tour.json").write_text(json.dumps(GRAPH, indent=2), encoding="utf-8")
+    (root / "db").mkdir()
+    (root / "db" / "001_notes.sql").write_text("CREATE TABLE graph_notes (v INTEGER);\n", encoding="utf-8")
+    (root / "db" / "002_who.sql").write_text("-- who stored it\nALTER TABLE graph_notes ADD COLUMN who TEXT;\n",
+                                             encoding="utf-8")
     return root
 
 
@@ -138,9 +144,10 @@ async def _tour(server: Any, overrides: dict[str, Any]) -> None:
         assert out["tasks"]["fetch"]["result"] == {"value": 21, "path": "/data?who=ada"}
         assert out["tasks"]["double"]["result"] == 42
         assert out["tasks"]["go"]["result"] == {"by": "test"}
-        assert out["tasks"]["read"]["result"] == [{"total": 42}]
+        assert out["tasks"]["schema"]["result"] == {"applied": ["001_notes.sql", "002_who.sql"], "skipped": []}
+        assert out["tasks"]["read"]["result"] == [{"total": 42, "who": "test,zero"}]
         assert sorted(out["ran"]) == sorted(t["id"] for t in GRAPH["tasks"])
         tagged = {e["task"] for e in events if e["type"] in ("step.completed", "run.waiting", "input.requested")}
-        assert {"fetch", "double", "nap", "go", "ok", "store", "read"} <= tagged
+        assert {"fetch", "double", "nap", "go", "ok", "schema", "store", "read"} <= tagged
         names = [e["name"] for e in events if e["type"] == "step.completed"]
-        assert names[:2] == ["Fetch", "Double"]
+        assert names.index("Fetch") < names.index("Double") < names.index("Store")  # the live view's names
