@@ -61,6 +61,13 @@ GRAPH = {
 }
 
 
+BAD_MIGRATION = {"name": "bad-migration", "tasks": [
+    {"id": "m", "type": "database", "binding": "INDEX", "migration": "baddb"}]}
+PROBE = {"name": "probe", "tasks": [
+    {"id": "tables", "type": "database", "binding": "INDEX",
+     "query": "SELECT name FROM sqlite_master WHERE name IN ('half_done', 'graph_notes') ORDER BY name"}]}
+
+
 def project_writer(target: str) -> Callable[[Path], Path]:
     """The project, with ``TARGET`` among the Worker's vars (``${env.TARGET}`` reads it on Cloudflare)."""
 
@@ -76,6 +83,11 @@ def _write(root: Path, pyproject: str) -> Path:
     (root / "workflows" / "__init__.py").write_text("", encoding="utf-8")
     (root / "workflows" / "tools.py").write_text(TOOLS, encoding="utf-8")
     (root / "workflows" / "tour.json").write_text(json.dumps(GRAPH, indent=2), encoding="utf-8")
+    (root / "workflows" / "bad.json").write_text(json.dumps(BAD_MIGRATION), encoding="utf-8")
+    (root / "workflows" / "probe.json").write_text(json.dumps(PROBE), encoding="utf-8")
+    (root / "baddb").mkdir()
+    (root / "baddb" / "001_ok.sql").write_text("CREATE TABLE half_done (x INTEGER);\n", encoding="utf-8")
+    (root / "baddb" / "002_bad.sql").write_text("INSERT INTO nowhere VALUES (1);\n", encoding="utf-8")
     (root / "db").mkdir()
     (root / "db" / "001_notes.sql").write_text("CREATE TABLE graph_notes (v INTEGER);\n", encoding="utf-8")
     (root / "db" / "002_who.sql").write_text("-- who stored it\nALTER TABLE graph_notes ADD COLUMN who TEXT;\n",
@@ -149,5 +161,12 @@ async def _tour(server: Any, overrides: dict[str, Any]) -> None:
         assert sorted(out["ran"]) == sorted(t["id"] for t in GRAPH["tasks"])
         tagged = {e["task"] for e in events if e["type"] in ("step.completed", "run.waiting", "input.requested")}
         assert {"fetch", "double", "nap", "go", "ok", "schema", "store", "read"} <= tagged
+        # a failing migration rolls back the whole folder (on workerd: one D1 batch)
+        bad = await client.post("/runs", json={"workflow": "bad-migration"})
+        failed = await wait_finished(client, bad.json()["id"], 60)
+        assert failed["status"] == "failed" and "nowhere" in json.dumps(failed["error"]), failed["error"]
+        probe = await client.post("/runs", json={"workflow": "probe"})
+        probed = await wait_finished(client, probe.json()["id"], 60)
+        assert probed["output"]["tasks"]["tables"]["result"] == [{"name": "graph_notes"}]
         names = [e["name"] for e in events if e["type"] == "step.completed"]
         assert names.index("Fetch") < names.index("Double") < names.index("Store")  # the live view's names
