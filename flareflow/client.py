@@ -175,8 +175,11 @@ class Client:
 
     # -- events ----------------------------------------------------------------------------
     async def events(self, run_id: str, *, after: int = 0, follow: bool = True,
-                     transport: Literal["ws", "sse"] = "ws") -> AsyncIterator[dict[str, Any]]:
+                     transport: Literal["ws", "sse"] = "ws", live: bool = False) -> AsyncIterator[dict[str, Any]]:
         """Every event after ``after``, in order, exactly once; reconnects when the connection drops.
+
+        ``live`` also yields the live frames that come while connected (``ai.token``: a streamed AI
+        answer's pieces; no ``seq``, never replayed after a reconnect).
 
         With ``follow`` it ends after the run's terminal event (the server's stream ends there; a
         retried run's stream goes on past its earlier ``run.failed``); without, after the stored ones.
@@ -200,6 +203,10 @@ class Client:
             try:
                 async for event in source:
                     failures = 0
+                    if "seq" not in event:  # a live frame: not in the log
+                        if live:
+                            yield event
+                        continue
                     if event.get("seq", 0) <= last:
                         continue
                     last = event["seq"]

@@ -12,6 +12,7 @@ from ..client import ApiError, Client
 from ..engine.events import TERMINAL_EVENTS
 from .common import write_json_line
 from .render import LiveView
+from .tokens import TokenPrinter
 from .watch import (
     NotJson,
     drop_prompt,
@@ -39,6 +40,7 @@ async def follow(client: Client, run_id: str, *, console: Console, json_mode: bo
     """Print the run's events after seq ``after`` live (reconnecting as needed); exit code 0 when it
     completes."""
     view = LiveView(console, run_id)
+    tokens = TokenPrinter(console, view, json_mode=json_mode)  # a streamed AI answer's text
     asking: dict[str, asyncio.Task[None]] = {}
     stdin_open = [True]
     final: dict[str, Any] | None = None
@@ -68,7 +70,11 @@ async def follow(client: Client, run_id: str, *, console: Console, json_mode: bo
                 out.print(f"    [red]{exc.message}[/red]")
 
     try:
-        async for event in client.events(run_id, after=after):
+        async for event in client.events(run_id, after=after, live=True):
+            if "seq" not in event:  # a live frame: streamed AI text
+                tokens.frame(event)
+                continue
+            tokens.end_line()
             if event["type"] == "input.received" and event["step"] in asking:  # answered: stop asking
                 drop_prompt(run_id, event["step"])
                 asking.pop(event["step"]).cancel()

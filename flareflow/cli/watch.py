@@ -17,12 +17,13 @@ from typing import Any
 from rich.console import Console
 from rich.markup import escape
 
-from ..ai.frames import TOKEN, is_live
+from ..ai.frames import is_live
 from ..engine.errors import InvalidInput, RunFinished, StorageError
 from ..engine.events import TERMINAL_EVENTS
 from ..local.runtime import LocalRuntime
 from .common import write_json_line
 from .render import LiveView
+from .tokens import TokenPrinter
 
 
 class NotJson(ValueError):
@@ -212,7 +213,8 @@ class Watcher:
         self._prompting: set[str] = set()
         self._asks: dict[str, asyncio.Future[None]] = {}  # step -> the task asking it here
         self.final: dict[str, Any] | None = None
-        self._mid_line = False  # streamed AI text is on the current line
+        #: ``ai.token`` frames (a streamed answer): the text as the model writes it (NDJSON: the frames)
+        self.tokens = TokenPrinter(console, self.view, json_mode=json_mode, label=label)
 
     def _emit(self, event: dict[str, Any]) -> None:
         if self.json_mode:
@@ -224,12 +226,9 @@ class Watcher:
 
     def _take(self, event: dict[str, Any]) -> None:
         if is_live(event):  # a streamed answer's piece: shown as it comes, never part of the event order
-            self._live(event)
+            self.tokens.frame(event)
             return
-        if self._mid_line:  # the streamed text ends its line before the next event's
-            self._mid_line = False
-            if not self.json_mode:
-                self.console.file.write("\n")
+        self.tokens.end_line()  # the streamed text ends its line before the next event's
         if event["seq"] <= self.last:
             return
         if event["seq"] != self.last + 1:  # never expected; re-read the gap from SQL
@@ -249,21 +248,6 @@ class Watcher:
             self._spawn_ask(event)
         # the latest event decides: in a retried run's log a terminal event is followed by run.retried
         self.final = event if event["type"] in TERMINAL_EVENTS else None
-
-    def _live(self, frame: dict[str, Any]) -> None:
-        """``ai.token``: the text as the model writes it (NDJSON: the frame itself)."""
-        if self.json_mode:
-            write_json_line(frame)
-            return
-        if frame.get("type") != TOKEN or not isinstance(frame.get("text"), str):
-            return
-        self.view.pause()
-        if not self._mid_line:
-            end_prompt_line(self.console)
-            self.console.file.write(f"{self.label}    ")
-        self.console.file.write(frame["text"])
-        self.console.file.flush()
-        self._mid_line = True
 
     async def run(self, *, start: bool = True) -> dict[str, Any] | None:
         """Stream until the run finishes; returns its terminal event. Open prompts are dropped then."""

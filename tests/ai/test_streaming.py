@@ -116,3 +116,21 @@ def print_as_written(tmp_path: Path, standin: StandIn) -> None:
     assert result.returncode == 0, describe(result)
     frames = [json.loads(x) for x in result.stdout.splitlines() if '"ai.token"' in x]
     assert "".join(f["text"] for f in frames) == "a b c" and all("seq" not in f for f in frames)
+
+
+def test_flareflow_run_with_url_prints_the_streamed_text(server: Any, standin: StandIn, tmp_path: Path) -> None:
+    standin.script = [WORDS]
+    standin.chunk_delay = 0.2
+    result = ff("run", "streamed", "--input", '"go"', "--url", server.url, "--token", server.token, cwd=tmp_path,
+                timeout=60)
+    assert result.returncode == 0, describe(result)
+    # the text on a line of its own before the step's line (pieces written before the stream was
+    # connected are not shown: live frames are not replayed)
+    streamed = [line.strip() for line in result.stdout.splitlines() if line.startswith("    w")
+                and not line.startswith("     ")]
+    assert streamed and WORDS.endswith(streamed[0]) and len(streamed[0].split()) >= 4, repr(result.stdout)
+    standin.script = [WORDS]
+    as_json = ff("run", "streamed", "--input", '"go"', "--json", "--url", server.url, "--token", server.token,
+                 cwd=tmp_path, timeout=60)
+    frames = [json.loads(x) for x in as_json.stdout.splitlines() if '"ai.token"' in x]
+    assert len(frames) >= 4 and WORDS.endswith("".join(f["text"] for f in frames))

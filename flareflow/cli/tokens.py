@@ -1,0 +1,48 @@
+"""Streamed AI text at the terminal (``ai.token`` frames, `flareflow.ai.frames`): written as it
+arrives, on a line of its own under the step, which ends before the next event's line. Shared by
+``flareflow run`` locally (`flareflow.cli.watch.Watcher`) and with ``--url`` (`flareflow.cli.remote`)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+
+from ..ai.frames import TOKEN
+from .common import write_json_line
+from .render import LiveView
+
+
+class TokenPrinter:
+    """Writes live frames; `end_line` before anything else is printed."""
+
+    def __init__(self, console: Console, view: LiveView, *, json_mode: bool, label: str = "") -> None:
+        self.console = console
+        self.view = view
+        self.json_mode = json_mode
+        self.label = label
+        self.mid_line = False
+
+    def frame(self, frame: dict[str, Any]) -> None:
+        if self.json_mode:
+            write_json_line(frame)
+            return
+        if frame.get("type") != TOKEN or not isinstance(frame.get("text"), str):
+            return
+        from .watch import end_prompt_line  # watch imports this module
+
+        self.view.pause()
+        text = frame["text"]
+        if not self.mid_line:
+            end_prompt_line(self.console)
+            self.console.file.write(f"{self.label}    ")
+            text = text.lstrip()  # a line's first piece (the ones before it may have come before we did)
+        self.console.file.write(text)
+        self.console.file.flush()
+        self.mid_line = True
+
+    def end_line(self) -> None:
+        if self.mid_line:
+            self.mid_line = False
+            if not self.json_mode:
+                self.console.file.write("\n")
