@@ -39,3 +39,24 @@ def worker_ai_vars(project: Project) -> dict[str, str]:
 def ai_modules(project: Project) -> list[str]:
     """Modules the entry imports for AI: the built-in ``ai-prompt`` where AI is configured."""
     return ["flareflow.ai.builtin"] if project.settings.ai is not None else []
+
+
+def override_warnings(path: Path, project: Project) -> list[str]:
+    """What a wrangler config of the user's own lacks for AI steps: the ``AI`` binding (when a workflow
+    calls run.ai) and the ``FLAREFLOW_AI`` var (when ``[tool.flareflow.ai]`` is set)."""
+    if not uses_ai(project):
+        return []
+    import tomllib
+
+    from .build import _strip_jsonc  # build imports this module
+
+    text = path.read_text(encoding="utf-8")
+    config = tomllib.loads(text) if path.suffix == ".toml" else json.loads(_strip_jsonc(text))
+    warnings = []
+    ai = config.get("ai")
+    if not isinstance(ai, dict) or ai.get("binding") != "AI":
+        warnings.append(f'{path.name} lacks the Workers AI binding AI ([ai] binding = "AI"): a workflow uses run.ai')
+    if project.settings.ai is not None and AI_VAR not in (config.get("vars") or {}):
+        warnings.append(f"{path.name} lacks the var {AI_VAR} (the JSON of [tool.flareflow.ai], as the generated "
+                        "config has it): the Worker falls back to run.ai's defaults")
+    return warnings

@@ -25,7 +25,7 @@ from jinja2 import Environment, StrictUndefined
 
 from .. import __version__
 from ..engine.cron import CronError, parse_cron
-from .aibuild import ai_modules, uses_ai, worker_ai_vars
+from .aibuild import ai_modules, override_warnings, uses_ai, worker_ai_vars
 from .errors import UserError
 from .graphbuild import graph_build, graph_sources
 from .project import Project, discover_workflows
@@ -339,6 +339,7 @@ def check(project: Project, *, eject: bool = False) -> Checked:
     override = None if eject else _override(project)
     if override is not None:
         warnings.extend(check_override(override, resource_names(project)))
+        warnings.extend(override_warnings(override, project))
     return Checked(crons, warnings)
 
 

@@ -42,3 +42,20 @@ def test_no_ai_no_binding(tmp_path: Path) -> None:
     config, entry, _ = _config("all_resources", tmp_path)
     assert "ai" not in config and "FLAREFLOW_AI" not in config.get("vars", {})  # type: ignore[operator]
     assert "flareflow.ai" not in entry
+
+
+def test_an_own_wrangler_config_is_told_what_ai_needs(tmp_path: Path) -> None:
+    case = CASES["ai_settings"]
+    own = ('name = "mine"\nmain = "src/entry.py"\ncompatibility_date = "2025-10-01"\n'
+           'compatibility_flags = ["python_workers"]\n\n[[durable_objects.bindings]]\nname = "RUNS"\n'
+           'class_name = "RunObject"\n\n[[migrations]]\ntag = "v1"\nnew_sqlite_classes = ["RunObject"]\n')
+    root = type(case)("own", {**case.files, "wrangler.toml": own,
+                              "pyproject.toml": case.files["pyproject.toml"] + "\n[tool.flareflow.resources]\n"
+                              "d1 = false\nr2 = false\nkv = false\nqueues = false\n"}).make(tmp_path / "own")
+    result = build_in_process(root)
+    assert [w for w in result.warnings if "Workers AI binding AI" in w], result.warnings
+    assert [w for w in result.warnings if "FLAREFLOW_AI" in w], result.warnings
+    fixed = own + '\n[ai]\nbinding = "AI"\n\n[vars]\nFLAREFLOW_AI = "{}"\n'
+    (root / "wrangler.toml").write_text(fixed)
+    again = build_in_process(root)
+    assert not [w for w in again.warnings if "AI" in w], again.warnings
