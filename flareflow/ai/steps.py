@@ -94,7 +94,7 @@ class RunAi:
         cell: dict[str, str] = {}
         pending = self.run.step(name or "ai.embed", self._embed_attempt, spec, cell, retry=retry or AI_RETRY)
         cell["step"] = str(getattr(pending, "key", name or "ai.embed"))
-        envelope = await pending
+        envelope = _envelope(await pending)
         if full:
             return envelope
         vectors = envelope["value"]
@@ -110,7 +110,7 @@ class RunAi:
         cell: dict[str, str] = {}
         pending = self.run.step(name, self._chat_attempt, spec, cell, retry=retry or AI_RETRY)
         cell["step"] = str(getattr(pending, "key", name))
-        envelope = await pending
+        envelope = _envelope(await pending)
         return envelope if full else envelope["value"]
 
     # -- configuration ---------------------------------------------------------------------
@@ -259,6 +259,14 @@ class RunAi:
             await self.host.log.record(full)
         except Exception as exc:  # the call log must never fail a call
             log.warning("run.ai: the call log refused a row: %s", exc)
+
+
+def _envelope(recorded: Any) -> dict[str, Any]:
+    """A step's recorded answer envelope; a bare value (a test's ``mock_step_result("ai.generate",
+    "hi")``) is the answer itself, with ``source: "mock"``."""
+    if isinstance(recorded, dict) and "value" in recorded and "source" in recorded:
+        return recorded
+    return {"value": recorded, "source": "mock", "provider": None, "model": None, "usage": {}}
 
 
 def _unfenced(text: str) -> str:

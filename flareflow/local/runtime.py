@@ -49,6 +49,7 @@ from ..engine.ids import new_run_id
 from ..engine.registry import Registry, default_registry
 from ..engine.status import TERMINAL, UNFINISHED, RunStatus
 from ..migrations.runs_index import PRUNE_LIMIT, prune_query
+from .ai import local_ai_host
 from .alarms import Alarms
 from .blobs import FileBlobs
 from .budget import open_budget
@@ -124,10 +125,12 @@ class LocalRuntime:
         self._settled: dict[str, asyncio.Event] = {}
         self.evictions = 0
         self.closed = False
-        #: ``run.ai``'s host (`flareflow.local.ai.local_ai_host`), set by whoever configures AI; None: none.
-        self.ai: Any = None
         #: Frames that are not events (a streamed AI answer's ``ai.token``): to current listeners only.
         self.live = LiveFrames()
+        #: ``run.ai``'s host: the state directory's cache and the index's call log, and no provider until
+        #: the project's ``[tool.flareflow.ai]`` says one (the CLI sets it: `flareflow.cli.backends`); a
+        #: call then fails naming the setting (and a test's mock of the step still answers).
+        self.ai: Any = local_ai_host(self.state_dir, None, self.index, self.clock.now, stream=self.live.token)
 
     # -- lifecycle -------------------------------------------------------------------------
     async def __aenter__(self) -> LocalRuntime:
