@@ -37,7 +37,7 @@ import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from ..engine.errors import FlareflowError, InvalidInput, NonRetryableError, StepFailed, Suspend, WaitTimeout
+from ..engine.errors import FlareflowError, InvalidInput, NonRetryableError, StepFailed, Suspend
 from ..engine.registry import Registry, WorkflowDef
 from ..engine.retry import NO_RETRY, Retry
 from ..engine.run import Run, live_output, task_tag
@@ -224,7 +224,7 @@ class _GraphRun:
             match = _EXIT.search(str(exc.error.get("message", "")))
             if match is not None:
                 record["exit_code"] = int(match.group(1))
-        except (WaitTimeout, FlareflowError) as exc:
+        except Exception as exc:  # WaitTimeout, a TaskError, a value of the wrong shape: this task failed
             record = {"status": FAILED, "error": {"type": type(exc).__name__, "message": str(exc)}}
         finally:
             task_tag.reset(token)
