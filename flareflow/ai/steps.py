@@ -151,6 +151,9 @@ class RunAi:
             hit = await self._cached(digest, schema)
             if hit is not None:
                 await self._log(row, started, hit.get("usage") or {}, cached=True)
+                if spec["stream"] and self.host.stream is not None:  # a cached answer arrives in one piece
+                    value = hit["value"]
+                    self.host.stream(self.run.id, step, value if isinstance(value, str) else json.dumps(value))
                 return {**hit, "source": "cache"}
         sink: TokenSink | None = None
         if spec["stream"] and self.host.stream is not None:

@@ -62,6 +62,12 @@ async def tuned(run: Run, prompt: str) -> Any:
 async def streamed(run: Run, prompt: str) -> Any:
     """A streamed answer."""
     return await run.ai.generate(prompt, stream=True, cache=False)
+
+
+@workflow("streamed-cached")
+async def streamed_cached(run: Run, prompt: str) -> Any:
+    """A streamed answer that may come from the cache."""
+    return await run.ai.generate(prompt, stream=True)
 '''
 
 

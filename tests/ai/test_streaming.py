@@ -134,3 +134,15 @@ def test_flareflow_run_with_url_prints_the_streamed_text(server: Any, standin: S
                  cwd=tmp_path, timeout=60)
     frames = [json.loads(x) for x in as_json.stdout.splitlines() if '"ai.token"' in x]
     assert len(frames) >= 4 and WORDS.endswith("".join(f["text"] for f in frames))
+
+
+def test_a_cached_streamed_answer_comes_as_one_frame(tmp_path: Path) -> None:
+    with standin_server() as standin:
+        root = write_project(tmp_path / "p", standin.url)
+        first = ff("run", "streamed-cached", "--input", '"again"', "--json", cwd=root, timeout=60)
+        assert first.returncode == 0, describe(first)
+        second = ff("run", "streamed-cached", "--input", '"again"', "--json", cwd=root, timeout=60)
+        assert second.returncode == 0, describe(second)
+        frames = [json.loads(x) for x in second.stdout.splitlines() if '"ai.token"' in x]
+        assert [f["text"] for f in frames] == ["answer to: again"]
+        assert len(standin.chat_calls()) == 1
