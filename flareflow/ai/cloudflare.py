@@ -78,8 +78,10 @@ class WorkersAiProvider:
         self.binding = binding
 
     async def _run(self, model: str, inputs: dict[str, Any]) -> Any:
+        """The binding's answer (a JS ``ReadableStream`` as it is, for ``stream: true``; else as Python)."""
         try:
-            return to_python(await self.binding.run(model, js_object(inputs)))
+            answer = await self.binding.run(model, js_object(inputs))
+            return answer if inputs.get("stream") else to_python(answer)
         except Exception as exc:
             text = str(exc)
             if _TRANSIENT.search(text):
@@ -95,16 +97,42 @@ class WorkersAiProvider:
             inputs["max_tokens"] = params["max_tokens"]
         if params.get("json"):
             inputs["response_format"] = {"type": "json_object"}
+        if on_token is not None:
+            return await self._streamed(model, {**inputs, "stream": True}, on_token)
         result = await self._run(model, inputs)
         text = result.get("response") if isinstance(result, dict) else None
         if isinstance(text, (dict, list)):  # a JSON-mode answer some models hand back parsed
             text = json.dumps(text)
         if not isinstance(text, str):
             raise AiUnavailable("Workers AI's answer has no 'response' text")
-        if on_token is not None and text:
-            on_token(text)
         usage = result.get("usage") if isinstance(result.get("usage"), dict) else {}
         return Completion(text, _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens")))
+
+    async def _streamed(self, model: str, inputs: dict[str, Any], on_token: TokenSink) -> Completion:
+        """``stream: true``: Workers AI's server-sent events, ``data: {"response": piece}`` (a last one
+        may carry ``usage``), then ``data: [DONE]``; each piece goes to ``on_token`` as it arrives."""
+        stream = await self._run(model, inputs)
+        parts: list[str] = []
+        usage: dict[str, Any] = {}
+
+        def line(text: str) -> None:
+            text = text.strip()
+            data = text[5:].strip() if text.startswith("data:") else ""
+            if not data or data == "[DONE]":
+                return
+            try:
+                chunk = json.loads(data)
+            except ValueError:
+                raise AiUnavailable(f"Workers AI's streamed chunk is not JSON: {data[:120]!r}") from None
+            piece = chunk.get("response") if isinstance(chunk, dict) else None
+            if isinstance(piece, str) and piece:
+                parts.append(piece)
+                on_token(piece)
+            if isinstance(chunk, dict) and isinstance(chunk.get("usage"), dict):
+                usage.update(chunk["usage"])
+
+        await _read_lines(stream, line)
+        return Completion("".join(parts), _int(usage.get("prompt_tokens")), _int(usage.get("completion_tokens")))
 
     async def embed(self, model: str, texts: list[str]) -> Embedding:
         result = await self._run(model, {"text": texts})

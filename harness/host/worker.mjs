@@ -274,8 +274,11 @@ const aiStandIn = {
     if (!url) {
       if (embed) return { shape: [texts.length, 3], data: texts.map((t, i) => [t.length, i, 0.5]) };
       const last = messages.filter((m) => m.role === 'user').pop();
-      return { response: `stand-in answer to: ${last ? last.content : ''}` };
+      const text = `stand-in answer to: ${last ? last.content : ''}`;
+      if (inputs.stream) return sseOf(text.split(/(?= )/).map((piece) => ({ response: piece })));
+      return { response: text };
     }
+    if (inputs.stream && !embed) return streamedAnswer(url, model, messages, inputs);
     const body = embed
       ? { model, input: texts }
       : { model, messages, temperature: inputs.temperature, max_tokens: inputs.max_tokens, response_format: inputs.response_format };
@@ -291,6 +294,57 @@ const aiStandIn = {
     return { response: data.choices[0].message.content, usage: data.usage };
   },
 };
+
+// Workers AI's streamed answer: server-sent events `data: {"response": piece}`, then `data: [DONE]`.
+function sseOf(chunks) {
+  const encoder = new TextEncoder();
+  return new ReadableStream({
+    start(controller) {
+      for (const chunk of chunks) controller.enqueue(encoder.encode(`data: ${JSON.stringify(chunk)}\n\n`));
+      controller.enqueue(encoder.encode('data: [DONE]\n\n'));
+      controller.close();
+    },
+  });
+}
+
+// `run(model, {messages, stream: true})`: the stand-in server's OpenAI chunks, re-framed as they come.
+async function streamedAnswer(url, model, messages, inputs) {
+  const res = await fetch(`${url.replace(/\/$/, '')}/chat/completions`, {
+    method: 'POST', headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model, messages, temperature: inputs.temperature, max_tokens: inputs.max_tokens, stream: true }),
+  });
+  if (res.status >= 400) {
+    const text = await res.text();
+    if (res.status === 429) throw new Error('AiError: 3040: Capacity temporarily exceeded, please try again. (429)');
+    if (res.status >= 500) throw new Error(`InferenceUpstreamError: ${res.status} ${text.slice(0, 200)}`);
+    throw new Error(`AiError: 5007: ${text.slice(0, 200)} (${res.status})`);
+  }
+  const reader = res.body.getReader();
+  const decoder = new TextDecoder();
+  const encoder = new TextEncoder();
+  let buffer = '';
+  return new ReadableStream({
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) {
+        controller.enqueue(encoder.encode('data: [DONE]\n\n'));
+        controller.close();
+        return;
+      }
+      buffer += decoder.decode(value, { stream: true });
+      const lines = buffer.split('\n');
+      buffer = lines.pop();
+      for (const line of lines) {
+        const data = line.trim().startsWith('data:') ? line.trim().slice(5).trim() : '';
+        if (!data || data === '[DONE]') continue;
+        const chunk = JSON.parse(data);
+        const piece = chunk.choices?.[0]?.delta?.content;
+        if (piece) controller.enqueue(encoder.encode(`data: ${JSON.stringify({ response: piece })}\n\n`));
+        if (chunk.usage) controller.enqueue(encoder.encode(`data: ${JSON.stringify({ response: '', usage: chunk.usage })}\n\n`));
+      }
+    },
+  });
+}
 
 // The env Python gets: the real one, plus the AI stand-in when the config binds AI.
 function pythonEnv(env) {

@@ -8,6 +8,8 @@ error retried and a refusal failing at once."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +17,7 @@ from typing import Any
 
 import httpx
 import pytest
+from websockets.asyncio.client import connect
 
 from tests.api.hosts import make_server
 
@@ -99,3 +102,28 @@ def test_capacity_errors_are_retried_and_refusals_fail_at_once(server: Any, stan
     run = finish(server, "one", "wrong")
     assert run["status"] == "failed", run
     assert "Workers AI refused the request" in str(run["error"]) and standin.calls == before + 1
+
+
+def test_a_streamed_answer_comes_piece_by_piece_through_the_binding(server: Any, standin: StandIn) -> None:
+    words = " ".join(f"p{i}" for i in range(10))
+    standin.script = [words]
+    standin.chunk_delay = 0.15
+    try:
+        run = httpx.post(f"{server.url}/runs", json={"workflow": "streamed", "input": "s"}, headers=server.headers)
+        run_id = run.json()["id"]
+
+        async def frames() -> list[dict[str, Any]]:
+            got = []
+            async with connect(f"{server.ws_base}/runs/{run_id}/ws", additional_headers=server.headers) as socket:
+                async for message in socket:
+                    got.append(json.loads(message))
+            return got
+
+        got = asyncio.run(frames())
+    finally:
+        standin.chunk_delay = 0.0
+    tokens = [f["text"] for f in got if f["type"] == "ai.token"]
+    assert len(tokens) >= 4 and words.endswith("".join(tokens)), tokens  # pieces, as the binding streamed them
+    done = [e for e in got if e["type"] == "step.completed"]
+    assert done and done[0]["result"]["value"] == words and done[0]["result"]["provider"] == "workers-ai"
+    assert standin.chat_calls()[-1]["body"]["stream"] is True
