@@ -19,6 +19,9 @@ Python workflows (one namespace: a clash names both files). Running it:
   ``loop`` (sequential, or ``parallel: true``; ``stop_on_failure`` skips the items after a failure) and
   ``workflow`` (another workflow run *inline*, in its own key scope of this run: its steps are this
   run's steps, its output the task's result).
+* a ``shell`` or ``docker`` task's step streams its output while it runs (``step.output`` events,
+  `flareflow.engine.run.live_output`) unless ``live_output: false``; its logs keep every line anyway.
+* every durable call of a task carries the task's id on its events (`flareflow.engine.run.task_tag`).
 * ``retry`` (``attempts``, ``delay`` and ``max_delay`` in ms, ``backoff``, default constant) maps onto
   `Retry`; without one a task has a single attempt. ``timeout``: seconds (``http``: milliseconds).
 
@@ -47,7 +50,7 @@ from .expressions import ExpressionError, parse_condition, render_value
 from .model import COMPLETED, FAILED, SKIPPED, Graph
 from .ports import current
 
-__all__ = ["ENV_KEY", "GraphFailed", "register_graph"]
+__all__ = ["ENV_KEY", "GraphFailed", "graph_of", "register_graph"]
 
 #: The input key holding environment overrides (``flareflow run --env K=V``); not part of ``inputs``.
 ENV_KEY = "$env"
