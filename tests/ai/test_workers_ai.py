@@ -114,9 +114,12 @@ def test_a_streamed_answer_comes_piece_by_piece_through_the_binding(server: Any,
 
         async def frames() -> list[dict[str, Any]]:
             got = []
-            async with connect(f"{server.ws_base}/runs/{run_id}/ws", additional_headers=server.headers) as socket:
+            url = f"{server.ws_base}/runs/{run_id}/ws"
+            async with connect(url, additional_headers=server.headers, close_timeout=0.5) as socket:
                 async for message in socket:
                     got.append(json.loads(message))
+                    if got[-1]["type"] == "run.completed":
+                        break  # not until workerd's late close (harness/README.md H1)
             return got
 
         got = asyncio.run(frames())
