@@ -174,7 +174,7 @@ CASES = [
     pytest.param(Case(("validate",), ("tool.flareflow.workflows", "nowhere/flows.py", "does not exist"),
                       breaks=_settings('workflows = ["workflows"]', 'workflows = ["nowhere/flows.py"]')),
                  id="settings-workflows-missing-file"),
-    pytest.param(Case(("runs", "show", "{quick}"), ("pyproject.toml", "invalid TOML", "at line 12"),
+    pytest.param(Case(("runs", "show", "{quick}"), ("pyproject.toml", "invalid TOML", "at line 15"),
                       breaks=_settings('[tool.flareflow.local]', '[tool.flareflow.local]\nstate_dir = = "x"')),
                  id="settings-invalid-toml"),
 ]
