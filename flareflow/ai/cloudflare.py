@@ -74,13 +74,19 @@ class WorkersAiProvider:
 
     name = "workers-ai"
 
-    def __init__(self, binding: Any) -> None:
+    def __init__(self, binding: Any, gateway: str | None = None) -> None:
         self.binding = binding
+        #: An AI Gateway id: every call goes through it (``run(model, inputs, {gateway: {id}})``).
+        self.gateway = gateway
 
     async def _run(self, model: str, inputs: dict[str, Any]) -> Any:
         """The binding's answer (a JS ``ReadableStream`` as it is, for ``stream: true``; else as Python)."""
         try:
-            answer = await self.binding.run(model, js_object(inputs))
+            if self.gateway:
+                answer = await self.binding.run(model, js_object(inputs),
+                                                js_object({"gateway": js_object({"id": self.gateway})}))
+            else:
+                answer = await self.binding.run(model, js_object(inputs))
             return answer if inputs.get("stream") else to_python(answer)
         except Exception as exc:
             text = str(exc)
@@ -198,7 +204,7 @@ def cloudflare_ai_host(env: Any, now: Callable[[], float], stream: StreamSink | 
                 key = str(found)
             return OpenAiProvider(str(config["worker_base_url"]), key, transport, float(config.get("timeout") or 120.0))
         if _present(binding):
-            return WorkersAiProvider(binding)
+            return WorkersAiProvider(binding, config.get("gateway"))
         raise AiNotConfigured("run.ai: no AI provider on the Worker; add the Workers AI binding ([ai] binding = "
                               "\"AI\": flareflow build adds it when a workflow uses run.ai) or set "
                               "tool.flareflow.ai.worker_base_url")

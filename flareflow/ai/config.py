@@ -22,6 +22,7 @@ HOSTS: Final = ("local", "cloudflare")
 DEFAULTS: Final[dict[str, Any]] = {
     "base_url": None,          # the OpenAI-compatible server (.../v1) of the local runtime
     "worker_base_url": None,   # one the Worker calls instead of its Workers AI binding (None: the binding)
+    "gateway": None,           # the AI Gateway (its id) the Worker's binding calls go through
     "api_key_env": None,       # the NAME of the environment variable holding its API key
     "model": None,             # default model of generate / chat
     "embed_model": None,       # default model of embed
@@ -54,7 +55,7 @@ def check_config(doc: Any, where: str = "tool.flareflow.ai") -> dict[str, Any]:
         if value is None:
             out[key] = None
             continue
-        if key in ("base_url", "worker_base_url", "api_key_env", "model", "embed_model"):
+        if key in ("base_url", "worker_base_url", "api_key_env", "model", "embed_model", "gateway"):
             if not isinstance(value, str) or not value.strip():
                 raise _fail(where, key, "must be a non-empty string")
             if key.endswith("base_url") and not value.startswith(("http://", "https://")):

@@ -15,6 +15,10 @@ a replay returns the same answer even after the cache entry expired.
 Settings come in layers (`flareflow.ai.config`): defaults < ``[tool.flareflow.ai]`` < the ``config:ai``
 document in the host's key-value store, read once per activation (one `RunAi` per activation) < the
 call's own arguments.
+
+``stream=True`` hands each piece of the answer to the host's stream sink as it arrives (``ai.token``
+frames, `flareflow.ai.frames`; a cached answer as one piece); the step still records the whole answer
+once. A recorded result that is not an envelope (a test's mock of the step) is the answer itself.
 """
 
 from __future__ import annotations

@@ -266,7 +266,7 @@ async function settle(result) {
 // does (a 429 as "3040: Capacity temporarily exceeded", a 5xx as InferenceUpstreamError, another
 // 4xx as "5007"); without a URL it answers by itself ("stand-in answer to: <last user message>").
 const aiStandIn = {
-  async run(model, inputs = {}) {
+  async run(model, inputs = {}, options = {}) {
     const embed = inputs.text !== undefined;
     const texts = embed ? [].concat(inputs.text) : [];
     const messages = inputs.messages ?? [{ role: 'user', content: String(inputs.prompt ?? '') }];
@@ -278,12 +278,13 @@ const aiStandIn = {
       if (inputs.stream) return sseOf(text.split(/(?= )/).map((piece) => ({ response: piece })));
       return { response: text };
     }
-    if (inputs.stream && !embed) return streamedAnswer(url, model, messages, inputs);
+    const headers = { 'content-type': 'application/json', 'x-ai-gateway': options?.gateway?.id ?? '' };
+    if (inputs.stream && !embed) return streamedAnswer(url, model, messages, inputs, headers);
     const body = embed
       ? { model, input: texts }
       : { model, messages, temperature: inputs.temperature, max_tokens: inputs.max_tokens, response_format: inputs.response_format };
     const res = await fetch(`${url.replace(/\/$/, '')}${embed ? '/embeddings' : '/chat/completions'}`, {
-      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body),
+      method: 'POST', headers, body: JSON.stringify(body),
     });
     const text = await res.text();
     if (res.status === 429) throw new Error('AiError: 3040: Capacity temporarily exceeded, please try again. (429)');
@@ -308,9 +309,9 @@ function sseOf(chunks) {
 }
 
 // `run(model, {messages, stream: true})`: the stand-in server's OpenAI chunks, re-framed as they come.
-async function streamedAnswer(url, model, messages, inputs) {
+async function streamedAnswer(url, model, messages, inputs, headers) {
   const res = await fetch(`${url.replace(/\/$/, '')}/chat/completions`, {
-    method: 'POST', headers: { 'content-type': 'application/json' },
+    method: 'POST', headers,
     body: JSON.stringify({ model, messages, temperature: inputs.temperature, max_tokens: inputs.max_tokens, stream: true }),
   });
   if (res.status >= 400) {

@@ -58,7 +58,8 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
             body = json.loads(self.rfile.read(length) or b"{}")
             with state.lock:
                 state.requests.append({"path": self.path, "body": body,
-                                       "authorization": self.headers.get("authorization")})
+                                       "authorization": self.headers.get("authorization"),
+                                       "gateway": self.headers.get("x-ai-gateway")})
             action = state.next_answer()
             if action == "fail":
                 return self._send(500, b'{"error": {"message": "stand-in server error"}}')

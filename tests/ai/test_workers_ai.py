@@ -34,7 +34,8 @@ def write_binding_project(root: Path) -> Path:
     (root / "workflows" / "__init__.py").write_text("")
     (root / "workflows" / "ai_flows.py").write_text(WORKFLOWS)
     (root / "pyproject.toml").write_text(
-        '[project]\nname = "ai-binding"\nversion = "0.1.0"\n\n[tool.flareflow.ai]\nmodel = "fast"\ncache_ttl = 600\n'
+        '[project]\nname = "ai-binding"\nversion = "0.1.0"\n\n'
+        '[tool.flareflow.ai]\nmodel = "fast"\ncache_ttl = 600\ngateway = "my-gateway"\n'
         f'models = {{ fast = {{ local = "stand-in-model", cloudflare = "{CLOUDFLARE_MODEL}" }} }}\n')
     return root
 
@@ -72,6 +73,7 @@ def test_the_binding_answers_with_the_mapped_model_and_the_kv_cache_has_its_ttl(
     assert first.json()["source"] == "ai" and first.json()["result"] == "answer to: binding"
     assert first.json()["model"] == CLOUDFLARE_MODEL
     assert standin.chat_calls()[-1]["body"]["model"] == CLOUDFLARE_MODEL  # through env.AI.run
+    assert standin.chat_calls()[-1]["gateway"] == "my-gateway"  # through the configured AI Gateway
     again = httpx.post(f"{server.url}/api/workflow", json={"prompt": "binding"}, headers=server.headers, timeout=60)
     assert again.json()["source"] == "cache" and len(standin.chat_calls()) == 1
     calls = httpx.get(f"{server.url}/ai/calls", params={"run": first.json()["run_id"]}, headers=server.headers)
