@@ -200,7 +200,9 @@ def cloudflare_ai_host(env: Any, now: Callable[[], float], stream: StreamSink | 
                 found = getattr(env, str(config["api_key_env"]), None)
                 if not _present(found) or not str(found):
                     raise AiNotConfigured(f"run.ai: the secret {config['api_key_env']} "
-                                          "(tool.flareflow.ai.api_key_env) is not set on the Worker")
+                                          "(tool.flareflow.ai.api_key_env) is not set on the Worker: list it in "
+                                          "tool.flareflow.worker.secrets and run wrangler secret put "
+                                          f"{config['api_key_env']}")
                 key = str(found)
             return OpenAiProvider(str(config["worker_base_url"]), key, transport, float(config.get("timeout") or 120.0))
         if _present(binding):

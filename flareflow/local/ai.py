@@ -8,6 +8,7 @@ Layout under the state directory: ``kv/<sha256 of the key>.json`` holding ``{"ke
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import os
@@ -79,6 +80,8 @@ class FileKv:
             return None
         expires = entry.get("expires")
         if isinstance(expires, (int, float)) and expires <= self.clock():
+            with contextlib.suppress(OSError):  # expired: gone, as from KV
+                self._path(key).unlink()
             return None
         text = entry.get("text")
         return text if isinstance(text, str) else None
