@@ -58,6 +58,12 @@ async def tuned(run: Run, prompt: str) -> Any:
     return [plain, mapped]
 
 
+@workflow("fanned")
+async def fanned(run: Run, prompts: list[str]) -> Any:
+    """Calls side by side in run.parallel (each in its own key scope)."""
+    return await run.parallel(*(run.ai.generate(p, cache=False) for p in prompts))
+
+
 @workflow("streamed")
 async def streamed(run: Run, prompt: str) -> Any:
     """A streamed answer."""

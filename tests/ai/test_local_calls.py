@@ -113,3 +113,14 @@ def test_bad_setting_is_refused_naming_the_key(tmp_path: Path) -> None:
     result = ff("runs", "list", cwd=root)
     assert result.returncode != 0, describe(result)
     assert "tool.flareflow.ai" in result.stderr and "cache_ttl" in result.stderr
+
+
+def test_parallel_calls_and_their_log(tmp_path: Path, standin: StandIn) -> None:
+    root = write_project(tmp_path / "p", standin.url)
+    code, events = run_json(root, "fanned", ["a", "b", "c"])
+    assert code == 0, events
+    assert output(events) == ["answer to: a", "answer to: b", "answer to: c"]
+    steps = sorted(e["step"] for e in events if e["type"] == "step.completed")
+    assert steps == ["0.0/ai.generate#1", "0.1/ai.generate#1", "0.2/ai.generate#1"]
+    logged = json.loads(ff("ai", "log", "--json", cwd=root).stdout)
+    assert sorted(c["step"] for c in logged) == steps
