@@ -4,7 +4,8 @@ The Worker has no YAML parser and no project folder, so the build writes ``src/f
 the project's graphs (`flareflow.graphs.model.Graph.to_json`, migration folders embedded) as a JSON
 literal that `flareflow.graphs.cloudflare.register_all` registers when the entry imports it. A task
 that only the local runtime can run (shell, docker, data_processor, a database ``connection``) fails
-the build with one line naming it (`flareflow.graphs.validate.cloudflare_errors`).
+the build with one line naming it (`flareflow.graphs.validate.cloudflare_errors`), unless its graph says
+``"local_only": true``: such a graph is left out of the Worker (it exists on the local runtime only).
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import json
 from pathlib import Path
 
 from ..graphs.files import GraphFileError, load_graph_file
-from ..graphs.validate import cloudflare_errors
+from ..graphs.validate import LOCAL_ONLY_HINT, cloudflare_errors, is_local_graph
 from .graphs import embed_migrations, graph_files, graphs_in, migration_folders
 from .project import Project
 
@@ -35,13 +36,13 @@ def graph_build(project: Project) -> tuple[list[str], dict[str, bytes]]:
     error for the first task Cloudflare cannot run, and for a missing migration folder."""
     from .build import BuildError
 
-    graphs = graphs_in(project)
+    graphs = [graph for graph in graphs_in(project) if not is_local_graph(graph)]
     if not graphs:
         return [], {}
     errors = [error for graph in graphs for error in cloudflare_errors(graph)]
     if errors:
         more = f" (and {len(errors) - 1} more; see: flareflow validate)" if len(errors) > 1 else ""
-        raise BuildError(f"{errors[0]}{more}")
+        raise BuildError(f"{errors[0]}{more}; {LOCAL_ONLY_HINT}")
     shipped = [embed_migrations(project, graph).to_json() for graph in sorted(graphs, key=lambda g: g.name)]
     text = json.dumps(shipped, separators=(",", ":"), sort_keys=True)
     return [MODULE], {f"src/{MODULE}.py": _TEMPLATE.format(text=repr(text)).encode()}

@@ -226,6 +226,7 @@ def validate(
     """Check the project as `flareflow build` does (settings, workflow imports, schedules, a root wrangler
     config), without building; exit 1 on the first problem. Every error of every task-graph file is
     listed (one located line each) first. Warnings go to stderr."""
+    from ..graphs.validate import LOCAL_ONLY_HINT
     from .build import check
     from .graphs import graph_errors
 
@@ -233,6 +234,8 @@ def validate(
     problems = _guard(lambda: graph_errors(proj, cloudflare=not local))
     for problem in problems:
         err_console.print(f"[bold red]error:[/bold red] {escape(str(problem))}", highlight=False, soft_wrap=True)
+    if any("cannot be built for Cloudflare" in problem.message for problem in problems):
+        err_console.print(f"hint: {escape(LOCAL_ONLY_HINT)}", highlight=False, soft_wrap=True)
     if problems:
         raise typer.Exit(1)
     for warning in _guard(lambda: check(proj)).warnings:

@@ -34,7 +34,7 @@ COMMON_FIELDS: Final = ("id", "name", "type", "description", "depends_on", "when
                         "retry", "timeout", "on_failure")
 #: Top-level fields of a definition.
 GRAPH_FIELDS: Final = ("$schema", "name", "version", "description", "trigger", "inputs", "env", "tasks",
-                       "on_failure")
+                       "on_failure", "local_only")
 TRIGGER_TYPES: Final = ("manual", "schedule", "event", "webhook")
 #: Types that need the machine flareflow runs on (processes, files); the Cloudflare build refuses them.
 LOCAL_ONLY: Final = frozenset({"shell", "docker", "data_processor"})

@@ -126,6 +126,8 @@ class _Checker:
         for key in ("version", "description"):
             if key in d and not isinstance(d[key], str):
                 self.err(key, f"must be a string, got {_kind(d[key])}")
+        if "local_only" in d and not isinstance(d["local_only"], bool):
+            self.err("local_only", f"must be true or false, got {_kind(d['local_only'])}")
         self.trigger(d.get("trigger"))
         if "inputs" in d:
             try:
@@ -591,6 +593,11 @@ class _Upstream:
         return self.checker.upstream(self.tid) | extra
 
 
+def is_local_graph(graph: Graph) -> bool:
+    """Whether the graph says ``"local_only": true``: it runs on the local runtime and is never built for Cloudflare."""
+    return isinstance(graph.definition, dict) and graph.definition.get("local_only") is True
+
+
 def validate_graph(graph: Graph) -> list[GraphError]:
     """Every problem of ``graph``, in definition order (empty: it is valid). Never raises."""
     try:
@@ -614,10 +621,18 @@ def _walk_local(task: Any, here: str, owner: str | None, out: list[tuple[str, st
             _walk_local(sub, child(child(here, "tasks"), index), owner, out)
 
 
+#: Said once after the errors `cloudflare_errors` found, by ``flareflow validate`` and the build.
+LOCAL_ONLY_HINT = ('a graph meant for this machine only can say "local_only": true (the Cloudflare build leaves '
+                   "it out); flareflow validate --local checks the project for the local runtime alone")
+
+
 def cloudflare_errors(graph: Graph) -> list[GraphError]:
-    """One error per task a Cloudflare Worker cannot run (`is_local_only`), naming the task."""
+    """One error per task a Cloudflare Worker cannot run (`is_local_only`), naming the task; none for a graph
+    marked ``"local_only": true``, which the build leaves out of the Worker."""
     found: list[tuple[str, str | None, dict[str, Any]]] = []
     d = graph.definition
+    if is_local_graph(graph):
+        return []
     for key in ("tasks", "on_failure"):
         tasks = d.get(key) if isinstance(d, dict) else None
         if isinstance(tasks, list):

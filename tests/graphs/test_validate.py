@@ -4,11 +4,14 @@ tasks by name; a name clash with a Python workflow names both files."""
 
 from __future__ import annotations
 
+import ast
+import json
 from pathlib import Path
 
+from flareflow.graphs.validate import LOCAL_ONLY_HINT
 from tests.cli.helpers import assert_no_traceback, describe, ff
 
-from .helpers import make_project
+from .helpers import make_project, output_of, run_json
 
 BROKEN = """\
 name: ci-cd
@@ -83,12 +86,37 @@ def test_a_cloudflare_check_names_each_local_only_task(tmp_path: Path) -> None:
         '"binding" (a D1 binding): it cannot be built for Cloudflare',
         'error: workflows/ops.json:27 tasks[3].then: the then of task "each" is a docker task, which runs only on '
         "the local runtime: it cannot be built for Cloudflare",
+        f"hint: {LOCAL_ONLY_HINT}",
     ], result.stderr
     build = ff("build", cwd=root)
     assert build.returncode == 1
     assert build.stderr.startswith('error: workflows/ops.json:4 tasks[0]: task "build" is a shell task'), build.stderr
-    assert "(and 2 more; see: flareflow validate)" in build.stderr
+    assert "(and 2 more; see: flareflow validate)" in build.stderr and '"local_only": true' in build.stderr
     assert not (root / ".flareflow" / "build" / "src").exists()
+
+
+def test_a_local_only_graph_validates_and_stays_out_of_the_cloudflare_build(tmp_path: Path) -> None:
+    """A CI graph of shell tasks beside a deployable one: marked "local_only", it validates as it is, the build
+    succeeds and ships only the other graph, and it still runs on the local runtime."""
+    root = make_project(tmp_path, {
+        "workflows/ops.json": {"name": "ops", "local_only": True,
+                               "tasks": [{"id": "build", "type": "shell", "command": "echo built"}]},
+        "workflows/nap.json": {"name": "nap", "tasks": [{"id": "nap", "type": "sleep", "duration": "10ms"}]}})
+    checked = ff("validate", cwd=root)
+    assert checked.returncode == 0, describe(checked)
+    assert checked.stdout.strip().endswith("2 workflow(s): nap, ops"), checked.stdout
+    built = ff("build", cwd=root)
+    assert built.returncode == 0, describe(built)
+    shipped = (root / ".flareflow" / "build" / "src" / "flareflow_graphs.py").read_text(encoding="utf-8")
+    literal = next(node.value for node in ast.walk(ast.parse(shipped))
+                   if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("["))
+    assert [graph["definition"]["name"] for graph in json.loads(literal)] == ["nap"]
+    _, events = run_json(root, "ops")
+    assert output_of(events)["tasks"]["build"]["result"] == "built"
+    wrong = make_project(tmp_path / "wrong", {"workflows/ops.json": {"name": "ops", "local_only": "yes",
+                                                                        "tasks": []}})
+    refused = ff("validate", cwd=wrong)
+    assert refused.returncode == 1 and "local_only: must be true or false, got a string" in refused.stderr
 
 
 def test_a_graph_named_like_a_python_workflow_is_an_error_naming_both(tmp_path: Path) -> None:
