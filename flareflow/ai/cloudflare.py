@@ -10,7 +10,6 @@ The project's ``[tool.flareflow.ai]`` table reaches the Worker as the ``FLAREFLO
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Callable
 from typing import Any
 
@@ -19,7 +18,7 @@ import js
 from ..durable_objects.jsglue import js_object, js_param, jsnull, to_python
 from ..migrations.ai_calls import INSERT, insert_params
 from .config import WORKERS_AI_EMBED_MODEL, WORKERS_AI_MODEL
-from .errors import AiNotConfigured, AiRequestRefused, AiUnavailable
+from .errors import AiNotConfigured, AiUnavailable, classify_binding_error
 from .host import AiHost, StreamSink
 from .openai import LineSink, OpenAiProvider
 from .ports import Completion, Embedding, Provider, TokenSink
@@ -64,11 +63,6 @@ async def _read_lines(body: Any, on_line: LineSink) -> None:
         on_line(buffer)
 
 
-#: What the binding's errors say when a retry can help: a rate limit or capacity error (3040, 429),
-#: an upstream or internal failure (a 5xx, InferenceUpstreamError, 3043 internal server error).
-_TRANSIENT = re.compile(r"\b(429|5\d\d|3040|3043)\b|InferenceUpstreamError|[Cc]apacity|[Rr]ate limit|[Tt]imed? ?out")
-
-
 class WorkersAiProvider:
     """`flareflow.ai.ports.Provider` on the Workers AI binding: ``await AI.run(model, inputs)``."""
 
@@ -89,10 +83,7 @@ class WorkersAiProvider:
                 answer = await self.binding.run(model, js_object(inputs))
             return answer if inputs.get("stream") else to_python(answer)
         except Exception as exc:
-            text = str(exc)
-            if _TRANSIENT.search(text):
-                raise AiUnavailable(f"Workers AI: {text[:300]}") from None
-            raise AiRequestRefused(f"Workers AI refused the request: {text[:300]}") from None
+            raise classify_binding_error(str(exc)) from None
 
     async def chat(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any],
                    on_token: TokenSink | None) -> Completion:

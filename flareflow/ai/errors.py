@@ -8,6 +8,8 @@ as does `AiNotConfigured` (no provider) and `AiSchemaError` (answers that kept f
 
 from __future__ import annotations
 
+import re
+
 from ..engine.errors import FlareflowError, NonRetryableError
 
 
@@ -33,6 +35,18 @@ class AiNotConfigured(NonRetryableError):
 
 class AiSchemaError(NonRetryableError):
     """The model's answers kept failing the schema; the message quotes the last validation failure."""
+
+
+#: What the Workers AI binding's errors say when a retry can help: a rate limit or capacity error (3040,
+#: 429), an upstream or internal failure (a 5xx, InferenceUpstreamError, 3043), a timeout.
+_TRANSIENT = re.compile(r"\b(429|5\d\d|3040|3043)\b|InferenceUpstreamError|[Cc]apacity|[Rr]ate limit|[Tt]imed? ?out")
+
+
+def classify_binding_error(text: str) -> FlareflowError:
+    """The error for what the Workers AI binding threw (it has no status code, only its message)."""
+    if _TRANSIENT.search(text):
+        return AiUnavailable(f"Workers AI: {text[:300]}")
+    return AiRequestRefused(f"Workers AI refused the request: {text[:300]}")
 
 
 def classify(status: int, detail: str) -> FlareflowError:
