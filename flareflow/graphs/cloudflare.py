@@ -22,7 +22,7 @@ from ..engine.errors import NonRetryableError
 from ..engine.registry import Registry
 from .compiler import register_graph
 from .model import Graph
-from .ports import Ports, install
+from .ports import Ports, install, sql_statements
 
 try:
     from pyodide.ffi import jsnull
@@ -90,19 +90,6 @@ def _result(raw: Any) -> Any:
     return {"changes": meta.get("changes", 0), "last_row_id": meta.get("last_row_id")}
 
 
-def _split(sql: str) -> list[str]:
-    parts, current = [], []
-    for line in sql.splitlines():
-        current.append(line)
-        if line.rstrip().endswith(";"):
-            parts.append("\n".join(current))
-            current = []
-    if "".join(current).strip():
-        parts.append("\n".join(current))
-    return [p for p in parts if p.strip() and not all(not ln.strip() or ln.strip().startswith("--")
-                                                       for ln in p.splitlines())]
-
-
 async def _database(request: dict[str, Any]) -> Any:
     db = _binding(request)
     op = request["op"]
@@ -123,7 +110,7 @@ async def _database(request: dict[str, Any]) -> Any:
         for name, sql in files:
             if name in done:
                 continue
-            batch += [db.prepare(s) for s in _split(sql)]
+            batch += [db.prepare(s) for s in sql_statements(sql)]
             batch.append(_statement(db, "INSERT INTO _flareflow_migrations VALUES (?, datetime('now'))", [name]))
             applied.append(name)
         if batch:

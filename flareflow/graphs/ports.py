@@ -22,7 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Ports", "current", "install"]
+__all__ = ["Ports", "current", "install", "sql_statements"]
 
 HttpPort = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 DatabasePort = Callable[[dict[str, Any]], Awaitable[Any]]
@@ -56,3 +56,19 @@ def install(ports: Ports) -> None:
 
 def current() -> Ports:
     return _ports
+
+
+def sql_statements(sql: str) -> list[str]:
+    """A migration file's statements, split on ``;`` at line ends (SQLite runs one statement at a time; a D1
+    batch takes one prepared statement each), without the pieces that hold only comments. One rule for
+    both hosts' database ports, so a file migrates the same way on each."""
+    parts, current = [], []
+    for line in sql.splitlines():
+        current.append(line)
+        if line.rstrip().endswith(";"):
+            parts.append("\n".join(current))
+            current = []
+    if "".join(current).strip():
+        parts.append("\n".join(current))
+    return [p for p in parts if p.strip() and not all(not ln.strip() or ln.strip().startswith("--")
+                                                       for ln in p.splitlines())]

@@ -34,7 +34,7 @@ from pathlib import Path
 from typing import Any
 
 from ..engine.errors import FlareflowError, NonRetryableError
-from ..graphs.ports import Ports, install
+from ..graphs.ports import Ports, install, sql_statements
 
 __all__ = ["install_local_ports", "local_ports"]
 
@@ -194,7 +194,7 @@ class _LocalTasks:
             if name in done:
                 continue
             try:
-                for statement in _split(sql):
+                for statement in sql_statements(sql):
                     db.execute(statement)
             except sqlite3.Error as exc:
                 raise NonRetryableError(f"migration {name} failed (all of this run's migrations rolled back): "
@@ -206,20 +206,6 @@ class _LocalTasks:
     # -- http --------------------------------------------------------------------------------
     async def http(self, request: dict[str, Any]) -> dict[str, Any]:
         return await asyncio.to_thread(_urllib, request)
-
-
-def _split(sql: str) -> list[str]:
-    """A migration file's statements (split on ``;`` at line ends; SQLite runs one at a time)."""
-    parts, current = [], []
-    for line in sql.splitlines():
-        current.append(line)
-        if line.rstrip().endswith(";"):
-            parts.append("\n".join(current))
-            current = []
-    if "".join(current).strip():
-        parts.append("\n".join(current))
-    return [p for p in parts if p.strip() and not all(ln.strip().startswith("--") or not ln.strip()
-                                                       for ln in p.splitlines())]
 
 
 def _statement(db: sqlite3.Connection, sql: str, params: Any) -> Any:
