@@ -55,10 +55,10 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .durations import parse_duration
-from .errors import StepTimeout, WorkflowDefinitionError
+from .errors import WorkflowDefinitionError
 from .history import STEP, Journal
 from .retry import Retry
-from .run import DEFAULT_RETRY, Run, _Pending, _Raised, _unwinds, encode_text, to_json
+from .run import DEFAULT_RETRY, Run, _Pending, _Raised, _unwinds, bounded, encode_text, to_json
 
 #: Hex characters of a hash kept in keys and events (64 bits: collisions are not a practical concern).
 HASH_CHARS = 16
@@ -452,31 +452,7 @@ async def _bounded(journal: Journal, call: Callable[[], Any], method: Method, wh
                 raise
             raise _Raised(exc) from exc
 
-    timeout = method.timeout
-    if timeout is None:
-        return await work()
-    started = journal.now()
-    task = asyncio.ensure_future(work())
-    timer = asyncio.ensure_future(journal.sleep(timeout))
-    try:
-        done, _ = await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
-    except BaseException:
-        task.cancel()
-        task.add_done_callback(_forget)
-        raise
-    finally:
-        timer.cancel()
-    if task in done and journal.now() - started < timeout:
-        return task.result()
-    if not task.done():
-        task.cancel()
-    task.add_done_callback(_forget)
-    raise StepTimeout(f"{what} timed out after {timeout:g}s")
-
-
-def _forget(task: asyncio.Future[Any]) -> None:
-    if not task.cancelled():
-        task.exception()
+    return await bounded(journal, work, method.timeout, what)
 
 
 __all__ = ["Domain", "DomainCall", "DomainHandle", "DomainMethod", "DomainRegistry", "Method", "StepContext",

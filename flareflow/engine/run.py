@@ -226,6 +226,33 @@ def _forget(task: asyncio.Future[Any]) -> None:
         task.exception()
 
 
+async def bounded(journal: Journal, call: Callable[[], Awaitable[T]], timeout: float | None, what: str) -> T:
+    """``await call()``, failing with `StepTimeout` (``"{what} timed out after …"``) once ``timeout`` seconds
+    have passed on the host's clock. At the deadline the work is abandoned, not awaited (a thread cannot be
+    stopped: it runs on and its late result is dropped), so a step that ignores cancellation cannot hold the
+    run; one that ran inline past the deadline fails with the timeout once it returns. The one timeout rule
+    of a step's attempt and of a domain method within one (`flareflow.engine.domains`)."""
+    if timeout is None:
+        return await call()
+    started = journal.now()
+    work = asyncio.ensure_future(call())
+    timer = asyncio.ensure_future(journal.sleep(timeout))
+    try:
+        done, _ = await asyncio.wait({work, timer}, return_when=asyncio.FIRST_COMPLETED)
+    except BaseException:
+        work.cancel()
+        work.add_done_callback(_forget)
+        raise
+    finally:
+        timer.cancel()
+    if work in done and journal.now() - started < timeout:
+        return work.result()
+    if not work.done():
+        work.cancel()
+    work.add_done_callback(_forget)
+    raise StepTimeout(f"{what} timed out after {timeout:g}s")
+
+
 class _Held(Suspend):
     """Unwinds the workflow at a replay divergence; the activation ends ``held``."""
 
@@ -596,25 +623,7 @@ class Execution:
                     raise
                 raise _Raised(exc) from exc
 
-        if timeout is None:
-            return await call()
-        started = self.journal.now()
-        work = asyncio.ensure_future(call())
-        timer = asyncio.ensure_future(self.journal.sleep(timeout))
-        try:
-            done, _ = await asyncio.wait({work, timer}, return_when=asyncio.FIRST_COMPLETED)
-        except BaseException:
-            work.cancel()
-            work.add_done_callback(_forget)
-            raise
-        finally:
-            timer.cancel()
-        if work in done and self.journal.now() - started < timeout:
-            return work.result()
-        if not work.done():
-            work.cancel()  # abandoned: not awaited, so a step that ignores cancellation cannot hold us
-        work.add_done_callback(_forget)
-        raise StepTimeout(f"step '{name}' attempt {attempt} timed out after {timeout:g}s")
+        return await bounded(self.journal, call, timeout, f"step '{name}' attempt {attempt}")
 
     # -- timers and waits ------------------------------------------------------------------
     async def run_sleep(self, key: str, pos: str, rec: StepRecord | None, name: str, seconds: float) -> None:
