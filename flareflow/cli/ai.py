@@ -53,7 +53,7 @@ def _remote(url: str, token: str | None, method: str, path: str, **kwargs: Any) 
 
 @ai_app.command("log")
 def ai_log(
-    run: Annotated[str | None, typer.Option("--run", help="Only the calls of this run.")] = None,
+    run: Annotated[str | None, typer.Option("--run", help="Only the calls of this run (id or unique prefix).")] = None,
     model: Annotated[str | None, typer.Option(help="Only the calls of this model.")] = None,
     limit: Annotated[int, typer.Option(min=1, max=500, help="How many, newest first.")] = 50,
     as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
@@ -63,6 +63,9 @@ def ai_log(
 ) -> None:
     """The AI call log: every run.ai call (cache hits too), newest first."""
     if url:
+        if run:
+            run = _full_id(run, [r["id"] for r in _remote(url, token, "GET", "/runs",
+                                                           params=_prefix_params(run))["runs"]])
         params: dict[str, Any] = {"limit": limit}
         params.update({k: v for k, v in (("run", run), ("model", model)) if v})
         calls = list(_remote(url, token, "GET", "/ai/calls", params=params)["calls"])
@@ -73,6 +76,8 @@ def ai_log(
         if path.exists():
             index = guard(lambda: RunIndex(path))
             try:
+                if run:
+                    run = _full_id(run, [r["id"] for r in index.list(**_prefix_params(run))])
                 calls = asyncio.run(_listed(IndexCallLog(index), run, model, limit))
             finally:
                 index.close()
@@ -80,7 +85,8 @@ def ai_log(
         console.print_json(json.dumps(calls))
         return
     if not calls:
-        console.print("no AI calls yet")
+        filters = " and ".join(f"--{k} {v}" for k, v in (("run", run), ("model", model)) if v)
+        console.print(f"no AI calls match {filters}" if filters else "no AI calls yet")
         return
     table = Table("at", "run", "step", "model", "source", "tokens", "ms", "error", box=None)
     for call in calls:
@@ -89,6 +95,21 @@ def ai_log(
                       escape(str(call["model"])), "cache" if call["cached"] else str(call["provider"]), tokens,
                       f"{float(call['latency_ms']):.0f}", escape(str(call.get("error") or "")[:60]))
     console.print(table)
+
+
+def _prefix_params(run: str) -> dict[str, Any]:
+    """The run listing that finds the runs whose id starts with ``run`` (two say it is ambiguous)."""
+    return {"id_prefix": run, "limit": 2}
+
+
+def _full_id(run: str, matches: list[str]) -> str:
+    """``--run`` as a full id: a unique prefix is completed like ``runs show``'s (an id no run has
+    any more, or no hex, is kept as given: the call log outlives a deleted run)."""
+    if run in matches or not all(c in "0123456789abcdef" for c in run):
+        return run
+    if len(matches) > 1:
+        fail(f"run id prefix '{run}' is ambiguous: {', '.join(matches)}, ...")
+    return matches[0] if matches else run
 
 
 async def _listed(log: IndexCallLog, run: str | None, model: str | None, limit: int) -> list[dict[str, Any]]:
