@@ -31,6 +31,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+from ..ai.errors import AiNotConfigured
 from ..engine.durations import parse_duration
 from ..engine.errors import FlareflowError, InvalidInput, WorkflowNotFound
 from ..engine.events import iso
@@ -167,8 +168,10 @@ class TestWorkflow:
         try:
             asyncio.get_running_loop()
         except RuntimeError:
-            return asyncio.run(self.run(input, timeout=timeout))
-        raise RuntimeError("run_sync was called inside a running event loop; use 'await wf.run(...)' there")
+            pass  # no loop: the run goes outside this handler, so its failure is not chained to it
+        else:
+            raise RuntimeError("run_sync was called inside a running event loop; use 'await wf.run(...)' there")
+        return asyncio.run(self.run(input, timeout=timeout))
 
     async def run(self, input: Any = None, *, timeout: float = DEFAULT_TIMEOUT) -> Any:
         """Start a run with ``input`` and drive it to its end; return its output.
@@ -190,6 +193,7 @@ class TestWorkflow:
     async def _run_in(self, state_dir: Path, registry: Registry, clock: ManualClock, input: Any,
                       timeout: float) -> Any:
         async with LocalRuntime(state_dir, registry, clock=clock) as runtime:
+            runtime.ai.providers = _no_model_server
             try:
                 return await asyncio.wait_for(self._drive(runtime, clock, input), timeout)
             except TimeoutError:
@@ -285,6 +289,15 @@ class TestWorkflow:
 
 #: The ``flareflow_workflow`` fixture's type: ``(workflow, *, registry=None) -> TestWorkflow``.
 WorkflowFactory = Callable[..., TestWorkflow]
+
+
+def _no_model_server(_: dict[str, Any]) -> Any:
+    """A test's ``run.ai`` provider: none, whatever the project's settings say (a test never calls a
+    model server), so an unmocked AI step fails at once saying how to mock it."""
+    raise AiNotConfigured("run.ai has no model server under flareflow.testing (tests never call one, whatever "
+                          "tool.flareflow.ai.base_url says): mock the step, e.g. "
+                          "wf.mock_step_result('ai.generate', 'an answer') (or 'ai.chat'; 'ai.embed': a list "
+                          "of vectors; occurrence=N for one call)")
 
 
 def create_test_workflow(workflow: WorkflowFn | WorkflowDef | str | Path, *, registry: Registry | None = None,
