@@ -49,9 +49,12 @@ def classify_binding_error(text: str) -> FlareflowError:
     return AiRequestRefused(f"Workers AI refused the request: {text[:300]}")
 
 
-def classify(status: int, detail: str) -> FlareflowError:
-    """The error for an HTTP answer ``status`` of a provider (``detail``: what its body said)."""
-    text = f"AI provider answered HTTP {status}: {detail[:300]}"
+def classify(status: int, detail: str, where: str = "") -> FlareflowError:
+    """The error for an HTTP answer ``status`` of a provider (``detail``: what its body said; ``where``:
+    the URL and model asked, so a wrong ``base_url`` or model name shows in the message)."""
+    text = f"AI provider {where + ' ' if where else ''}answered HTTP {status}: {detail[:300]}"
+    if status == 404:
+        text += " (is base_url right? OpenAI-compatible servers usually answer under /v1)"
     if status == 429 or status >= 500:
         return AiUnavailable(text, status)
     return AiRequestRefused(text, status)

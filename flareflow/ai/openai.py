@@ -48,7 +48,7 @@ class OpenAiProvider:
         body = json.dumps(payload, separators=(",", ":")).encode("utf-8")
         status, text = await self.transport.post(self.base_url + path, self._headers(), body, self.timeout, on_line)
         if status >= 400:
-            raise classify(status, _detail(text))
+            raise classify(status, _detail(text), f"{self.base_url}{path} (model '{payload.get('model')}')")
         return text
 
     async def chat(self, model: str, messages: list[dict[str, Any]], params: dict[str, Any],
