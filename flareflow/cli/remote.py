@@ -74,7 +74,7 @@ async def follow(client: Client, run_id: str, *, console: Console, json_mode: bo
             if "seq" not in event:  # a live frame: streamed AI text
                 tokens.frame(event)
                 continue
-            tokens.end_line()
+            tokens.end_line(event)
             if event["type"] == "input.received" and event["step"] in asking:  # answered: stop asking
                 drop_prompt(run_id, event["step"])
                 asking.pop(event["step"]).cancel()

@@ -22,6 +22,8 @@ class TokenPrinter:
         self.json_mode = json_mode
         self.label = label
         self.mid_line = False
+        #: The text shown per step, to tell at its ``step.completed`` whether the start came before we did.
+        self.shown: dict[str, str] = {}
 
     def frame(self, frame: dict[str, Any]) -> None:
         if self.json_mode:
@@ -40,9 +42,24 @@ class TokenPrinter:
         self.console.file.write(text)
         self.console.file.flush()
         self.mid_line = True
+        step = str(frame.get("step"))
+        self.shown[step] = self.shown.get(step, "") + frame["text"]
 
-    def end_line(self) -> None:
+    def end_line(self, event: dict[str, Any] | None = None) -> None:
+        """End the streamed text's line before ``event`` is shown; when ``event`` completes a streamed
+        step whose start was sent before this terminal joined (``flareflow run --url`` connects once
+        the run has started), the whole answer follows, so the text shown is never cut."""
         if self.mid_line:
             self.mid_line = False
             if not self.json_mode:
                 self.console.file.write("\n")
+        if event is None or event.get("type") != "step.completed":
+            return
+        shown = self.shown.pop(str(event.get("step")), None)
+        result = event.get("result")
+        value = result.get("value") if isinstance(result, dict) else None
+        if shown is None or self.json_mode or not isinstance(value, str) or shown.strip() == value.strip():
+            return
+        self.console.file.write(f"{self.label}    (the answer began before this terminal joined; in full:)\n"
+                                f"{self.label}    {value.strip()}\n")
+        self.console.file.flush()

@@ -228,7 +228,7 @@ class Watcher:
         if is_live(event):  # a streamed answer's piece: shown as it comes, never part of the event order
             self.tokens.frame(event)
             return
-        self.tokens.end_line()  # the streamed text ends its line before the next event's
+        self.tokens.end_line(event)  # the streamed text ends its line before the next event's
         if event["seq"] <= self.last:
             return
         if event["seq"] != self.last + 1:  # never expected; re-read the gap from SQL
