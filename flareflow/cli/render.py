@@ -160,8 +160,7 @@ class LiveView:
             attempt = f" [dim](attempt {event['attempt']})[/dim]" if event["attempt"] > 1 else ""
             out(f"  [green]✓[/green] {self._label(event)}  "
                 f"[dim]{format_duration(event['duration_ms'] / 1000)}[/dim]{attempt}")
-            if event["step"] not in self.streamed:
-                self._lines(log_lines(event.get("logs")))
+            self._lines(self._logs(event))
         elif kind == "step.output":  # a running step's lines as they come, each under its step's name
             self.streamed.add(event["step"])
             self._lines(log_lines(event.get("lines"), f"  [dim]{self._label(event)}[/dim] "))
@@ -170,12 +169,12 @@ class LiveView:
             err = event["error"]
             out(f"  [yellow]↻[/yellow] {self._label(event)}  attempt {event['attempt']} "
                 f"failed: {error_line(err)} · retry in {format_duration(event['delay'])}")
-            self._lines(frame_lines(err) + log_lines(event.get("logs")))
+            self._lines(frame_lines(err) + self._logs(event))
         elif kind == "step.failed":
             self.running.pop(event["step"], None)
             err = event["error"]
             out(f"  [red]✗[/red] {self._label(event)}  {error_line(err)}")
-            self._lines(frame_lines(err) + log_lines(event.get("logs")))
+            self._lines(frame_lines(err) + self._logs(event))
         elif kind == "run.waiting":
             self._waiting(event)
         elif kind == "event.received":
@@ -191,6 +190,13 @@ class LiveView:
             self.pause()
             self._finished(event)
         self._refresh()
+
+    def _logs(self, event: dict[str, Any]) -> list[str]:
+        """An attempt's captured lines at its end, unless they were already shown live (step.output)."""
+        if event["step"] in self.streamed:
+            self.streamed.discard(event["step"])  # a retry streams its own attempt again
+            return []
+        return log_lines(event.get("logs"))
 
     def _label(self, event: dict[str, Any]) -> str:
         if "task" in event:  # a task graph's step: its task's name says which; branches are the graph's own
