@@ -8,7 +8,7 @@ answered when it has finished).
 "run_id"}`` once the run completed; a run that failed answers ``502 ai_failed`` with the run's error
 message (which names the ``run_id``); one still running after `WAIT_SECONDS` answers ``202 {"run_id", "status"}``
 (follow it at ``/runs/{run_id}``). A project without ``[tool.flareflow.ai]`` has no ``ai-prompt``:
-404 ``workflow_not_found``.
+404 ``workflow_not_found`` saying to add that table.
 """
 
 from __future__ import annotations
@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from ..ai.config import CONFIG_KEY, check_config
 from ..ai.prompt import AI_PROMPT
+from ..engine.errors import WorkflowNotFound
 from ..engine.status import RunStatus
 from .backend import Backend
 from .http import HttpError, Response
@@ -57,7 +58,12 @@ async def api_workflow_response(backend: Backend, body: dict[str, Any]) -> Respo
     value: dict[str, Any] = {"prompt": prompt}
     if model is not None:
         value["model"] = model
-    run, _ = await backend.start(AI_PROMPT, value, None)
+    try:
+        run, _ = await backend.start(AI_PROMPT, value, None)
+    except WorkflowNotFound:
+        raise HttpError(404, "workflow_not_found", "POST /api/workflow runs the built-in ai-prompt workflow, which "
+                        "exists only where AI steps are configured: add [tool.flareflow.ai] (base_url, model) to "
+                        "pyproject.toml", None) from None
     run_id = str(run["id"])
     run = await backend.finished(run_id, WAIT_SECONDS)
     status = run.get("status")
