@@ -190,7 +190,12 @@ class Domain:
         self.methods: dict[str, Method] = {}
         for method_name, fn in methods.items():
             _check_identifier(f"a method name of domain '{name}'", method_name)
-            self.methods[method_name] = fn if isinstance(fn, Method) else Method(fn)
+            try:
+                self.methods[method_name] = fn if isinstance(fn, Method) else Method(fn)
+            except WorkflowDefinitionError as exc:
+                frame = sys._getframe(1)
+                raise WorkflowDefinitionError(f"{name}.{method_name} at {frame.f_code.co_filename}:{frame.f_lineno}: "
+                                              f"{exc}") from None
         frame = sys._getframe(1)
         #: Where the domain is defined: ``file:line`` for messages, and the defining module's name, which
         #: tells a module imported again (after an edit, say) from a second definition elsewhere.
