@@ -526,8 +526,9 @@ def register_graph(registry: Registry, graph: Graph) -> WorkflowDef:
     metadata = {"source": graph.source, "graph": True, "tasks": [t["id"] for t in d["tasks"]]}
     if d.get("version"):
         metadata["version"] = d["version"]
-    defn = registry.register(graph_workflow, d["name"], schedule=schedule, description=d.get("description", ""),
-                             metadata=metadata)
+    tz = trigger.get("timezone") if schedule is not None else None  # the zone the schedule is read in
+    defn = registry.register(graph_workflow, d["name"], schedule=schedule, tz=tz,
+                             description=d.get("description", ""), metadata=metadata)
     graph_workflow.__flareflow_graph__ = graph  # type: ignore[attr-defined]
     return defn
 

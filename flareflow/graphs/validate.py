@@ -16,6 +16,7 @@ import re
 from typing import Any
 
 from ..engine.durations import DurationError, parse_duration
+from ..engine.schedules import ScheduleError, compile_schedule, utc_offset_minutes
 from ..engine.schema import SchemaError, check_schema
 from .expressions import ExpressionError, parse_condition, parse_template
 from .model import (
@@ -191,11 +192,24 @@ class _Checker:
         allowed = ("type", "cron", "schedule", "event", "timezone")
         for key in trigger:
             if key not in allowed:
-                self.err(child("trigger", str(key)), f"unknown field{_suggest(str(key), allowed)}")
+                hint = ' (did you mean "timezone"?)' if key == "tz" else _suggest(str(key), allowed)
+                self.err(child("trigger", str(key)), f"unknown field{hint}")
         if kind == "schedule":
-            spec = trigger.get("cron", trigger.get("schedule"))
+            key = "cron" if "cron" in trigger else "schedule"
+            spec, zone = trigger.get(key), trigger.get("timezone")
             if not isinstance(spec, str) or not spec.strip():
                 self.err("trigger", 'a schedule trigger needs "cron" (or "schedule"): a cron expression')
+            elif zone is None or isinstance(zone, str):
+                # what registering it would refuse, said here at its own line (not at the compiler's)
+                try:
+                    utc_offset_minutes(zone)
+                except ScheduleError as exc:
+                    self.err(child("trigger", "timezone"), str(exc))
+                else:
+                    try:
+                        compile_schedule(spec, zone)
+                    except ScheduleError as exc:
+                        self.err(child("trigger", key), str(exc))
         for key in ("cron", "schedule", "event", "timezone"):
             if key in trigger and not isinstance(trigger[key], str):
                 self.err(child("trigger", key), f"must be a string, got {_kind(trigger[key])}")
