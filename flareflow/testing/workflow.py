@@ -270,7 +270,9 @@ class TestWorkflow:
                 what += f" (question {wait.get('prompt')!r})"
             parts.append(f"{what} until {wait['until']}" if wait.get("until") else f"{what}, no timeout")
         if not parts and due is not None:
-            parts.append(f"a timer at {iso(due)} (a retry backoff?)")
+            retrying = self._retrying()
+            why = f": the retry of {retrying}" if retrying else " (a retry backoff?)"
+            parts.append(f"a timer at {iso(due)}{why}")
         hints = []
         if any(w["kind"] == "input" for w in waits):
             hints.append("wf.answer(value) for the question")
@@ -282,6 +284,23 @@ class TestWorkflow:
         queued = f"; queued events nobody waits for: {', '.join(t for t, _ in self._events)}" if self._events else ""
         return (f"run of '{self.name}' waits for {'; '.join(parts) or 'nothing it says'}, and the test gives "
                 f"it nothing more (clock at {iso(now)}){use}{queued}")
+
+    def _retrying(self) -> str:
+        """The steps whose retry is due (a ``step.retrying`` not followed by their next attempt), as
+        ``step 'NAME' (attempt N failed: ERROR)``."""
+        pending: dict[str, dict[str, Any]] = {}
+        for event in self.events:
+            if event["type"] == "step.retrying":
+                pending[str(event["step"])] = event
+            elif event["type"] in ("step.started", "step.completed", "step.failed"):  # its next attempt, or its end
+                pending.pop(str(event.get("step")), None)
+        described = []
+        for event in pending.values():
+            error = event.get("error")
+            error = error if isinstance(error, dict) else {}
+            described.append(f"step '{event.get('name') or event['step']}' (attempt {event.get('attempt')} failed: "
+                             f"{error.get('type', 'an error')}: {str(error.get('message', ''))[:200]})")
+        return ", ".join(described)
 
     def _tail(self) -> str:
         return ", ".join(e["type"] for e in self.events[-5:]) or "none read"
