@@ -27,7 +27,7 @@ from .. import __version__
 from ..engine.cron import CronError, parse_cron
 from .aibuild import ai_modules, override_warnings, uses_ai, worker_ai_vars
 from .errors import UserError
-from .graphbuild import graph_build, graph_sources
+from .graphbuild import binding_warnings, graph_build, graph_sources
 from .project import Project, discover_workflows
 from .vendor import download, flareflow_sources, runtime_dependencies, wheel_files
 
@@ -340,6 +340,7 @@ def check(project: Project, *, eject: bool = False) -> Checked:
     if override is not None:
         warnings.extend(check_override(override, resource_names(project)))
         warnings.extend(override_warnings(override, project))
+    warnings.extend(binding_warnings(project, override))  # a graph's D1 binding the Worker lacks
     return Checked(crons, warnings)
 
 

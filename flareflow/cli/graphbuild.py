@@ -15,7 +15,7 @@ from pathlib import Path
 
 from ..graphs.files import GraphFileError, load_graph_file
 from ..graphs.validate import LOCAL_ONLY_HINT, cloudflare_errors, is_local_graph
-from .graphs import embed_migrations, graph_files, graphs_in, migration_folders
+from .graphs import database_tasks, embed_migrations, graph_files, graphs_in, migration_folders
 from .project import Project
 
 MODULE = "flareflow_graphs"
@@ -63,3 +63,34 @@ def graph_sources(project: Project) -> list[tuple[Path, str]]:
             if found.is_dir():
                 out.extend((sql, f"{folder}/{sql.name}") for sql in sorted(found.glob("*.sql")))
     return out
+
+
+def binding_warnings(project: Project, override: Path | None) -> list[str]:
+    """A warning per Worker-bound ``database`` task whose D1 binding the Worker will not have: the
+    generated config declares only ``INDEX`` (the project's own database); a root wrangler config of the
+    user's own declares its ``d1_databases``. Said at build and validate time, not as a failed run."""
+    if override is not None:
+        import tomllib
+
+        from .build import _strip_jsonc  # build imports this module
+
+        text = override.read_text(encoding="utf-8")
+        config = tomllib.loads(text) if override.suffix == ".toml" else json.loads(_strip_jsonc(text))
+        entries = config.get("d1_databases") or []
+        declared = {str(e.get("binding")) for e in entries if isinstance(e, dict)}
+        where = f"{override.name}'s d1_databases"
+    else:
+        declared = {"INDEX"} if project.settings.resources.d1 is not False else set()
+        where = ("the generated wrangler.toml (only INDEX, the project's D1 database; declare others in a root "
+                 "wrangler.toml)")
+    warnings = []
+    for graph in graphs_in(project):
+        if is_local_graph(graph):
+            continue
+        d = graph.definition
+        for task in database_tasks(d.get("tasks")) + database_tasks(d.get("on_failure")):
+            binding = str(task.get("binding") or "DB")
+            if "connection" not in task and binding not in declared:
+                warnings.append(f"{graph.source}: task \"{task.get('id', '?')}\" uses the D1 binding {binding}, "
+                                f"which is not in {where}: it would fail on Cloudflare")
+    return warnings

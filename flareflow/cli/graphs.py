@@ -73,15 +73,15 @@ def load_checked(path: Path, source: str, *, cloudflare: bool = False) -> tuple[
     return graph, errors
 
 
-def _database_tasks(tasks: Any) -> list[dict[str, Any]]:
+def database_tasks(tasks: Any) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for task in tasks if isinstance(tasks, list) else []:
         if not isinstance(task, dict):
             continue
         if task.get("type") == "database":
             out.append(task)
-        out += _database_tasks(task.get("tasks"))
-        out += _database_tasks([task[k] for k in ("then", "else", "on_failure") if isinstance(task.get(k), dict)])
+        out += database_tasks(task.get("tasks"))
+        out += database_tasks([task[k] for k in ("then", "else", "on_failure") if isinstance(task.get(k), dict)])
     return out
 
 
@@ -89,7 +89,7 @@ def migration_folders(graph: Graph) -> list[str]:
     """The ``migration`` folders a graph's database tasks name, in definition order, once each."""
     d = graph.definition
     folders: list[str] = []
-    for task in _database_tasks(d.get("tasks")) + _database_tasks(d.get("on_failure")):
+    for task in database_tasks(d.get("tasks")) + database_tasks(d.get("on_failure")):
         folder = task.get("migration")
         if isinstance(folder, str) and folder not in folders:
             folders.append(folder)

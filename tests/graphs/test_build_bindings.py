@@ -1,0 +1,44 @@
+"""A Worker-bound ``database`` task whose D1 binding the Worker will not have (the default ``DB``, with
+the generated wrangler.toml declaring only ``INDEX``) is a warning of ``flareflow build`` and
+``flareflow validate`` naming the task, not a failed run on Cloudflare; a binding declared in a root
+wrangler.toml, ``INDEX``, and a ``local_only`` graph raise none."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from tests.cli.helpers import describe, ff
+
+from .helpers import graph, make_project
+
+STORE = graph("store", {"id": "q", "type": "database", "query": "SELECT 1"},
+              {"id": "w", "type": "database", "binding": "INDEX", "query": "SELECT 2"})
+LOCAL = graph("chores", {"id": "l", "type": "database", "binding": "OTHER", "query": "SELECT 1"}, local_only=True)
+ROOT_CONFIG = """\
+name = "store"
+main = "src/entry.py"
+compatibility_flags = ["python_workers"]
+
+[[d1_databases]]
+binding = "DB"
+database_name = "store"
+database_id = "00000000-0000-0000-0000-000000000000"
+"""
+
+
+def test_an_undeclared_d1_binding_is_a_warning_naming_the_task(tmp_path: Path) -> None:
+    root = make_project(tmp_path, {"workflows/store.json": STORE, "workflows/chores.json": LOCAL})
+    for command in ("build", "validate"):
+        result = ff(command, cwd=root)
+        assert result.returncode == 0, describe(result)
+        warnings = [line for line in result.stderr.splitlines() if "D1 binding" in line]
+        assert len(warnings) == 1, describe(result)  # q's default DB; not INDEX, not the local-only graph
+        assert warnings[0].startswith('warning: workflows/store.json: task "q" uses the D1 binding DB'), warnings
+
+
+def test_a_binding_the_root_wrangler_config_declares_is_fine(tmp_path: Path) -> None:
+    root = make_project(tmp_path, {"workflows/store.json": graph("store", STORE["tasks"][0]),
+                                   "wrangler.toml": ROOT_CONFIG})
+    result = ff("validate", cwd=root)
+    assert result.returncode == 0, describe(result)
+    assert 'task "q" uses the D1 binding' not in result.stderr, describe(result)
