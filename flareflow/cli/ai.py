@@ -37,6 +37,8 @@ TokenOpt = Annotated[str | None, typer.Option("--token", envvar="FLAREFLOW_TOKEN
 
 
 def _remote(url: str, token: str | None, method: str, path: str, **kwargs: Any) -> Any:
+    import httpx
+
     from ..client import ApiError, Client
 
     async def call() -> Any:
@@ -47,7 +49,7 @@ def _remote(url: str, token: str | None, method: str, path: str, **kwargs: Any) 
         return guard(lambda: asyncio.run(call()))
     except ApiError as exc:
         fail(f"{exc}")
-    except OSError as exc:
+    except (httpx.TransportError, OSError) as exc:  # httpx's connection errors are no OSError
         fail(f"cannot reach {url}: {exc}")
 
 
@@ -63,7 +65,7 @@ def ai_log(
 ) -> None:
     """The AI call log: every run.ai call (cache hits too), newest first."""
     if url:
-        if run:
+        if run and _is_hex(run) and len(run) <= 64:
             run = _full_id(run, [r["id"] for r in _remote(url, token, "GET", "/runs",
                                                            params=_prefix_params(run))["runs"]])
         params: dict[str, Any] = {"limit": limit}
@@ -76,7 +78,7 @@ def ai_log(
         if path.exists():
             index = guard(lambda: RunIndex(path))
             try:
-                if run:
+                if run and _is_hex(run):
                     run = _full_id(run, [r["id"] for r in index.list(**_prefix_params(run))])
                 calls = asyncio.run(_listed(IndexCallLog(index), run, model, limit))
             finally:
@@ -97,6 +99,10 @@ def ai_log(
     console.print(table)
 
 
+def _is_hex(run: str) -> bool:
+    return all(c in "0123456789abcdef" for c in run)
+
+
 def _prefix_params(run: str) -> dict[str, Any]:
     """The run listing that finds the runs whose id starts with ``run`` (two say it is ambiguous)."""
     return {"id_prefix": run, "limit": 2}
@@ -105,7 +111,7 @@ def _prefix_params(run: str) -> dict[str, Any]:
 def _full_id(run: str, matches: list[str]) -> str:
     """``--run`` as a full id: a unique prefix is completed like ``runs show``'s (an id no run has
     any more, or no hex, is kept as given: the call log outlives a deleted run)."""
-    if run in matches or not all(c in "0123456789abcdef" for c in run):
+    if run in matches or not _is_hex(run):
         return run
     if len(matches) > 1:
         fail(f"run id prefix '{run}' is ambiguous: {', '.join(matches)}, ...")

@@ -44,3 +44,17 @@ def test_ai_log_run_takes_a_unique_prefix(tmp_path: Path, standin: StandIn) -> N
     result = ff("ai", "log", "--run", "ffff", cwd=root)
     assert result.returncode == 0, describe(result)
     assert "no AI calls match --run ffff" in result.stdout, describe(result)
+
+
+def test_an_unreachable_url_is_one_error_line_not_a_traceback(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as s:  # a loopback port nothing listens on
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}"
+    root = write_project(tmp_path / "p", None)
+    (root / "ai.json").write_text('{"temperature": 0.1}')
+    for args in (("ai", "log"), ("ai", "log", "--run", "1a2b"), ("ai", "config", "push", "ai.json")):
+        result = ff(*args, "--url", url, "--token", "t", cwd=root)
+        assert result.returncode == 1, describe(result)
+        assert f"error: cannot reach {url}" in result.stderr and "Traceback" not in result.stderr, describe(result)
