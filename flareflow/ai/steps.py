@@ -109,6 +109,9 @@ class RunAi:
                          cache: bool | None, stream: bool, retry: Retry | None, full: bool) -> Any:
         if schema is not None:
             check_schema(schema)
+        # the call's own layer, checked like the others (run.ai.temperature: must be a number >= 0)
+        check_config({k: v for k, v in (("temperature", temperature), ("max_tokens", max_tokens)) if v is not None},
+                     "run.ai")
         spec = {"kind": "chat", "messages": messages, "model": model, "schema": schema,
                 "temperature": temperature, "max_tokens": max_tokens, "cache": cache, "stream": bool(stream)}
         cell: dict[str, str] = {}
