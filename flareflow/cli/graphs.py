@@ -23,7 +23,7 @@ from rich.markup import escape
 from ..engine.errors import FlareflowError, WorkflowDefinitionError
 from ..graphs.compiler import ENV_KEY, graph_of, register_graph
 from ..graphs.files import GRAPH_SUFFIXES, GraphFileError, load_graph_file
-from ..graphs.model import Graph, GraphError
+from ..graphs.model import Graph, GraphError, child
 from ..graphs.validate import cloudflare_errors, validate_graph
 from ..local.graphtasks import install_local_ports
 from .common import ProjectOpt, UsageError, console, fail, guard
@@ -109,11 +109,40 @@ def embed_migrations(project: Any, graph: Graph) -> Graph:
 
 
 def graph_errors(project: Any, *, cloudflare: bool) -> list[GraphError]:
-    """Every error of every graph file of the project."""
+    """Every error of every graph file of the project (a ``migration`` folder that is not there too:
+    the run and the build would refuse it)."""
     errors: list[GraphError] = []
     for path in graph_files(project):
-        errors.extend(load_checked(path, shown(project, path), cloudflare=cloudflare)[1])
+        graph, found = load_checked(path, shown(project, path), cloudflare=cloudflare)
+        errors.extend(found)
+        if graph is not None and not found:
+            errors.extend(_missing_migrations(project, graph))
     return errors
+
+
+def _missing_migrations(project: Any, graph: Graph) -> list[GraphError]:
+    out: list[GraphError] = []
+
+    def task(body: Any, here: str) -> None:
+        if not isinstance(body, dict):
+            return
+        folder = body.get("migration")
+        if (body.get("type") == "database" and isinstance(folder, str) and "${" not in folder
+                and not (project.root / folder).is_dir()):
+            out.append(GraphError(graph.where(child(here, "migration")), child(here, "migration"),
+                                  f"migration folder '{folder}' does not exist (a path from the project "
+                                  f"root, {project.root})"))
+        tasks(body.get("tasks"), child(here, "tasks"))
+        for key in ("then", "else", "on_failure"):
+            task(body.get(key), child(here, key))
+
+    def tasks(bodies: Any, path: str) -> None:
+        for index, body in enumerate(bodies if isinstance(bodies, list) else []):
+            task(body, child(path, index))
+
+    tasks(graph.definition.get("tasks"), "tasks")
+    tasks(graph.definition.get("on_failure"), "on_failure")
+    return out
 
 
 def register_graphs(project: Any, *, tolerant: bool = False) -> list[str]:

@@ -1,7 +1,9 @@
-"""A Worker-bound ``database`` task whose D1 binding the Worker will not have (the default ``DB``, with
-the generated wrangler.toml declaring only ``INDEX``) is a warning of ``flareflow build`` and
-``flareflow validate`` naming the task, not a failed run on Cloudflare; a binding declared in a root
-wrangler.toml, ``INDEX``, and a ``local_only`` graph raise none."""
+"""What the Worker would lack or the run and build refuse, said by ``flareflow build`` / ``validate``.
+
+A Worker-bound ``database`` task whose D1 binding the Worker will not have (the default ``DB``, with
+the generated wrangler.toml declaring only ``INDEX``) is a warning naming the task, not a failed run on
+Cloudflare; a binding declared in a root wrangler.toml, ``INDEX``, and a ``local_only`` graph raise
+none. A ``migration`` folder that is not there is a located validate error."""
 
 from __future__ import annotations
 
@@ -42,3 +44,23 @@ def test_a_binding_the_root_wrangler_config_declares_is_fine(tmp_path: Path) -> 
     result = ff("validate", cwd=root)
     assert result.returncode == 0, describe(result)
     assert 'task "q" uses the D1 binding' not in result.stderr, describe(result)
+
+
+MIGRATES = graph("migrates", {"id": "schema", "type": "database", "binding": "INDEX", "migration": "db"},
+                 {"id": "pick", "type": "conditional", "condition": "true",
+                  "then": {"type": "database", "binding": "INDEX", "migration": "workflows/db"}})
+
+
+def test_a_missing_migration_folder_is_a_located_validate_error(tmp_path: Path) -> None:
+    """The run and the build refuse a migration folder that is not there; validate says so first."""
+    root = make_project(tmp_path, {"workflows/migrates.json": MIGRATES})
+    result = ff("validate", "--local", cwd=root)
+    assert result.returncode == 1, describe(result)
+    lines = [line for line in result.stderr.splitlines() if line.startswith("error: ")]
+    assert len(lines) == 2, describe(result)
+    assert lines[0].startswith("error: workflows/migrates.json:"), lines
+    assert "tasks[0].migration: migration folder 'db' does not exist" in lines[0], lines
+    assert "tasks[1].then.migration: migration folder 'workflows/db' does not exist" in lines[1], lines
+    (root / "db").mkdir()
+    (root / "workflows/db").mkdir()
+    assert ff("validate", "--local", cwd=root).returncode == 0
