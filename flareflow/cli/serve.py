@@ -161,6 +161,9 @@ async def serve_local(project: Project, host: str, port: int, token: str, consol
     console.print(f"  console: {console_link(base, token)}", markup=False, highlight=False, soft_wrap=True)
     console.print("  API: /health /workflows /runs /runs/{id}/events (SSE) /runs/{id}/ws  ·  "
                   "OpenAPI: /openapi.json  ·  Ctrl-C stops")
+    if project.settings.ai is not None:
+        console.print("  AI: POST /api/workflow {\"prompt\"}  ·  GET /ai/calls  ·  GET/PUT /ai/config",
+                      markup=False, highlight=False)
     schedules = scheduler.schedules
     if schedules:
         saved = token_path(project)
