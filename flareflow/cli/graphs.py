@@ -24,7 +24,7 @@ from ..engine.errors import FlareflowError, WorkflowDefinitionError
 from ..graphs.compiler import ENV_KEY, graph_of, register_graph
 from ..graphs.files import GRAPH_SUFFIXES, GraphFileError, load_graph_file
 from ..graphs.model import Graph, GraphError, child
-from ..graphs.validate import cloudflare_errors, validate_graph
+from ..graphs.validate import NAME, cloudflare_errors, validate_graph
 from ..local.graphtasks import install_local_ports
 from .common import ProjectOpt, UsageError, console, fail, guard
 from .common import load as load_project
@@ -381,12 +381,24 @@ def register(app: typer.Typer) -> None:
         """Write a ready task-graph file into the project's workflows folder."""
         if template not in TEMPLATES:
             fail(f"--template must be one of {', '.join(TEMPLATES)}, got '{template}'", 2)
+        if not NAME.match(name):  # it is also the file's name: no spaces, no slashes
+            fail(f"'{name}' is not a workflow name: letters, digits and . _ : - (starting with a letter or digit)",
+                 2)
         proj = load_project(project, discover=False)
         folder = next(((proj.root / e).resolve() for e in proj.settings.workflows if (proj.root / e).is_dir()),
                       proj.root / "workflows")
         target = folder / f"{name}.{'yaml' if yaml_format else 'json'}"
         if target.exists():
             fail(f"{shown(proj, target)} exists; choose another name")
+        try:  # one namespace: a second workflow of that name would stop every command of the project
+            from .project import discover_workflows
+
+            discover_workflows(proj, tolerant=True)
+        except Exception:  # a project that does not load says so at its next command
+            pass
+        else:
+            if name in proj.registry:
+                fail(f"a workflow named '{name}' exists ({proj.registry.get(name).location}); choose another name")
         text = resources.files("flareflow.templates").joinpath("graphs", f"{template}.json").read_text("utf-8")
         data = json.loads(text)
         data["name"] = name
