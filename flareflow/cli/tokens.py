@@ -39,11 +39,15 @@ class TokenPrinter:
             end_prompt_line(self.console)
             self.console.file.write(f"{self.label}    ")
             text = text.lstrip()  # a line's first piece (the ones before it may have come before we did)
-        self.console.file.write(text)
+        self.console.file.write(self._indented(text))
         self.console.file.flush()
         self.mid_line = True
         step = str(frame.get("step"))
         self.shown[step] = self.shown.get(step, "") + frame["text"]
+
+    def _indented(self, text: str) -> str:
+        """A multi-line answer stays under its step: each new line starts at the text's indent."""
+        return text.replace("\n", f"\n{self.label}    ")
 
     def end_line(self, event: dict[str, Any] | None = None) -> None:
         """End the streamed text's line before ``event`` is shown; when ``event`` completes a streamed
@@ -61,5 +65,5 @@ class TokenPrinter:
         if shown is None or self.json_mode or not isinstance(value, str) or shown.strip() == value.strip():
             return
         self.console.file.write(f"{self.label}    (the answer began before this terminal joined; in full:)\n"
-                                f"{self.label}    {value.strip()}\n")
+                                f"{self.label}    {self._indented(value.strip())}\n")
         self.console.file.flush()

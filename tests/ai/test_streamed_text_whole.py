@@ -43,6 +43,9 @@ def test_a_joined_late_stream_is_followed_by_the_whole_answer() -> None:
     whole = printed(["w0", *(f" w{i}" for i in range(1, 12))], WORDS)
     assert whole.splitlines() == [f"    {WORDS}"]  # all of it was seen: nothing repeated
     assert printed([" w11"], {"ok": True}).splitlines() == ["    w11"]  # a schema answer: not text
+    # a multi-line answer stays indented under its step, streamed or in full
+    assert printed(["one\n\ntwo", " three"], "one\n\ntwo three").splitlines() == ["    one", "    ", "    two three"]
+    assert printed(["three"], "one\ntwo three").splitlines()[-2:] == ["    one", "    two three"]
 
 
 def test_flareflow_run_url_shows_the_whole_streamed_answer(tmp_path: Path) -> None:
