@@ -27,7 +27,7 @@ from .. import __version__
 from ..engine.cron import CronError, parse_cron
 from .aibuild import ai_modules, override_warnings, uses_ai, worker_ai_vars
 from .errors import UserError
-from .graphbuild import binding_warnings, graph_build, graph_sources
+from .graphbuild import binding_warnings, graph_build, graph_sources, on_worker
 from .project import Project, discover_workflows
 from .vendor import download, flareflow_sources, runtime_dependencies, wheel_files
 
@@ -223,7 +223,7 @@ def collect_crons(project: Project) -> list[str]:
     """Distinct cron expressions of all workflow schedules; a bad one names its workflow."""
     crons: list[str] = []
     for defn in project.registry:
-        if defn.schedule is None:
+        if defn.schedule is None or not on_worker(defn):  # a local-only graph is not in the Worker
             continue
         try:
             cron = parse_cron(defn.schedule)

@@ -13,6 +13,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from ..engine.registry import WorkflowDef
+from ..graphs.compiler import graph_of
 from ..graphs.files import GraphFileError, load_graph_file
 from ..graphs.validate import LOCAL_ONLY_HINT, cloudflare_errors, is_local_graph
 from .graphs import database_tasks, embed_migrations, graph_files, graphs_in, migration_folders
@@ -94,3 +96,10 @@ def binding_warnings(project: Project, override: Path | None) -> list[str]:
                 warnings.append(f"{graph.source}: task \"{task.get('id', '?')}\" uses the D1 binding {binding}, "
                                 f"which is not in {where}: it would fail on Cloudflare")
     return warnings
+
+
+def on_worker(defn: WorkflowDef) -> bool:
+    """Whether the build ships ``defn`` to the Worker: every workflow but a ``local_only`` graph (so its
+    schedule is no cron trigger of the Worker either)."""
+    graph = graph_of(defn)
+    return graph is None or not is_local_graph(graph)

@@ -64,3 +64,15 @@ def test_a_missing_migration_folder_is_a_located_validate_error(tmp_path: Path) 
     (root / "db").mkdir()
     (root / "workflows/db").mkdir()
     assert ff("validate", "--local", cwd=root).returncode == 0
+
+
+def test_a_local_only_graph_schedule_is_no_cron_trigger_of_the_worker(tmp_path: Path) -> None:
+    """The build leaves a local-only graph out of the Worker, so its schedule too (serve --local fires it)."""
+    nap = {"id": "s", "type": "sleep", "duration": 1}
+    at3, at4 = {"type": "schedule", "cron": "0 3 * * *"}, {"type": "schedule", "cron": "0 4 * * *"}
+    root = make_project(tmp_path, {"workflows/chores.json": graph("chores", nap, local_only=True, trigger=at3),
+                                   "workflows/nightly.json": graph("nightly", nap, trigger=at4)})
+    result = ff("build", cwd=root)
+    assert result.returncode == 0, describe(result)
+    config = (root / ".flareflow/build/wrangler.toml").read_text(encoding="utf-8")
+    assert 'crons = ["0 4 * * *"]' in config, config
