@@ -103,4 +103,6 @@ def describe_problem(problem: dict[str, Any]) -> str:
             f"recorded {recorded.get('kind')} '{recorded.get('name')}', ")
     if new is None:
         return line + "the code no longer reaches it"
-    return line + f"the code now calls {new.get('kind')} '{new.get('name')}' (key '{new.get('key')}')"
+    same = new.get("name") == recorded.get("name") and new.get("kind") == recorded.get("kind")
+    why = ": the same path with another context or arguments" if same and "@" in str(new.get("key")) else ""
+    return line + f"the code now calls {new.get('kind')} '{new.get('name')}' (key '{new.get('key')}'{why})"

@@ -461,7 +461,9 @@ class Execution:
         if recorded is not None and (recorded.key != key or recorded.kind != kind):
             self._diverge(
                 f"replay diverged at position {pos}: the history has {recorded.kind} '{recorded.name}' "
-                f"(key '{recorded.key}') there, but the workflow now calls {kind} '{name}' (key '{key}')",
+                f"(key '{recorded.key}') there, but the workflow now calls {kind} '{name}' (key '{key}')"
+                + (": the same path with another context or arguments" if recorded.name == name
+                   and recorded.kind == kind and "@" in key else ""),
                 pos, _call(recorded), new)
         elif rec is not None and rec.pos != pos:
             self._diverge(
