@@ -440,8 +440,10 @@ class _Checker:
                 if tid not in self.ids:
                     self.err(here, f'unknown task "{tid}" in "{shown}"{_suggest(tid, list(self.ids))}')
                 elif tid not in upstream:
+                    holder = next((top for top, inner in self.inside.items()  # a nested task: its top-level one
+                                   if top != tid and top in self.top_ids and tid in inner), tid)
                     self.err(here, f'"{shown}" reads task "{tid}", which is not upstream of this task '
-                             f'(add "{tid}" to depends_on)')
+                             f'(add "{holder}" to depends_on)')
 
     # -- per type --------------------------------------------------------------------------
     def _string(self, task: dict[str, Any], key: str, here: str, *, required: bool = False) -> None:
