@@ -236,8 +236,9 @@ def collect_crons(project: Project) -> list[str]:
 
 
 def manifest_of(project: Project) -> dict[str, dict[str, Any]]:
+    """The Worker entry's MANIFEST: every workflow the Worker has (not a ``local_only`` graph)."""
     return {d.name: {"schedule": d.schedule, "description": d.description, "takes_input": d.takes_input,
-                     "input_required": d.input_required} for d in project.registry}
+                     "input_required": d.input_required} for d in project.registry if on_worker(d)}
 
 
 def check_override(path: Path, resources_used: dict[str, dict[str, str]]) -> list[str]:
@@ -416,7 +417,8 @@ def build(project: Project, *, force: bool = False) -> BuildResult:
                                workflows=list(previous.get("workflows", [])),
                                seconds=time.perf_counter() - started)
     files, warnings = plan(project)
-    result = BuildResult(out, True, warnings=warnings, workflows=project.registry.names())
+    result = BuildResult(out, True, warnings=warnings,
+                         workflows=[d.name for d in project.registry if on_worker(d)])
     # the files wrangler dev reloads on (entry, config) last, so it never loads a half-written build
     last = ("src/entry.py", "wrangler.toml", "wrangler.jsonc")
     for rel, data in sorted(files.items(), key=lambda item: item[0] in last):

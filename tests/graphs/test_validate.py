@@ -111,6 +111,9 @@ def test_a_local_only_graph_validates_and_stays_out_of_the_cloudflare_build(tmp_
     literal = next(node.value for node in ast.walk(ast.parse(shipped))
                    if isinstance(node, ast.Constant) and isinstance(node.value, str) and node.value.startswith("["))
     assert [graph["definition"]["name"] for graph in json.loads(literal)] == ["nap"]
+    entry = (root / ".flareflow" / "build" / "src" / "entry.py").read_text(encoding="utf-8")
+    assert "'nap': {" in entry and "'ops'" not in entry  # the Worker's manifest lists what it has
+    assert "built 1 workflow(s)" in built.stdout, built.stdout
     _, events = run_json(root, "ops")
     assert output_of(events)["tasks"]["build"]["result"] == "built"
     wrong = make_project(tmp_path / "wrong", {"workflows/ops.json": {"name": "ops", "local_only": "yes",
