@@ -30,7 +30,7 @@ from .common import ProjectOpt, UsageError, console, err_console, fail, json_std
 from .common import guard as _guard
 from .common import load as _project
 from .common import run_async as _run
-from .render import error_line, frame_lines, log_lines, schedule_summary, waits_phrase
+from .render import error_line, frame_lines, log_lines, schedule_summary, step_shown, waits_phrase
 from .scaffold_ai import TEMPLATES, apply_ai_template
 from .worker import IDLE_SECONDS
 
@@ -422,7 +422,8 @@ def runs_show(
                   title_justify="left")
     for step in info["steps"]:
         detail = step["error"] if step["status"] == "failed" else step["result"]
-        table.add_row(escape(step["step"]), step["kind"], step["status"], str(step["attempts"] or ""),
+        table.add_row(escape(step_shown(step["step"], step.get("name") or step["step"])), step["kind"],
+                      step["status"], str(step["attempts"] or ""),
                       escape(json.dumps(detail)[:70]))
     console.print(table)
     for step in info["steps"]:
@@ -446,7 +447,8 @@ def _step_details(step: dict[str, Any]) -> None:
     failed = step["status"] == "failed" and isinstance(step.get("error"), dict)
     if not logs and not failed:
         return
-    console.print(f"[bold]{escape(step['step'])}[/bold]  {step['status']}")
+    console.print(f"[bold]{escape(step_shown(step['step'], step.get('name') or step['step']))}[/bold]  "
+                  f"{step['status']}")
     for attempt in sorted({entry.get("attempt") for entry in logs}, key=lambda a: a or 0):
         console.print(f"  attempt {attempt}")
         for line in log_lines([e for e in logs if e.get("attempt") == attempt]):

@@ -286,3 +286,15 @@ def schedule_summary(cron_text: str | None, written: str | None = None, tz: str 
     fires = next_fires(cron, time.time() if now is None else now, 3)
     stamps = ", ".join(dt.datetime.fromtimestamp(t, tz=dt.UTC).strftime("%Y-%m-%d %H:%M") for t in fires)
     return f"{cron_text}{said} · next {stamps} UTC"
+
+
+def step_shown(key: str, name: str) -> str:
+    """What ``runs show`` calls a step: its key (``charge#1``, which ``restart --from`` takes), except a domain
+    call's (``Inventory.check@<hash>#1``), which is shown by its path as the issue of domains asks:
+    ``Inventory.check`` (``Inventory.check #2`` for a repeat of the very same call)."""
+    scope, _, tail = key.rpartition("/")
+    ident, _, occurrence = tail.rpartition("#")
+    if "@" not in ident:
+        return key
+    label = name if occurrence in ("", "1") else f"{name} #{occurrence}"
+    return f"{scope}/{label}" if scope else label
