@@ -33,6 +33,7 @@ secrets never land in the history. Standard library only: the Worker runs this.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import contextvars
 import importlib
 import json
@@ -40,7 +41,7 @@ import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
-from ..engine.errors import FlareflowError, InvalidInput, NonRetryableError, StepFailed, Suspend
+from ..engine.errors import FlareflowError, InvalidInput, NonRetryableError, StepFailed, Suspend, WaitTimeout
 from ..engine.registry import Registry, WorkflowDef
 from ..engine.retry import NO_RETRY, Retry
 from ..engine.run import Run, live_output, task_tag
@@ -222,6 +223,7 @@ class _GraphRun:
             record = await self._body(task, label, scope, tid)
         except ExpressionError as exc:
             record = {"status": FAILED, "error": {"type": "ExpressionError", "message": str(exc)}}
+            await self._failed_before_its_step(label, record["error"])
         except StepFailed as exc:
             record = {"status": FAILED, "error": exc.error}
             match = _EXIT.search(str(exc.error.get("message", "")))
@@ -229,6 +231,8 @@ class _GraphRun:
                 record["exit_code"] = int(match.group(1))
         except Exception as exc:  # WaitTimeout, a TaskError, a value of the wrong shape: this task failed
             record = {"status": FAILED, "error": {"type": type(exc).__name__, "message": str(exc)}}
+            if not isinstance(exc, WaitTimeout):  # a timed-out wait has its own events already
+                await self._failed_before_its_step(label, record["error"])
         finally:
             task_tag.reset(token)
         if record["status"] == FAILED and isinstance(task.get("on_failure"), dict):
@@ -236,6 +240,14 @@ class _GraphRun:
             await self._nested(handler, f"{label} › on failure", {**scope, "error": record.get("error")},
                                handler.get("id") or tid)
         return record
+
+    async def _failed_before_its_step(self, label: str, error: dict[str, Any]) -> None:
+        """A task that failed before a step of its own ran (an expression that does not evaluate, a python
+        ``function`` that does not import, loop items that are not a list, an unknown workflow) still
+        fails as a recorded step, so its ``step.started`` / ``step.failed`` events (with the task id) tell
+        the live view, the console and every client why; otherwise only the run's output would."""
+        with contextlib.suppress(StepFailed):
+            await self.run.step(label, _refuse, f"{error['type']}: {error['message']}", retry=NO_RETRY)
 
     async def _nested(self, task: dict[str, Any], label: str, scope: dict[str, Any], tid: str) -> dict[str, Any]:
         record = await self._task(task, label, scope, tid)
@@ -427,6 +439,11 @@ class _GraphRun:
             request.update(op="migration", folder=folder, files=self.graph.files.get(folder))
         result = await self._step(label, task, _database_call, request, timeout=_seconds(task.get("timeout")))
         return {"status": COMPLETED, "result": result}
+
+
+def _refuse(message: str) -> None:
+    """The step of a task that could not start: it fails with why (`_GraphRun._failed_before_its_step`)."""
+    raise TaskError(message)
 
 
 def _ids(tasks: Any) -> list[str]:
