@@ -90,7 +90,7 @@ def ai_log(
         filters = " and ".join(f"--{k} {v}" for k, v in (("run", run), ("model", model)) if v)
         console.print(f"no AI calls match {filters}" if filters else "no AI calls yet")
         return
-    table = Table("at", "run", "step", "model", "source", "tokens", "ms", "error", box=None)
+    table = Table("at", "run", "step", "model", "answered by", "tokens", "ms", "error", box=None)
     for call in calls:
         tokens = "/".join("-" if call.get(k) is None else str(call[k]) for k in ("prompt_tokens", "completion_tokens"))
         table.add_row(str(call["at"])[:19].replace("T", " "), str(call["run_id"]), escape(str(call["step"])),

@@ -58,7 +58,8 @@ class UrllibTransport:
             return int(exc.code), exc.read().decode("utf-8", "replace")
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise AiUnavailable(f"AI provider {url} unreachable: {reason}") from None
+            raise AiUnavailable(f"AI provider {url} unreachable: {reason} (is the server running? its address "
+                                "is tool.flareflow.ai.base_url)") from None
 
 
 class FileKv:

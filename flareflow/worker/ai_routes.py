@@ -77,7 +77,7 @@ async def api_workflow_response(backend: Backend, body: dict[str, Any]) -> Respo
         cause = error.get("cause") if isinstance(error, dict) else None
         if isinstance(cause, dict) and cause.get("message"):
             message = str(cause["message"])
-        raise HttpError(502, "ai_failed", f"the ai-prompt run {run_id} {status}: {message}", "prompt")
+        raise HttpError(502, "ai_failed", f"the ai-prompt run {run_id} {status}: {message}")
     return Response(202, {"run_id": run_id, "status": status}, {"location": f"/runs/{run_id}"})
 
 

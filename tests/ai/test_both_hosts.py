@@ -97,6 +97,7 @@ def test_a_refused_request_fails_the_run_at_once(server: Any, standin: StandIn) 
     assert answer.status_code == 502, answer.text
     error = answer.json()["error"]
     assert error["code"] == "ai_failed" and "HTTP 400" in error["message"] and "model not found" in error["message"]
+    assert error.get("field") is None  # the prompt was fine: the provider refused
     assert standin.calls == before + 1  # not retried
     failed = httpx.get(f"{server.url}/ai/calls", params={"limit": 1}, headers=server.headers).json()["calls"][0]
     assert "HTTP 400" in failed["error"] and failed["cached"] is False

@@ -58,3 +58,19 @@ def test_an_unreachable_url_is_one_error_line_not_a_traceback(tmp_path: Path) ->
         result = ff(*args, "--url", url, "--token", "t", cwd=root)
         assert result.returncode == 1, describe(result)
         assert f"error: cannot reach {url}" in result.stderr and "Traceback" not in result.stderr, describe(result)
+
+
+def test_a_provider_nobody_listens_on_names_the_setting(tmp_path: Path) -> None:
+    """Connection refused at base_url: the run fails (after the step's own retries) saying the server is not
+    there and which setting holds its address."""
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        url = f"http://127.0.0.1:{s.getsockname()[1]}/v1"
+    root = write_project(tmp_path / "p", url)
+    result = ff("run", "one", "--input", '"hello"', cwd=root)
+    assert result.returncode == 1, describe(result)
+    text = " ".join(result.stdout.split())
+    assert f"AI provider {url}" in text and "unreachable" in text, describe(result)
+    assert "tool.flareflow.ai.base_url" in text, describe(result)
