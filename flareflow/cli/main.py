@@ -219,25 +219,44 @@ def workflows(
 
 @app.command()
 def validate(
+    files: Annotated[list[Path] | None, typer.Argument(
+        help="Task-graph files to check on their own (even outside the workflows folder), instead of the "
+             "project.", show_default=False, metavar="[FILE]...")] = None,
     project: ProjectOpt = None,
     local: Annotated[bool, typer.Option("--local", help="Check for the local runtime only: task graphs may use "
                                         "local-only task types (shell, docker, ...).")] = False,
 ) -> None:
     """Check the project as `flareflow build` does (settings, workflow imports, schedules, a root wrangler
     config), without building; exit 1 on the first problem. Every error of every task-graph file is
-    listed (one located line each) first. Warnings go to stderr."""
+    listed (one located line each) first. Warnings go to stderr. With FILE...: check those task-graph
+    files alone (what `flareflow run FILE` would refuse)."""
     from ..graphs.validate import LOCAL_ONLY_HINT
     from .build import check
-    from .graphs import graph_errors
+    from .graphs import graph_errors, load_checked
 
-    proj = _project(project, discover=False)
-    problems = _guard(lambda: graph_errors(proj, cloudflare=not local))
+    problems: list[Any]
+    if files:
+        problems = []
+        for path in files:
+            if not path.is_file():
+                fail(f"{path}: no such file", 2)
+            graph, found = load_checked(path, str(path), cloudflare=not local)
+            problems += found
+            if graph is not None and not found:
+                tasks = graph.definition.get("tasks") or []
+                console.print(f"[green]✓[/green] {escape(str(path))}: workflow {escape(graph.name)}, "
+                              f"{len(tasks)} task(s)")
+    else:
+        proj = _project(project, discover=False)
+        problems = _guard(lambda: graph_errors(proj, cloudflare=not local))
     for problem in problems:
         err_console.print(f"[bold red]error:[/bold red] {escape(str(problem))}", highlight=False, soft_wrap=True)
     if any("cannot be built for Cloudflare" in problem.message for problem in problems):
         err_console.print(f"hint: {escape(LOCAL_ONLY_HINT)}", highlight=False, soft_wrap=True)
     if problems:
         raise typer.Exit(1)
+    if files:
+        return
     for warning in _guard(lambda: check(proj)).warnings:
         err_console.print(f"[yellow]warning:[/yellow] {escape(warning)}")
     for defn in proj.registry:

@@ -155,3 +155,20 @@ def test_a_workflow_task_naming_no_workflow_is_a_located_error(tmp_path: Path) -
     assert result.returncode == 1
     assert result.stderr.strip() == ('error: workflows/release.yaml:6 tasks[0].then.workflow: unknown workflow '
                                      '"ci-cdd" (did you mean "ci-cd"?)'), result.stderr
+
+
+def test_validate_checks_graph_files_alone_even_outside_a_project(tmp_path: Path) -> None:
+    """``flareflow validate FILE...`` checks scratch files (what ``run FILE`` runs) without a project: one
+    located line per error, a ✓ line per good file, exit 1 when any is wrong, 2 for a missing file."""
+    (tmp_path / "bad.yaml").write_text("name: once\nlocal_only: true\ntasks:\n  - id: a\n    type: shell\n"
+                                       "    command: echo hi\n  - id: b\n    type: sleep\n    duration: 1s\n"
+                                       "    depends_on: [x]\n")
+    (tmp_path / "ok.yaml").write_text("name: ok\ntasks:\n  - {id: a, type: sleep, duration: 1s}\n")
+    both = ff("validate", "bad.yaml", "ok.yaml", cwd=tmp_path)
+    assert both.returncode == 1, describe(both)
+    assert both.stderr.splitlines() == ['error: bad.yaml:10 tasks[1].depends_on[0]: unknown task "x"'], both.stderr
+    assert both.stdout.strip() == "✓ ok.yaml: workflow ok, 1 task(s)", both.stdout
+    good = ff("validate", "ok.yaml", cwd=tmp_path)
+    assert good.returncode == 0, describe(good)
+    missing = ff("validate", "nope.yaml", cwd=tmp_path)
+    assert missing.returncode == 2 and "nope.yaml: no such file" in missing.stderr, describe(missing)
