@@ -111,7 +111,7 @@ class _LiveOutput:
     def __init__(self, journal: Journal, rec: StepRecord, body: dict[str, Any]) -> None:
         self.journal = journal
         self.rec = rec
-        self.body = _tag(body)
+        self.body = body
         self.loop = asyncio.get_running_loop()
         self.lock = threading.Lock()
         self.pending: list[dict[str, Any]] = []
@@ -513,9 +513,11 @@ class Execution:
         timeout: float | None,
         extra: dict[str, Any] | None = None,
     ) -> Any:
-        """``extra``: fields added to the step's events and ``meta`` (a domain call's ``hash``)."""
+        """``extra``: fields added to the step's events and ``meta`` (a domain call's ``hash``); the events
+        also carry the graph task's id (`task_tag`), which is the same for every event of the step."""
         j = self.journal
-        tags = extra or {}
+        meta_tags = extra or {}
+        tags = _tag(dict(meta_tags))
         while True:
             if rec is not None:
                 if rec.status == COMPLETED:
@@ -525,7 +527,7 @@ class Execution:
                 if rec.status == RETRYING and rec.wake_at is not None and rec.wake_at > j.now():
                     raise Suspend()
             else:
-                rec = StepRecord(key, pos, STEP, name, RUNNING, meta={"retry": retry.to_json(), **tags})
+                rec = StepRecord(key, pos, STEP, name, RUNNING, meta={"retry": retry.to_json(), **meta_tags})
             now = j.now()
             rec.attempts += 1
             rec.status = RUNNING
@@ -537,9 +539,11 @@ class Execution:
             helper = (_scope.get() or self.root).helper
             if helper is not None:
                 started["branch"] = helper
-            j.commit(rec, [(ev.STEP_STARTED, _tag(started))], durable=False)
+            j.commit(rec, [(ev.STEP_STARTED, started)], durable=False)
             t0 = time.perf_counter()
-            live = _LiveOutput(j, rec, {"step": key, "name": name, "attempt": attempt}) if live_output.get() else None
+            live = None
+            if live_output.get():
+                live = _LiveOutput(j, rec, {"step": key, "name": name, "attempt": attempt, **tags})
             output = StepOutput(j.now, listener=live.add if live is not None else None)
             hook = self.defn.step_hook  # the test kit's mocks: still a recorded step, its fn replaced
             call = (hook(name, key) or fn) if hook is not None else fn
@@ -569,14 +573,14 @@ class Execution:
                     rec.status = FAILED
                     body = {"step": key, "name": name, "attempt": attempt, "duration_ms": duration_ms,
                             "error": err, "logs": rec.logs, **tags}
-                    j.commit(rec, [(ev.STEP_FAILED, _tag(body))])
+                    j.commit(rec, [(ev.STEP_FAILED, body)])
                     raise StepFailed(name, err) from cause
                 delay = retry.delay_for(rec.failures)
                 rec.status = RETRYING
                 rec.wake_at = j.now() + delay
                 body = {"step": key, "name": name, "attempt": attempt, "duration_ms": duration_ms, "error": err,
                         "delay": delay, "retry_at": ev.iso(rec.wake_at), "logs": rec.logs, **tags}
-                j.commit(rec, [(ev.STEP_RETRYING, _tag(body))])
+                j.commit(rec, [(ev.STEP_RETRYING, body)])
                 continue
             duration_ms = round((time.perf_counter() - t0) * 1000, 3)
             rec.status = COMPLETED
@@ -585,7 +589,7 @@ class Execution:
             rec.error = None
             body = {"step": key, "name": name, "attempt": attempt, "duration_ms": duration_ms,
                     "result": result, "patch": patch, "logs": rec.logs, **tags}
-            j.commit(rec, [(ev.STEP_COMPLETED, _tag(body))], state=state if patch else UNCHANGED)
+            j.commit(rec, [(ev.STEP_COMPLETED, body)], state=state if patch else UNCHANGED)
             return result
 
     async def _invoke(
