@@ -29,7 +29,19 @@ class GraphFileError(ValueError):
         self.error = error
 
 
+#: The most values a definition may hold once YAML aliases are expanded: nine nested aliases of nine items
+#: each already make 43 million (a "billion laughs" file), which would exhaust memory in every later walk.
+MAX_VALUES = 100_000
+
+
+class _TooLarge(Exception):
+    pass
+
+
 def _lines(node: Any, path: str, out: dict[str, int]) -> None:
+    """Every JSON path's line; each value counts, so a definition past `MAX_VALUES` stops the walk."""
+    if len(out) > MAX_VALUES:
+        raise _TooLarge
     out.setdefault(path, node.start_mark.line + 1)
     if isinstance(node, yaml.MappingNode):
         for key, value in node.value:
@@ -78,6 +90,9 @@ def load_graph_text(text: str, source: str, *, yaml_syntax: bool) -> Graph:
             _lines(node, "", lines)
         except RecursionError:
             lines = {}
+        except _TooLarge:
+            raise GraphFileError(GraphError(source, "", f"the definition holds more than {MAX_VALUES:,} values "
+                                            "(YAML aliases expanded); it is refused")) from None
     if not isinstance(data, dict):
         kind = "empty" if data is None else type(data).__name__
         raise GraphFileError(GraphError(f"{source}:1", "", f"a workflow definition is an object with "

@@ -172,3 +172,18 @@ def test_validate_checks_graph_files_alone_even_outside_a_project(tmp_path: Path
     assert good.returncode == 0, describe(good)
     missing = ff("validate", "nope.yaml", cwd=tmp_path)
     assert missing.returncode == 2 and "nope.yaml: no such file" in missing.stderr, describe(missing)
+
+
+def test_a_yaml_alias_bomb_is_one_error_line_not_exhausted_memory(tmp_path: Path) -> None:
+    """Nine nested aliases of nine items expand to 43 million values ("billion laughs"): the file is refused
+    with one line in well under the time a walk of it would take (it was a MemoryError traceback)."""
+    levels = ['a: &a ["x","x","x","x","x","x","x","x","x"]']
+    for prev, name in zip("abcdefg", "bcdefgh", strict=True):
+        levels.append(f"{name}: &{name} [{', '.join([f'*{prev}'] * 9)}]")
+    text = "name: bomb\n" + "\n".join(levels) + "\ntasks: [{id: t, type: sleep, duration: 1s, env: *h}]\n"
+    root = make_project(tmp_path, {"workflows/bomb.yaml": text})
+    for args in (("validate",), ("validate", "workflows/bomb.yaml"), ("run", "bomb")):
+        result = ff(*args, cwd=root, timeout=60)
+        assert result.returncode != 0, describe(result)
+        assert "bomb.yaml: the definition holds more than 100,000 values (YAML aliases expanded)" in result.stderr
+        assert_no_traceback(result.stdout, result.stderr)
