@@ -18,12 +18,15 @@ from typing import Any
 
 
 class StandIn:
-    """The server's state: requests seen, the script of answers, the pause between streamed chunks."""
+    """The server's state: requests seen, the script of answers, the pause between streamed chunks and
+    ``hold``: when set to an unset `threading.Event`, a streamed answer waits for it before its first
+    chunk (so a test can be listening before the first token is written, however loaded the machine)."""
 
     def __init__(self) -> None:
         self.requests: list[dict[str, Any]] = []
         self.script: list[str] = []
         self.chunk_delay = 0.0
+        self.hold: threading.Event | None = None
         self.lock = threading.Lock()
         self.url = ""
 
@@ -89,6 +92,8 @@ def _handler(state: StandIn) -> type[BaseHTTPRequestHandler]:
             self.send_header("content-type", "text/event-stream")
             self.send_header("connection", "close")
             self.end_headers()
+            if state.hold is not None:
+                state.hold.wait(30)
             words = text.split(" ")
             for i, word in enumerate(words):
                 piece = word if i == 0 else " " + word

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,6 +42,7 @@ def server(request: pytest.FixtureRequest, standin: StandIn, tmp_path_factory: p
 def test_token_frames_over_websocket_with_a_reconnect(server: Any, standin: StandIn) -> None:
     standin.script = [WORDS]
     standin.chunk_delay = 0.15
+    hold = standin.hold = threading.Event()  # the first token waits until this client listens
     run = httpx.post(f"{server.url}/runs", json={"workflow": "streamed", "input": "go"}, headers=server.headers)
     assert run.status_code == 201, run.text
     run_id = run.json()["id"]
@@ -49,6 +51,8 @@ def test_token_frames_over_websocket_with_a_reconnect(server: Any, standin: Stan
         url = f"{server.ws_base}/runs/{run_id}/ws"
         first: list[dict[str, Any]] = []
         async with connect(url, additional_headers=server.headers, close_timeout=0.5) as socket:
+            first.append(json.loads(await asyncio.wait_for(socket.recv(), 10)))  # subscribed
+            hold.set()
             while len([f for f in first if f["type"] == "ai.token"]) < 3:
                 first.append(json.loads(await asyncio.wait_for(socket.recv(), 10)))
         last = max(f["seq"] for f in first if "seq" in f)
@@ -67,7 +71,11 @@ def test_token_frames_over_websocket_with_a_reconnect(server: Any, standin: Stan
                     break
         return got
 
-    first, second, late = asyncio.run(follow())
+    try:
+        first, second, late = asyncio.run(follow())
+    finally:
+        hold.set()
+        standin.hold = None
     tokens = [f for f in first + second if f["type"] == "ai.token"]
     assert all("seq" not in f and f["step"] == "ai.generate#1" and f["run_id"] == run_id for f in tokens)
     text = "".join(f["text"] for f in tokens)
