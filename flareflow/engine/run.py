@@ -28,9 +28,10 @@ import threading
 import time
 from collections.abc import Awaitable, Callable, Coroutine, Generator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 from . import events as ev
+from .aicalls import AiCalls
 from .capture import StepOutput, capturing
 from .durations import parse_duration
 from .errors import (
@@ -313,7 +314,7 @@ class Run:
         return _Pending(self._x.run_step(key, pos, rec, name, fn, args, kwargs, policy, limit), key)
 
     @property
-    def ai(self) -> Any:
+    def ai(self) -> AiCalls:
         """AI calls as durable steps (`flareflow.ai.steps.RunAi`: ``generate``, ``chat``, ``embed``).
 
         The engine imports nothing of ours, so it does not build them: the host hands its coordinator
@@ -326,7 +327,7 @@ class Run:
                 raise NonRetryableError("run.ai: this host has no AI ports (no provider is configured: set "
                                         "tool.flareflow.ai.base_url)")
             built = self.__dict__["_ai"] = factory(self)
-        return built
+        return cast(AiCalls, built)
 
     def sleep(self, name: str, duration: float | str) -> Awaitable[None]:
         """A durable timer: the run suspends (the host may hibernate) until ``duration`` has passed."""
