@@ -49,16 +49,33 @@ def test_token_frames_over_websocket_with_a_reconnect(server: Any, standin: Stan
 
     async def follow() -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
         url = f"{server.ws_base}/runs/{run_id}/ws"
-        first: list[dict[str, Any]] = []
-        async with connect(url, additional_headers=server.headers, close_timeout=0.5) as socket:
-            first.append(json.loads(await asyncio.wait_for(socket.recv(), 10)))  # subscribed
-            hold.set()
-            while len([f for f in first if f["type"] == "ai.token"]) < 3:
-                first.append(json.loads(await asyncio.wait_for(socket.recv(), 10)))
-        last = max(f["seq"] for f in first if "seq" in f)
-        await asyncio.sleep(0.5)  # pieces written meanwhile are gone for this client
-        second = await until_completed(f"{url}?after={last}")
-        late = await until_completed(f"{url}?after={last}")
+        # a witness stays connected throughout: what it sees while the client is away was written then
+        async with connect(url, additional_headers=server.headers, close_timeout=0.5) as witness:
+            seen = [json.loads(await asyncio.wait_for(witness.recv(), 30))]  # subscribed
+
+            async def watch() -> None:
+                async for message in witness:
+                    seen.append(json.loads(message))
+                    if seen[-1]["type"] == "run.completed":
+                        break
+
+            watching = asyncio.ensure_future(watch())
+            first: list[dict[str, Any]] = []
+            async with connect(url, additional_headers=server.headers, close_timeout=0.5) as socket:
+                first.append(json.loads(await asyncio.wait_for(socket.recv(), 30)))  # subscribed
+                hold.set()
+                while len([f for f in first if f["type"] == "ai.token"]) < 3:
+                    first.append(json.loads(await asyncio.wait_for(socket.recv(), 30)))
+            last = max(f["seq"] for f in first if "seq" in f)
+
+            async def away() -> None:  # pieces written meanwhile are gone for this client
+                while len([f for f in seen if f["type"] == "ai.token"]) < 5 and not watching.done():
+                    await asyncio.sleep(0.02)
+
+            await asyncio.wait_for(away(), 30)
+            second = await until_completed(f"{url}?after={last}")
+            late = await until_completed(f"{url}?after={last}")
+            await asyncio.wait_for(watching, 30)
         return first, second, late
 
     async def until_completed(url: str) -> list[dict[str, Any]]:
@@ -94,16 +111,23 @@ def test_token_frames_over_websocket_with_a_reconnect(server: Any, standin: Stan
 def test_token_frames_over_sse_carry_no_id(server: Any, standin: StandIn) -> None:
     standin.script = [WORDS]
     standin.chunk_delay = 0.1
+    hold = standin.hold = threading.Event()  # the first token waits until the stream is subscribed
     run = httpx.post(f"{server.url}/runs", json={"workflow": "streamed", "input": "go"}, headers=server.headers)
     run_id = run.json()["id"]
     blocks: list[str] = []
-    with httpx.stream("GET", f"{server.url}/runs/{run_id}/events", headers=server.headers, timeout=30) as response:
-        buffer = ""
-        for chunk in response.iter_text():
-            buffer += chunk
-            while "\n\n" in buffer:
-                block, buffer = buffer.split("\n\n", 1)
-                blocks.append(block)
+    try:
+        with httpx.stream("GET", f"{server.url}/runs/{run_id}/events", headers=server.headers,
+                          timeout=30) as response:
+            buffer = ""
+            for chunk in response.iter_text():
+                buffer += chunk
+                while "\n\n" in buffer:
+                    block, buffer = buffer.split("\n\n", 1)
+                    blocks.append(block)
+                    hold.set()  # a block came: the stream is registered for live frames
+    finally:
+        hold.set()
+        standin.hold = None
     tokens = [b for b in blocks if "event: ai.token" in b]
     assert tokens and all(not b.startswith("id:") and "\nid:" not in b for b in tokens)
     assert any(b.startswith("id:") and "event: run.completed" in b for b in blocks)
@@ -133,21 +157,34 @@ def print_as_written(tmp_path: Path, standin: StandIn) -> None:
 def test_flareflow_run_with_url_prints_the_streamed_text(server: Any, standin: StandIn, tmp_path: Path) -> None:
     standin.script = [WORDS]
     standin.chunk_delay = 0.2
-    result = ff("run", "streamed", "--input", '"go"', "--url", server.url, "--token", server.token, cwd=tmp_path,
-                timeout=60)
-    assert result.returncode == 0, describe(result)
+    stdout = connected_run(standin, tmp_path, "--url", server.url, "--token", server.token)
     # the text on a line of its own before the step's line (pieces written before the stream was
-    # connected are not shown: live frames are not replayed)
-    streamed = [line.strip() for line in result.stdout.splitlines() if line.startswith("    w")
+    # connected would not be shown: live frames are not replayed)
+    streamed = [line.strip() for line in stdout.splitlines() if line.startswith("    w")
                 and not line.startswith("     ")]
-    assert streamed and WORDS.endswith(streamed[0]) and len(streamed[0].split()) >= 4, repr(result.stdout)
+    assert streamed and WORDS.endswith(streamed[0]) and len(streamed[0].split()) >= 4, repr(stdout)
     if server.kind == "workerd":
         return  # the same client code as above; each CLI run there waits ~10 s for workerd's close (H1)
     standin.script = [WORDS]
-    as_json = ff("run", "streamed", "--input", '"go"', "--json", "--url", server.url, "--token", server.token,
-                 cwd=tmp_path, timeout=60)
-    frames = [json.loads(x) for x in as_json.stdout.splitlines() if '"ai.token"' in x]
+    as_json = connected_run(standin, tmp_path, "--json", "--url", server.url, "--token", server.token)
+    frames = [json.loads(x) for x in as_json.splitlines() if '"ai.token"' in x]
     assert len(frames) >= 4 and WORDS.endswith("".join(f["text"] for f in frames))
+
+
+def connected_run(standin: StandIn, cwd: Path, *args: str) -> str:
+    """``flareflow run streamed ARGS``'s stdout, the stand-in's stream held until the CLI printed its first
+    line (an event it was sent: its stream is connected), however slowly the CLI started."""
+    hold = standin.hold = threading.Event()
+    try:
+        with Live("run", "streamed", "--input", '"go"', *args, cwd=cwd) as live:
+            live.wait_line(lambda line: bool(line.strip()), timeout=60, what="the run's first event")
+            hold.set()
+            code = live.finish(timeout=60)
+            assert code == 0, f"exit {code}\n--- stdout\n{live.stdout}--- stderr\n{live.stderr}"
+            return live.stdout
+    finally:
+        hold.set()
+        standin.hold = None
 
 
 def test_a_cached_streamed_answer_comes_as_one_frame(tmp_path: Path) -> None:

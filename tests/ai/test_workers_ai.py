@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -110,6 +111,7 @@ def test_a_streamed_answer_comes_piece_by_piece_through_the_binding(server: Any,
     words = " ".join(f"p{i}" for i in range(10))
     standin.script = [words]
     standin.chunk_delay = 0.15
+    hold = standin.hold = threading.Event()  # the first piece waits until the socket is subscribed
     try:
         run = httpx.post(f"{server.url}/runs", json={"workflow": "streamed", "input": "s"}, headers=server.headers)
         run_id = run.json()["id"]
@@ -120,12 +122,15 @@ def test_a_streamed_answer_comes_piece_by_piece_through_the_binding(server: Any,
             async with connect(url, additional_headers=server.headers, close_timeout=0.5) as socket:
                 async for message in socket:
                     got.append(json.loads(message))
+                    hold.set()  # a frame came: the socket is accepted, live frames reach it
                     if got[-1]["type"] == "run.completed":
                         break  # not until workerd's late close (harness/README.md H1)
             return got
 
         got = asyncio.run(frames())
     finally:
+        hold.set()
+        standin.hold = None
         standin.chunk_delay = 0.0
     tokens = [f["text"] for f in got if f["type"] == "ai.token"]
     assert len(tokens) >= 4 and words.endswith("".join(tokens)), tokens  # pieces, as the binding streamed them
