@@ -10,6 +10,7 @@ import signal
 import subprocess
 import time
 from pathlib import Path
+from typing import Any
 
 from tests.cli.helpers import FLAREFLOW, cli_env, describe, ff, wait_until
 
@@ -72,15 +73,22 @@ def test_a_graph_run_held_for_its_missing_file_continues_once_the_file_is_back(t
     assert started.returncode == 0, describe(started)
     run_id = started.stdout.strip().splitlines()[-1]
 
-    def status() -> str:
+    def show() -> dict[str, Any]:
         shown = ff("runs", "show", run_id, "--json", cwd=root)
-        return str(json.loads(shown.stdout)["status"]) if shown.returncode == 0 else ""
+        return dict(json.loads(shown.stdout)) if shown.returncode == 0 else {}
+
+    def status() -> str:
+        return str(show().get("status", ""))
+
+    def held() -> bool:
+        info = show()
+        return any(w["kind"] == "code" for w in info.get("waiting", ())) or info.get("status") != "waiting"
 
     wait_until(lambda: status() == "waiting", 20, "the run to wait for its event")
     (root / graph_file).rename(root / "gate.yaml.away")  # the background worker re-imports: gate is gone
-    time.sleep(2.5)
+    time.sleep(2.5)  # its code watch polls every second (nothing observable says it has looked)
     assert ff("send-event", run_id, "go", "--quiet", cwd=root).returncode == 0
-    time.sleep(2.5)
+    wait_until(held, 30, "the worker to take the event and hold the run for its file")
     assert status() == "waiting"  # held for its code, not failed
     (root / "gate.yaml.away").rename(root / graph_file)
     wait_until(lambda: status() == "completed", 30, "the run to continue once its file is back")
