@@ -26,6 +26,7 @@ from jinja2 import Environment, StrictUndefined
 from .. import __version__
 from ..engine.cron import CronError, parse_cron
 from .aibuild import ai_modules, override_warnings, uses_ai, worker_ai_vars
+from .domaincheck import unknown_domains
 from .errors import UserError
 from .graphbuild import binding_warnings, graph_build, graph_sources, on_worker
 from .project import Project, discover_workflows
@@ -327,10 +328,14 @@ class Checked:
 def check(project: Project, *, eject: bool = False) -> Checked:
     """Everything a build refuses (`BuildError`, `ProjectError`) or warns about, before anything is
     rendered or downloaded: the workflow modules import, every schedule is a cron expression, no
-    ``[vars]`` entry collides with flareflow's own, a root wrangler config parses and has the bindings.
+    ``[vars]`` entry collides with flareflow's own, no workflow calls a domain that does not exist
+    (`flareflow.cli.domaincheck`), a root wrangler config parses and has the bindings.
     `plan` starts with it; ``flareflow validate`` is it."""
     project.modules.clear()  # discover_workflows appends; a second plan in one process must not double them
     discover_workflows(project)
+    misspelt = unknown_domains(project.registry, project.root)
+    if misspelt:  # every run reaching the line would fail with an AttributeError
+        raise BuildError("\n".join(misspelt))
     crons = collect_crons(project)
     warnings: list[str] = []
     for var, setting in GENERATED_VARS.items():

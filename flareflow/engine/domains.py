@@ -55,7 +55,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from .durations import parse_duration
-from .errors import WorkflowDefinitionError
+from .errors import WorkflowDefinitionError, did_you_mean
 from .history import STEP, Journal
 from .retry import Retry
 from .run import DEFAULT_RETRY, Run, _Pending, _Raised, _unwinds, bounded, encode_text, to_json
@@ -157,7 +157,7 @@ class Method:
         return f"Method({getattr(self.fn, '__qualname__', self.fn)!r})"
 
 
-def _reserved_names() -> set[str]:
+def run_attributes() -> set[str]:
     """Names a domain may not take: what ``run.NAME`` already means (methods, properties, attributes)."""
     return set(dir(Run)) | set(getattr(Run, "__annotations__", {}))
 
@@ -182,7 +182,7 @@ class Domain:
 
     def __init__(self, name: str, /, **methods: Callable[..., Any] | Method) -> None:
         self.name = _check_identifier("a domain name", name)
-        if name in _reserved_names():
+        if name in run_attributes():
             raise WorkflowDefinitionError(
                 f"domain '{name}' would shadow run.{name} of flareflow's Run; choose another name")
         if not methods:
@@ -259,8 +259,9 @@ def domain_attribute(run: Run, name: str) -> DomainHandle:
     """``run.<name>`` for a name that is no attribute of `Run`: the domain's handle, else AttributeError."""
     domain = None if name.startswith("_") else default_domains.get(name)
     if domain is None:
-        known = ", ".join(default_domains.names()) or "none defined"
-        hint = "" if name.startswith("_") else f" (nor a domain: {known})"
+        known = default_domains.names()
+        hint = "" if name.startswith("_") else \
+            f"{did_you_mean(name, known)} (nor a domain: {', '.join(known) or 'none defined'})"
         raise AttributeError(f"'Run' object has no attribute '{name}'{hint}")
     return DomainHandle(run, domain)
 

@@ -6,10 +6,18 @@ that wraps its body in ``except Exception`` must not swallow the runtime's reque
 
 from __future__ import annotations
 
+import difflib
 import re
 from typing import Any, ClassVar
 
 from .tracebacks import traceback_fields
+
+
+def did_you_mean(word: str, options: list[str] | tuple[str, ...]) -> str:
+    """`` (did you mean "X"?)`` naming the option closest to a mistyped ``word``, or ``""``: the one
+    wording of every such hint (task-graph fields and ids, domain names)."""
+    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    return f' (did you mean "{close[0]}"?)' if close else ""
 
 
 class FlareflowError(Exception):

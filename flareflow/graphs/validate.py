@@ -11,11 +11,11 @@ a Cloudflare build refuses. Whatever JSON value it is given, the validator answe
 
 from __future__ import annotations
 
-import difflib
 import re
 from typing import Any
 
 from ..engine.durations import DurationError, parse_duration
+from ..engine.errors import did_you_mean
 from ..engine.schedules import ScheduleError, compile_schedule, utc_offset_minutes
 from ..engine.schema import SchemaError, check_schema
 from .expressions import ExpressionError, parse_condition, parse_template
@@ -41,11 +41,6 @@ BACKOFFS = ("constant", "linear", "exponential")
 CONDITION_FIELDS = ("when", "condition")
 #: Fields holding nested task bodies (not interpolated as values).
 NESTED = ("then", "else", "tasks", "on_failure")
-
-
-def _suggest(word: str, options: list[str] | tuple[str, ...]) -> str:
-    close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
-    return f' (did you mean "{close[0]}"?)' if close else ""
 
 
 def _kind(value: Any) -> str:
@@ -117,7 +112,7 @@ class _Checker:
             return self.errors
         for key in d:
             if key not in GRAPH_FIELDS:
-                self.err(child("", str(key)), f"unknown field{_suggest(str(key), GRAPH_FIELDS)}")
+                self.err(child("", str(key)), f"unknown field{did_you_mean(str(key), GRAPH_FIELDS)}")
         name = d.get("name")
         if name is None:
             self.err("", 'missing required field "name"')
@@ -187,12 +182,12 @@ class _Checker:
         kind = trigger.get("type")
         if kind not in TRIGGER_TYPES:
             shown = f'"{kind}"' if isinstance(kind, str) else _kind(kind)
-            hint = _suggest(kind, TRIGGER_TYPES) if isinstance(kind, str) else ""
+            hint = did_you_mean(kind, TRIGGER_TYPES) if isinstance(kind, str) else ""
             self.err("trigger.type", f"unknown trigger type {shown}{hint}; one of {', '.join(TRIGGER_TYPES)}")
         allowed = ("type", "cron", "schedule", "event", "timezone")
         for key in trigger:
             if key not in allowed:
-                hint = ' (did you mean "timezone"?)' if key == "tz" else _suggest(str(key), allowed)
+                hint = ' (did you mean "timezone"?)' if key == "tz" else did_you_mean(str(key), allowed)
                 self.err(child("trigger", str(key)), f"unknown field{hint}")
         if kind == "schedule":
             key = "cron" if "cron" in trigger else "schedule"
@@ -270,7 +265,7 @@ class _Checker:
                 self.err(at, f'task "{dep}" depends on itself')
             elif dep not in top:
                 nested = " (a nested task: depend on the task that holds it)" if dep in self.ids else ""
-                self.err(at, f'unknown task "{dep}"{nested or _suggest(dep, top_level_ids(self.graph.definition))}')
+                self.err(at, f'unknown task "{dep}"{nested or did_you_mean(dep, top_level_ids(self.graph.definition))}')
             else:
                 out.append(dep)
         return out
@@ -308,14 +303,14 @@ class _Checker:
             return
         if not isinstance(kind, str) or kind not in TASK_FIELDS:
             shown = f'"{kind}"' if isinstance(kind, str) else _kind(kind)
-            hint = _suggest(kind, list(TASK_FIELDS)) if isinstance(kind, str) else ""
+            hint = did_you_mean(kind, list(TASK_FIELDS)) if isinstance(kind, str) else ""
             self.err(child(here, "type"), f"unknown task type {shown}{hint}")
             return
         required, optional = TASK_FIELDS[kind]
         allowed = (*COMMON_FIELDS, *required, *optional)
         for key in task:
             if key not in allowed:
-                self.err(child(here, str(key)), f"unknown field for a {kind} task{_suggest(str(key), allowed)}")
+                self.err(child(here, str(key)), f"unknown field for a {kind} task{did_you_mean(str(key), allowed)}")
         for key in required:
             if key not in task:
                 self.err(here, f'missing required field "{key}" (a {kind} task needs it)')
@@ -357,7 +352,7 @@ class _Checker:
         fields = ("attempts", "delay", "backoff", "max_delay")
         for key in retry:
             if key not in fields:
-                self.err(child(here, str(key)), f"unknown field{_suggest(str(key), fields)}")
+                self.err(child(here, str(key)), f"unknown field{did_you_mean(str(key), fields)}")
         attempts = retry.get("attempts", 1)
         if isinstance(attempts, bool) or not isinstance(attempts, int):
             self.err(child(here, "attempts"), f"must be an integer >= 1, got {_kind(attempts)}")
@@ -370,7 +365,7 @@ class _Checker:
                 self.err(child(here, key), f"milliseconds, a number >= 0, got {_kind(value)}")
         backoff = retry.get("backoff")
         if backoff is not None and backoff not in BACKOFFS:
-            hint = _suggest(backoff, BACKOFFS) if isinstance(backoff, str) else ""
+            hint = did_you_mean(backoff, BACKOFFS) if isinstance(backoff, str) else ""
             self.err(child(here, "backoff"), f"one of {', '.join(BACKOFFS)}{hint}")
 
     def timeout(self, task: dict[str, Any], kind: str, here: str) -> None:
@@ -429,7 +424,7 @@ class _Checker:
                 continue
             if root not in ROOTS:
                 known = [*ROOTS, *sorted(loop_vars)]
-                self.err(here, f'unknown reference "{shown}"{_suggest(str(root), known)}; references start with '
+                self.err(here, f'unknown reference "{shown}"{did_you_mean(str(root), known)}; references start with '
                          + ", ".join(known))
                 continue
             if root == "tasks":
@@ -438,7 +433,7 @@ class _Checker:
                     continue
                 tid = ref[1]
                 if tid not in self.ids:
-                    self.err(here, f'unknown task "{tid}" in "{shown}"{_suggest(tid, list(self.ids))}')
+                    self.err(here, f'unknown task "{tid}" in "{shown}"{did_you_mean(tid, list(self.ids))}')
                 elif tid not in upstream:
                     holder = next((top for top, inner in self.inside.items()  # a nested task: its top-level one
                                    if top != tid and top in self.top_ids and tid in inner), tid)
