@@ -224,12 +224,28 @@ def test_keyboard_alone_opens_a_run_and_answers_it(page: Page, console_server: A
     assert sum(channels) < 3 * 100, f"dark mode asked, page background is {background}"
 
 
+def _failed_fragile(server: Any) -> tuple[dict[str, Any], float]:
+    """A ``fragile`` run that failed at ``charge``, and the time after which ``charge`` succeeds. Only
+    time reaches both hosts' step code: a host too slow to fail within the window (the run completed)
+    gets a wider one."""
+    for window in (3.0, 9.0, 27.0):
+        until = time.time() + window
+        run = _api(server, "POST", "/runs", {"workflow": "fragile", "input": {"until": until}})
+        deadline = time.time() + 30 + window
+        while run["status"] not in ("failed", "completed") and time.time() < deadline:
+            time.sleep(0.1)
+            run = _api(server, "GET", f"/runs/{run['id']}")
+        if run["status"] != "completed" or time.time() < until:
+            break
+    assert run["status"] == "failed", run
+    return run, until
+
+
 def test_retry_and_restart_from_a_step_in_the_page(page: Page, console_server: Any) -> None:
     """A failed run shows Retry and Restart (a step picker): restart opens the new run, which says
     where it came from and did not run the steps before the chosen one; retry continues the original."""
     p = page.page
-    until = time.time() + 3.0  # ample: the run must fail first
-    run = _api(console_server, "POST", "/runs", {"workflow": "fragile", "input": {"until": until}})
+    run, until = _failed_fragile(console_server)
     _open(page, console_server, f"#/runs/{run['id']}")
     _wait_status(page, "failed")
     p.wait_for_selector("#act-retry:not([hidden]):not([disabled])")
