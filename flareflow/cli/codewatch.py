@@ -51,7 +51,8 @@ def code_fingerprint(root: Path) -> frozenset[tuple[str, int, int]]:
 async def watch_code(project: Project, runtime: LocalRuntime, say: Callable[[str], None],
                      interval: float = POLL_SECONDS) -> None:
     """Until cancelled: when the project's Python files change, import the workflows again and
-    re-check the held runs; ``say`` gets what changed (import failures, how many runs were re-checked)."""
+    re-check the held runs; ``say`` gets what changed (import failures; on every reload, how many
+    workflows loaded and which held runs were re-checked -- a developer sees the save was taken)."""
     last = await asyncio.to_thread(code_fingerprint, project.root)
     while True:
         await asyncio.sleep(interval)
@@ -67,8 +68,10 @@ async def watch_code(project: Project, runtime: LocalRuntime, say: Callable[[str
         for line in import_warnings(project):
             say(line)
         rechecked = runtime.recheck_held()
+        line = f"workflow code changed: {len(project.registry)} workflow(s) loaded"  # every reload says so
         if rechecked:
-            say(f"workflow code changed: re-checking {len(rechecked)} held run(s): {', '.join(rechecked)}")
+            line += f"; re-checking {len(rechecked)} held run(s): {', '.join(rechecked)}"
+        say(line)
 
 
 def say_code_change(line: str) -> None:

@@ -8,7 +8,6 @@ import json
 import os
 import signal
 import subprocess
-import time
 from pathlib import Path
 from typing import Any
 
@@ -85,8 +84,15 @@ def test_a_graph_run_held_for_its_missing_file_continues_once_the_file_is_back(t
         return any(w["kind"] == "code" for w in info.get("waiting", ())) or info.get("status") != "waiting"
 
     wait_until(lambda: status() == "waiting", 20, "the run to wait for its event")
+    log = root / ".flareflow" / "state" / "worker.log"
+
+    def reloads() -> int:
+        return log.read_text(encoding="utf-8").count("workflow code changed") if log.exists() else 0
+
+    before = reloads()
     (root / graph_file).rename(root / "gate.yaml.away")  # the background worker re-imports: gate is gone
-    time.sleep(2.5)  # its code watch polls every second (nothing observable says it has looked)
+    wait_until(lambda: reloads() > before, 30,
+               "the worker to say it reloaded the workflows")
     assert ff("send-event", run_id, "go", "--quiet", cwd=root).returncode == 0
     wait_until(held, 30, "the worker to take the event and hold the run for its file")
     assert status() == "waiting"  # held for its code, not failed
