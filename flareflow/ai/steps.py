@@ -121,6 +121,13 @@ class RunAi:
         pending = self.run.step(name, self._chat_attempt, spec, cell, retry=retry or AI_RETRY)
         cell["step"] = str(getattr(pending, "key", name))
         envelope = _envelope(await pending)
+        if envelope["source"] == "mock" and schema is not None:
+            try:  # a test's mocked answer must be one the model's could be, or the test proves nothing
+                validate(envelope["value"], schema)
+            except SchemaError as exc:
+                raise AiSchemaError(f"{cell['step']}: the mocked answer does not satisfy the call's schema: "
+                                    f"{exc} (mock_step_result gives the parsed value a real answer would "
+                                    "have)") from None
         return envelope if full else envelope["value"]
 
     # -- configuration ---------------------------------------------------------------------
