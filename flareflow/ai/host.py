@@ -1,7 +1,7 @@
 """`AiHost`: what a host hands ``run.ai`` -- its name, the project's settings and the ports.
 
 The local runtime and the Durable Object shell each build one (`flareflow.local.ai`,
-`flareflow.ai.cloudflare`) and give it to every run coordinator; the engine's ``run.ai`` calls it with
+`flareflow.durable_objects.ai_ports`) and give it to every run coordinator; the engine's ``run.ai`` calls it with
 the `Run` of an activation and gets that activation's `RunAi`.
 """
 

@@ -1,6 +1,6 @@
 """What ``flareflow build`` adds for AI steps: the ``[ai] binding = "AI"`` of the generated wrangler
 config when a workflow uses ``run.ai`` (or ``[tool.flareflow.ai]`` is set), the ``FLAREFLOW_AI`` var
-carrying that table to the Worker (`flareflow.ai.cloudflare.settings_of`), and the import of the
+carrying that table to the Worker (`flareflow.durable_objects.ai_ports.settings_of`), and the import of the
 built-in ``ai-prompt`` workflow (``POST /api/workflow``) in the generated entry."""
 
 from __future__ import annotations

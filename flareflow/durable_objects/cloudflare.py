@@ -26,7 +26,6 @@ import js
 from pyodide.ffi import create_once_callable, to_js
 from workers import DurableObject, Response
 
-from ..ai.cloudflare import cloudflare_ai_host
 from ..ai.frames import TOKEN, token_frame
 from ..engine import capture
 from ..engine.errors import FlareflowError, InvalidInput, RunNotFound, StorageError, wire_error
@@ -50,6 +49,7 @@ from ..engine.sockets import (
 )
 from ..engine.status import TERMINAL, RunStatus
 from ..migrations.runs_index import UPSERT, upsert_params
+from .ai_ports import cloudflare_ai_host
 from .coordinator import RunCoordinator
 from .jsglue import JSON_HEADERS, js_param, jsnull, json_response, py_value
 from .ports import Row, SystemClock, is_storage_fault_text
@@ -193,7 +193,7 @@ class RunObjectBase(DurableObject):  # type: ignore[misc]
         self.threshold = int(threshold or DEFAULT_PAYLOAD_THRESHOLD)
         bucket = getattr(self.js_env, "PAYLOADS", None)
         self.blobs = R2Blobs(bucket, self.sql) if bucket is not None and bucket is not jsnull else None
-        #: ``run.ai``'s ports: the AI binding or an OpenAI-compatible server, KV, D1 (`flareflow.ai.cloudflare`)
+        #: ``run.ai``'s ports: the AI binding or an OpenAI-compatible server, KV, D1 (`.ai_ports`)
         self.ai_host = cloudflare_ai_host(self.js_env, self.clock.now, self._live)
         # a step's print and logging are its logs; wrangler's console (and `wrangler tail`) shows them too
         capture.install(echo=True)

@@ -4,7 +4,9 @@ local runtime's and is not used here), the answer cache and the
 ``config:ai`` document in KV (``CACHE``, with TTL), and the call log in the D1 index (``INDEX``).
 
 The project's ``[tool.flareflow.ai]`` table reaches the Worker as the ``FLAREFLOW_AI`` var (JSON), which
-``flareflow build`` writes. Imported only inside a Worker (``js``, ``pyodide``).
+``flareflow build`` writes. Imported only inside a Worker (``js``, ``pyodide``). It lives with the
+Durable Object's shell, not in `flareflow.ai`, so ``ai`` stays host-agnostic and imports one way
+(``ai`` -> ``engine``, ``migrations``; the Durable Object builds on ``ai``).
 """
 
 from __future__ import annotations
@@ -15,13 +17,13 @@ from typing import Any
 
 import js
 
-from ..durable_objects.jsglue import js_object, js_param, jsnull, to_python
+from ..ai.config import WORKERS_AI_EMBED_MODEL, WORKERS_AI_MODEL
+from ..ai.errors import AiNotConfigured, AiUnavailable, classify_binding_error
+from ..ai.host import AiHost, StreamSink
+from ..ai.openai import LineSink, OpenAiProvider
+from ..ai.ports import Completion, Embedding, Provider, TokenSink
 from ..migrations.ai_calls import INSERT, insert_params
-from .config import WORKERS_AI_EMBED_MODEL, WORKERS_AI_MODEL
-from .errors import AiNotConfigured, AiUnavailable, classify_binding_error
-from .host import AiHost, StreamSink
-from .openai import LineSink, OpenAiProvider
-from .ports import Completion, Embedding, Provider, TokenSink
+from .jsglue import js_object, js_param, jsnull, to_python
 
 
 def _present(value: Any) -> bool:
