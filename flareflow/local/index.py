@@ -17,7 +17,7 @@ from ..durable_objects.migrate import migrate
 from ..engine.errors import StorageError
 from ..engine.events import CODE_REASON
 from ..engine.status import RunStatus
-from ..migrations.runs_index import COLUMNS, UPSERT, list_query, upsert_params
+from ..migrations.runs_index import COLUMNS, DELETE, UPSERT, list_query, upsert_params
 from .sqlite import SqliteSql, UnreadableDatabase
 
 
@@ -71,7 +71,8 @@ class RunIndex:
         return str(found[0][0]) if found else None
 
     def delete(self, run_id: str) -> None:
-        self.sql.exec("DELETE FROM runs WHERE id = ?", run_id)
+        for statement in DELETE:
+            self.sql.exec(statement, run_id)
 
     def list(self, *, workflow: str | None = None, status: str | None = None,
              limit: int = 50, before: str | None = None,

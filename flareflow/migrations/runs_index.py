@@ -28,8 +28,9 @@ UPSERT: Final = (
     "updated_at = excluded.updated_at, waiting_for = excluded.waiting_for"
 )
 
-#: Remove a deleted run's row.
-DELETE: Final = "DELETE FROM runs WHERE id = ?1"
+#: Remove a deleted run's rows, each statement bound to its id: its row, and its calls in the AI call
+#: log (``ai_calls``, `flareflow.migrations.ai_calls`) -- a deleted or pruned run leaves nothing behind.
+DELETE: Final = ("DELETE FROM runs WHERE id = ?1", "DELETE FROM ai_calls WHERE run_id = ?1")
 
 #: At most this many runs one prune request deletes (a Worker request has a time budget).
 PRUNE_LIMIT: Final = 100

@@ -158,9 +158,14 @@ class DoBackend:
 
     async def delete(self, run_id: str) -> None:
         await self.call(run_id, "delete", {})  # the object deletes its storage and its R2 payloads
-        if self.index is not None:
-            await self.index.prepare(DELETE).bind(run_id).run()
+        await self._unindex(run_id)
         await self._forget(run_id)
+
+    async def _unindex(self, run_id: str) -> None:
+        """The run's D1 rows go (`DELETE`: its index row, then its AI calls)."""
+        if self.index is not None:
+            for sql in DELETE:
+                await self.index.prepare(sql).bind(run_id).run()
 
     async def prune(self, older_than: float, statuses: tuple[str, ...], dry_run: bool,
                     limit: int) -> list[str]:
@@ -176,7 +181,7 @@ class DoBackend:
             try:
                 await self.delete(run_id)
             except RunNotFound:  # an index row without its object: the row goes
-                await self.index.prepare(DELETE).bind(run_id).run()
+                await self._unindex(run_id)
             except RunStateConflict:  # reopened since the index said finished (a retry): kept
                 continue
             deleted.append(run_id)

@@ -134,3 +134,23 @@ def test_config_document_pushed_over_the_api_is_a_layer(server: Any, standin: St
         assert unknown.status_code == 400 and unknown.json()["error"]["field"] == "colour"
     finally:
         httpx.put(f"{server.url}/ai/config", json={}, headers=server.headers)
+
+
+def test_deleting_a_run_deletes_its_ai_calls(server: Any) -> None:
+    """A deleted run leaves nothing behind: its calls leave the log with it (D1 / the local index)."""
+    answered = post(server, f"forget me on {server.kind}")
+    assert answered.status_code == 200, answered.text
+    run_id = answered.json()["run_id"]
+
+    def calls(run: str) -> list[dict[str, Any]]:
+        got = httpx.get(f"{server.url}/ai/calls", params={"run": run}, headers=server.headers)
+        assert got.status_code == 200, got.text
+        return list(got.json()["calls"])
+
+    assert len(calls(run_id)) == 1
+    others = httpx.get(f"{server.url}/ai/calls", params={"limit": 500}, headers=server.headers).json()["calls"]
+    kept = {c["run_id"] for c in others} - {run_id}
+    deleted = httpx.delete(f"{server.url}/runs/{run_id}", headers=server.headers)
+    assert deleted.status_code in (200, 204), deleted.text
+    assert calls(run_id) == []
+    assert all(calls(other) for other in sorted(kept)[:3])  # the other runs' calls stay
