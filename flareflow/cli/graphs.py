@@ -263,8 +263,23 @@ def with_env(value: Any, pairs: list[str] | None) -> Any:
 
 
 # -- flareflow graph -------------------------------------------------------------------------------
+#: What an unnamed task is shown by, per type (its command, its URL, ...), cut to `_SUMMARY` characters.
+_SUMMARY_FIELDS = {"shell": ("command",), "http": ("method", "url"), "python": ("function",),
+                   "workflow": ("workflow",), "sleep": ("duration",), "wait_event": ("event",),
+                   "input": ("prompt",), "docker": ("image",), "database": ("query", "migration"),
+                   "data_processor": ("processor",)}
+_SUMMARY = 60
+
+
+def _summary(task: dict[str, Any]) -> str | None:
+    """An unnamed task by what it does (``npm run deploy``, ``GET https://...``), or None."""
+    values = [str(task[f]) for f in _SUMMARY_FIELDS.get(str(task.get("type")), ()) if task.get(f) is not None]
+    text = " ".join(" ".join(values).split())
+    return text if len(text) <= _SUMMARY else text[:_SUMMARY - 1] + "…"
+
+
 def _line(task: dict[str, Any], tag: str = "") -> str:
-    label = task.get("name") or task.get("id") or task.get("type")
+    label = task.get("name") or task.get("id") or _summary(task) or task.get("type")
     ident = f" ({task['id']})" if task.get("id") and task.get("name") else ""
     when = f"  when {task['when']}" if task.get("when") else ""
     return f"{tag}{label}{ident} [{task.get('type')}]{when}"

@@ -280,6 +280,7 @@ def test_ci_cd_pipeline(tmp_path: Path, server: str) -> None:
     assert_no_traceback(shown.stdout, shown.stderr)
     tree = ff("graph", "ci-cd", cwd=root)
     assert tree.returncode == 0 and "└── → Tests (tests) [parallel]" in tree.stdout, tree.stdout
+    assert "else: echo 'Deployment skipped' [shell]" in tree.stdout, tree.stdout  # unnamed: by what it does
     chart = ff("graph", "ci-cd", "--mermaid", cwd=root)
     assert chart.stdout.startswith("flowchart TD") and "t_build --> t_tests" in chart.stdout
 
