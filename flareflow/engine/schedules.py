@@ -49,7 +49,14 @@ _CRON_NUMERIC = re.compile(r"^[0-9*,/\-]+$")
 
 
 class ScheduleError(ValueError):
-    """The schedule is neither a cron expression nor a phrase `compile_schedule` knows (or cannot move to UTC)."""
+    """The schedule is neither a cron expression nor a phrase `compile_schedule` knows (or cannot move to UTC).
+
+    ``specific``: the phrase has a known form and the message says what is wrong with one part of it (an
+    hour past 23, 7 minutes), rather than listing every form; `every` prefers such a message."""
+
+    def __init__(self, message: str, specific: bool = True) -> None:
+        super().__init__(message)
+        self.specific = specific
 
 
 def looks_like_cron(text: str) -> bool:
@@ -81,6 +88,21 @@ def compile_schedule(text: str, tz: str | None = None) -> str:
     return render_cron(*_shift(sets, offset, text, tz))
 
 
+def _compiled(text: str, shown: str) -> str | ScheduleError:
+    """The UTC cron of ``text`` (a cron expression as written), or its error quoting ``shown`` (what the
+    user wrote). Cron-like text that is no cron (``15 minutes``: a number and a word) is an error here,
+    so `every` reads it as a phrase instead."""
+    try:
+        if looks_like_cron(text):
+            parse_cron(text)
+            return text
+        return render_cron(*_parse_phrase(text, shown))
+    except CronError as exc:
+        return ScheduleError(f"invalid schedule '{shown}': {exc}")
+    except ScheduleError as exc:
+        return exc
+
+
 # -- phrases -----------------------------------------------------------------------------------------
 
 _Sets = tuple[frozenset[int], frozenset[int], frozenset[int], frozenset[int], frozenset[int]]
@@ -90,15 +112,29 @@ def _unknown(text: str, why: str = "") -> ScheduleError:
     """A phrase of a known form with a bad part says what is wrong; an unknown one lists the forms."""
     if why:
         return ScheduleError(f"invalid schedule '{text}': {why}")
-    return ScheduleError(f"unrecognised schedule '{text}'; accepted forms: " + ", ".join(ACCEPTED))
+    return ScheduleError(f"unrecognised schedule '{text}'; accepted forms: " + ", ".join(ACCEPTED), specific=False)
 
 
 def every(phrase: str) -> str:
-    """``schedule=every("Monday at 9am")``: the phrase with ``every`` in front, checked now (returned as text,
-    so ``tz=`` still applies when the workflow is registered)."""
-    text = phrase if phrase.strip().lower().startswith(("every ", "each ")) else f"every {phrase.strip()}"
-    compile_schedule(text)
-    return text
+    """``schedule=every("Monday at 9am")``: the schedule as text, checked now (returned as text, so ``tz=``
+    still applies when the workflow is registered).
+
+    ``every`` goes in front when that reads as the same schedule (``"Monday at 9am"`` -> ``"every Monday
+    at 9am"``, ``"15 minutes"``); a phrase that only parses by itself (``"weekdays at 18:30"``, ``"daily at
+    2am"``, ``"hourly"``, a cron expression) is returned as written. An error quotes ``phrase``, never the
+    text with ``every`` added, and says what is wrong with a part of it when either reading has a known form."""
+    if not isinstance(phrase, str) or not phrase.strip():
+        raise ScheduleError("every() takes a phrase like 'Monday at 9am' or '15 minutes'")
+    text = phrase.strip()
+    alone = _compiled(text, phrase)
+    prefixed = text if text.lower().startswith(("every ", "each ")) else f"every {text}"
+    with_every = _compiled(prefixed, phrase) if prefixed != text else alone
+    if isinstance(with_every, str) and (with_every == alone or isinstance(alone, ScheduleError)):
+        return prefixed
+    if isinstance(alone, str):
+        return text
+    assert isinstance(with_every, ScheduleError)
+    raise with_every if with_every.specific or not alone.specific else alone
 
 
 def _time(words: str, text: str) -> tuple[int, int]:
@@ -123,12 +159,20 @@ def _time(words: str, text: str) -> tuple[int, int]:
     return hour, minute
 
 
+#: A time at the end of a phrase without ``at`` (``every Monday 9am``): one with am/pm or minutes, so
+#: the number of ``the 15th`` or ``every 6 hours`` is never read as a time.
+_BARE_TIME = re.compile(r"(.+?)\s+(\d{1,2}(?:[:.]\d{2})?\s*(?:am|pm|a\.m\.|p\.m\.)|\d{1,2}:\d{2}|noon|midnight)")
+
+
 def _split_time(body: str, text: str) -> tuple[str, tuple[int, int] | None]:
-    """``every monday at 9am`` -> (``every monday``, (9, 0)); no ``at`` -> (body, None)."""
+    """``every monday at 9am`` (or ``every monday 9am``) -> (``every monday``, (9, 0)); no time -> (body, None)."""
     head, sep, tail = body.rpartition(" at ")
     if not sep:
         if body.startswith("at "):
             raise _unknown(text, "say how often, e.g. 'daily at 02:00'")
+        bare = _BARE_TIME.fullmatch(body)
+        if bare is not None:
+            return bare.group(1).strip(), _time(bare.group(2), text)
         return body, None
     return head.strip(), _time(tail, text)
 
@@ -159,10 +203,15 @@ def _ordinal(word: str) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _parse_phrase(text: str) -> _Sets:
+def _parse_phrase(text: str, shown: str | None = None) -> _Sets:
+    """The value sets of phrase ``text``; errors quote ``shown`` (default ``text``: what the user wrote)."""
     body = " ".join(text.lower().replace(",", ", ").split()).strip().rstrip(".")
     body = re.sub(r"\s+,", ",", body)
-    if re.search(r"\bseconds?\b", body):
+    text = text if shown is None else shown
+    # abbreviations, wherever minutes and hours are accepted: "every 15 mins", "every 6 hrs", "every hr"
+    body = re.sub(r"\bmins?\b", lambda m: "minutes" if m.group(0) == "mins" else "minute", body)
+    body = re.sub(r"\bhrs?\b", lambda m: "hours" if m.group(0) == "hrs" else "hour", body)
+    if re.search(r"\b(?:seconds?|secs?)\b", body):
         raise _unknown(text, "cron schedules fire at most once a minute")
     m = re.fullmatch(r"(?:every|each) (\d+) minutes?", body)
     if m or body in ("every minute", "each minute"):
@@ -189,9 +238,9 @@ def _parse_phrase(text: str) -> _Sets:
     moment = frozenset({minute}), frozenset({hour})
     if head in ("daily", "every day", "each day", "every night", "nightly"):
         return (*moment, _ALL_DAYS, _ALL_MONTHS, _ALL_WEEKDAYS)
-    if head in ("weekdays", "every weekday", "on weekdays", "each weekday", "every working day"):
+    if head in ("weekdays", "weekday", "every weekday", "on weekdays", "each weekday", "every working day"):
         return (*moment, _ALL_DAYS, _ALL_MONTHS, frozenset(range(1, 6)))
-    if head in ("weekends", "every weekend", "on weekends", "every weekend day", "each weekend day"):
+    if head in ("weekends", "weekend", "every weekend", "on weekends", "every weekend day", "each weekend day"):
         return (*moment, _ALL_DAYS, _ALL_MONTHS, frozenset({0, 6}))
     if head in ("monthly", "every month", "each month"):
         return (*moment, frozenset({1}), _ALL_MONTHS, _ALL_WEEKDAYS)
