@@ -87,16 +87,19 @@ async def check_deployed(registry: Registry, url: str, token: str | None) -> lis
     return results
 
 
-def report(results: list[tuple[dict[str, Any], dict[str, Any] | None]], where: str) -> int:
-    """Print one line per run that would not replay (and a summary); how many would not."""
+def report(results: list[tuple[dict[str, Any], dict[str, Any] | None]], where: str, *, local: bool = False) -> int:
+    """Print one line per run that would not replay, with what would let a diverging one continue (and a
+    summary); how many would not. ``local``: the runs are this project's own (cancelled without --url)."""
     bad = [(run, problem) for run, problem in results if problem is not None]
     for run, problem in bad:
         console.print(f"[red]✗[/red] run {run.get('id')} ({escape(str(run.get('workflow')))}, {run.get('status')}): "
                       f"{escape(describe_problem(problem))}")
+        if problem.get("advice"):  # a divergence: what the code (or the graph file) would need to continue it
+            cancel = f"flareflow runs cancel {run.get('id')}" + ("" if local else " (with --url for a server)")
+            console.print(f"  to continue it: {escape(str(problem['advice']))}; or cancel it: {escape(cancel)}")
     if bad:
         console.print(f"{len(bad)} of {len(results)} run(s) {where} would not replay on this code (they would "
-                      "be held): keep their workflow and its old path (behind run.patched(\"change-id\")), "
-                      "or cancel them")
+                      "be held until it matches their history again, or until they are cancelled)")
     else:
         console.print(f"[green]✓[/green] {len(results)} run(s) {where} replay on this code")
     return len(bad)
@@ -119,7 +122,7 @@ def register(app: typer.Typer, runs_app: typer.Typer) -> None:
         async def go() -> int:
             bad = len(proj.registry.import_errors)
             if local:
-                bad += report(await check_local(proj), "in the local state")
+                bad += report(await check_local(proj), "in the local state", local=True)
             for path in files or []:
                 bad += report([await check_file(proj.registry, path)], f"in {path}")
             return bad

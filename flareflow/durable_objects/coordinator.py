@@ -56,6 +56,7 @@ from ..engine.history import (
 from ..engine.history import FAILED as STEP_FAILED
 from ..engine.history import RUNNING as STEP_RUNNING
 from ..engine.registry import Registry
+from ..engine.replay import continue_advice
 from ..engine.run import Execution, to_json
 from ..engine.schema import SchemaError, validate
 from ..engine.status import TERMINAL, RunStatus
@@ -476,7 +477,7 @@ class RunCoordinator:
             divergence = error.get("divergence") or {}
             step = (divergence.get("recorded") or {}).get("key")
             self._hold(step, f"{error.get('message')}; the run is held until the code matches its history "
-                       "again (a run.patched branch can make it), or cancel it", divergence)
+                       f"again: {continue_advice(defn, divergence)}; or cancel it", divergence)
         else:
             if held:
                 self._commit(HOLD, lambda: self.store.delete_timer(CODE_TIMER))

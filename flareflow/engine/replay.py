@@ -19,7 +19,7 @@ from typing import Any
 from .errors import Suspend, WorkflowNotFound
 from .history import UNCHANGED, Delivery, Offload, StepRecord
 from .outcome import HELD
-from .registry import Registry
+from .registry import Registry, WorkflowDef
 from .run import Execution
 
 #: Seconds a replay may take before it is reported as not finishing (a workflow body that waits on
@@ -75,7 +75,8 @@ def records_from_steps(steps: list[dict[str, Any]]) -> dict[str, StepRecord]:
 async def check_replay(registry: Registry, run: dict[str, Any], history: dict[str, StepRecord],
                        timeout: float = CHECK_TIMEOUT) -> dict[str, Any] | None:
     """None when the current code replays ``run``'s history, else what is wrong:
-    ``{"problem": "missing" | "diverges" | "timeout", "message", "position", "recorded", "new"}``.
+    ``{"problem": "missing" | "diverges" | "timeout", "message", "position", "recorded", "new"}`` (and, for
+    a divergence, ``advice``: `continue_advice`).
 
     ``run`` is the run as ``GET /runs/{id}`` shows it (``id``, ``workflow``, ``input``, ``state``)."""
     try:
@@ -91,7 +92,28 @@ async def check_replay(registry: Registry, run: dict[str, Any], history: dict[st
     if outcome.kind != HELD:
         return None
     error = outcome.error or {}
-    return {"problem": "diverges", "message": str(error.get("message", "")), **(error.get("divergence") or {})}
+    divergence = error.get("divergence") or {}
+    return {"problem": "diverges", "message": str(error.get("message", "")), **divergence,
+            "advice": continue_advice(defn, divergence)}
+
+
+def continue_advice(defn: WorkflowDef, divergence: dict[str, Any] | None) -> str:
+    """What lets a run held at ``divergence`` continue, in its workflow's own language: Python code can
+    keep the old path behind ``run.patched``; a task graph (a YAML/JSON file) has no such branch, so the
+    advice is to give the file back what the history recorded -- a task's label (its ``name``, else its
+    ``id``) is its step's name, so renaming one is what usually diverges."""
+    source = defn.metadata.get("source")
+    if not (defn.metadata.get("graph") and isinstance(source, str)):
+        return 'keep the old path behind a run.patched("change-id") branch'
+    recorded = (divergence or {}).get("recorded") or {}
+    new = (divergence or {}).get("new") or {}
+    old = recorded.get("name")
+    if not old:
+        return f"restore {source} as it was when the run started"
+    if new.get("name") and new.get("name") != old:
+        return (f"restore task '{old}' in {source} (now '{new['name']}': a task's name, else its id, is "
+                "recorded in the run's history)")
+    return f"restore task '{old}' in {source} as it was when the run started"
 
 
 def describe_problem(problem: dict[str, Any]) -> str:
