@@ -4,7 +4,9 @@
 ``environment`` added to the process environment; every line it writes is printed as it comes, so
 the step's logs hold it line by line with its time (``step.completed`` / ``step.failed`` carry them),
 and is captured as ``stdout`` / ``stderr``. A non-zero exit fails the attempt with ``command exited
-with code N`` (the task's ``exit_code``); ``timeout`` (seconds) kills the process. ``docker`` builds
+with code N`` (the task's ``exit_code``); ``timeout`` (seconds) kills the process. The command's process
+group lives no longer than its step (`_run_process`): Ctrl-C, ``runs cancel`` or a crash of the
+runtime stops it, so a resumed run's re-run of the step is never a second copy running beside it. ``docker`` builds
 the ``docker build`` / ``docker run --rm`` command line and runs it the same way. ``data_processor``
 calls its ``module:function`` with each file matching ``input`` (a glob relative to the project) as
 ``(path, text)`` and writes what it returns into ``output`` (a folder) under the same name.
@@ -17,11 +19,14 @@ transaction: a failing file rolls every one of them back.
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
 import glob
 import importlib
 import json
 import os
 import shlex
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -29,7 +34,7 @@ import threading
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -43,42 +48,117 @@ class CommandFailed(FlareflowError):
     """A shell or docker command exited non-zero (its message says the code)."""
 
 
-def _run_process(argv: list[str], cwd: Path, env: dict[str, str], timeout: float | None) -> dict[str, Any]:
+#: Process groups of the commands running now: killed at exit if a shutdown skipped their task's cleanup.
+_LIVE: set[int] = set()
+#: Seconds a cancelled command gets between SIGTERM and SIGKILL.
+STOP_GRACE = 2.0
+#: Seconds the output pipes may stay open after the command exited (a background child holding them).
+_DRAIN = 2.0
+
+
+def _die_with_parent() -> None:
+    """In the child before exec (Linux): SIGKILL it when flareflow's process dies, even by SIGKILL, so a
+    crashed runtime leaves no command running on beside the re-run its resume starts."""
+    if _PRCTL is not None:
+        _PRCTL(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+_PRCTL: Callable[..., int] | None = None
+if sys.platform.startswith("linux"):  # looked up once, in the parent: the child only calls it
+    try:
+        import ctypes
+
+        _PRCTL = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):  # pragma: no cover - a libc without prctl
+        _PRCTL = None
+
+
+def _kill_group(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(pid, sig)
+
+
+@atexit.register
+def _kill_leftovers() -> None:
+    for pid in list(_LIVE):
+        _kill_group(pid, signal.SIGKILL)
+
+
+async def _run_process(argv: list[str], cwd: Path, env: dict[str, str], timeout: float | None) -> dict[str, Any]:
+    """Run ``argv`` in a process group of its own, printing each line as it comes (the step's logs).
+
+    The command lives no longer than its step: a cancelled step (Ctrl-C, ``runs cancel``, a step
+    timeout abandoning it, the runtime shutting down) sends the group SIGTERM, then SIGKILL after
+    `STOP_GRACE`; at interpreter exit any group left is killed; and on Linux the shell dies with
+    flareflow's process even when that is SIGKILLed (``PR_SET_PDEATHSIG``)."""
     started = time.monotonic()
-    proc = subprocess.Popen(argv, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            stdin=subprocess.DEVNULL, text=True, errors="replace", start_new_session=True)
+    proc = await asyncio.create_subprocess_exec(
+        *argv, cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+        start_new_session=True, preexec_fn=_die_with_parent if _PRCTL is not None else None)
+    _LIVE.add(proc.pid)
     out: list[str] = []
     err: list[str] = []
-
-    def pump(stream: Any, into: list[str], sink: Any) -> None:
-        for line in stream:
-            into.append(line)
-            print(line.rstrip("\n"), file=sink)  # the step's captured logs, line by line as it comes
-
-    import contextvars
-
-    threads = [threading.Thread(target=contextvars.copy_context().run, args=(pump, proc.stdout, out, sys.stdout),
-                                daemon=True),
-               threading.Thread(target=contextvars.copy_context().run, args=(pump, proc.stderr, err, sys.stderr),
-                                daemon=True)]
-    for thread in threads:
-        thread.start()
+    pumps = [asyncio.ensure_future(_pump(proc.stdout, out, sys.stdout)),
+             asyncio.ensure_future(_pump(proc.stderr, err, sys.stderr))]
     try:
-        code = proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(proc.pid, 9)
-        proc.wait()
-        for thread in threads:
-            thread.join(2)
-        raise CommandFailed(f"command timed out after {timeout:g}s and was killed (exited with code -9)") from None
-    for thread in threads:
-        thread.join(5)
+        try:
+            code = await asyncio.wait_for(proc.wait(), timeout)
+        except TimeoutError:
+            _kill_group(proc.pid, signal.SIGKILL)
+            await proc.wait()
+            await _drained(pumps)
+            raise CommandFailed(f"command timed out after {timeout:g}s and was killed (exited with code -9)") \
+                from None
+        await _drained(pumps)
+    except BaseException:
+        if proc.returncode is None:  # cancelled: the command goes with its step
+            await _stop(proc)
+        for pump in pumps:
+            pump.cancel()
+        raise
+    finally:
+        _LIVE.discard(proc.pid)
     result = {"exit_code": code, "stdout": "".join(out), "stderr": "".join(err),
               "duration_s": round(time.monotonic() - started, 3)}
     if code != 0:
         tail = "".join(err).strip().splitlines()[-1:] or "".join(out).strip().splitlines()[-1:]
         raise CommandFailed(f"command exited with code {code}" + (f": {tail[0][:200]}" if tail else ""))
     return result
+
+
+async def _pump(stream: asyncio.StreamReader | None, into: list[str], sink: Any) -> None:
+    """Each line of ``stream`` into ``into`` and printed to ``sink`` as it comes (lines of any length)."""
+    if stream is None:
+        return
+    pending = b""
+    while chunk := await stream.read(65536):
+        pending += chunk
+        *lines, pending = pending.split(b"\n")
+        for line in lines:
+            text = line.decode("utf-8", "replace")
+            into.append(text + "\n")
+            print(text, file=sink)  # the step's captured logs, line by line as it comes
+    if pending:
+        text = pending.decode("utf-8", "replace")
+        into.append(text)
+        print(text, file=sink)
+
+
+async def _drained(pumps: list[asyncio.Task[None]]) -> None:
+    """Wait for the output to end; a background child that keeps the pipes open gets `_DRAIN` seconds."""
+    _, pending = await asyncio.wait(pumps, timeout=_DRAIN)
+    for pump in pending:
+        pump.cancel()
+
+
+async def _stop(proc: asyncio.subprocess.Process) -> None:
+    """SIGTERM the command's group, SIGKILL it after `STOP_GRACE` seconds, and reap it."""
+    _kill_group(proc.pid, signal.SIGTERM)
+    with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+        await asyncio.wait_for(asyncio.shield(proc.wait()), STOP_GRACE)
+    _kill_group(proc.pid, signal.SIGKILL)
+    with contextlib.suppress(TimeoutError, asyncio.CancelledError):
+        await asyncio.wait_for(asyncio.shield(proc.wait()), STOP_GRACE)
 
 
 def _environment(extra: Any) -> dict[str, str]:
@@ -97,11 +177,11 @@ class _LocalTasks:
     def _dir(self, cwd: Any) -> Path:
         return (self.root / str(cwd)).resolve() if cwd else self.root
 
-    def shell(self, spec: dict[str, Any]) -> dict[str, Any]:
-        return _run_process(["/bin/sh", "-c", spec["command"]], self._dir(spec.get("cwd")),
+    async def shell(self, spec: dict[str, Any]) -> dict[str, Any]:
+        return await _run_process(["/bin/sh", "-c", spec["command"]], self._dir(spec.get("cwd")),
                             _environment(spec.get("environment")), spec.get("timeout"))
 
-    def docker(self, spec: dict[str, Any]) -> dict[str, Any]:
+    async def docker(self, spec: dict[str, Any]) -> dict[str, Any]:
         env = spec.get("environment") or {}
         if spec.get("action") == "build":
             argv = ["docker", "build", "-t", str(spec["image"])]
@@ -120,7 +200,7 @@ class _LocalTasks:
                 argv += shlex.split(command)
             elif isinstance(command, list):
                 argv += [str(c) for c in command]
-        return _run_process(argv, self._dir(spec.get("cwd")), _environment(None), spec.get("timeout"))
+        return await _run_process(argv, self._dir(spec.get("cwd")), _environment(None), spec.get("timeout"))
 
     def data_processor(self, spec: dict[str, Any]) -> dict[str, Any]:
         module_name, _, attr = str(spec["processor"]).partition(":")
