@@ -1,26 +1,32 @@
 """``flareflow ai``: the AI call log (``ai log``) and the layered config document (``ai config push``).
 
-Locally both read and write the state directory (the call log in ``index.db``, the ``config:ai``
+Locally they read and write the state directory (the call log in ``index.db``, the ``config:ai``
 document in its key-value files); with ``--url`` they go through the API (``GET /ai/calls``,
-``PUT /ai/config``), which on Cloudflare means D1 and KV.
+``PUT /ai/config``), which on Cloudflare means D1 and KV, and
+authenticate like every ``--url`` command (`flareflow.cli.backends.open_runs`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable, Coroutine
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, TypeVar
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
 from ..ai.config import CONFIG_KEY, check_config
+from ..client import Client
 from ..local.ai import FileKv, IndexCallLog
 from ..local.index import RunIndex
+from .backends import RemoteRuns, Runs, open_runs
 from .common import ProjectOpt, console, fail, guard
 from .common import load as load_project
+
+T = TypeVar("T")
 
 CONTEXT = {"help_option_names": ["-h", "--help"]}
 ai_app = typer.Typer(help="AI steps: the call log and the layered config.", no_args_is_help=True,
@@ -36,21 +42,17 @@ TokenOpt = Annotated[str | None, typer.Option("--token", envvar="FLAREFLOW_TOKEN
                                               help="API bearer token for --url ($FLAREFLOW_TOKEN).")]
 
 
-def _remote(url: str, token: str | None, method: str, path: str, **kwargs: Any) -> Any:
-    import httpx
+def _remote(url: str, token: str | None, project: Path | None,
+            fn: Callable[[Client], Coroutine[Any, Any, T]]) -> T:
+    """``fn`` against the server at ``url``, authenticated and failing as every ``--url`` command does
+    (`open_runs`: the project's saved token for a loopback server; a 401 says what to pass)."""
+    runs = open_runs(url, token, project)
+    assert isinstance(runs, RemoteRuns)
 
-    from ..client import ApiError, Client
+    async def call(_: Runs) -> T:
+        return await fn(runs.client)
 
-    async def call() -> Any:
-        async with Client(url, token) as client:
-            return await client._call(method, path, **kwargs)
-
-    try:
-        return guard(lambda: asyncio.run(call()))
-    except ApiError as exc:
-        fail(f"{exc}")
-    except (httpx.TransportError, OSError) as exc:  # httpx's connection errors are no OSError
-        fail(f"cannot reach {url}: {exc}")
+    return runs.call(call)
 
 
 @ai_app.command("log")
@@ -65,12 +67,18 @@ def ai_log(
 ) -> None:
     """The AI call log: every run.ai call (cache hits too), newest first."""
     if url:
-        if run and _is_hex(run) and len(run) <= 64:
-            run = _full_id(run, [r["id"] for r in _remote(url, token, "GET", "/runs",
-                                                           params=_prefix_params(run))["runs"]])
-        params: dict[str, Any] = {"limit": limit}
-        params.update({k: v for k, v in (("run", run), ("model", model)) if v})
-        calls = list(_remote(url, token, "GET", "/ai/calls", params=params)["calls"])
+        async def listed(client: Client) -> tuple[str | None, list[dict[str, Any]]]:
+            chosen = run
+            if chosen and _is_hex(chosen) and len(chosen) <= 64:
+                page = await client.list(**_prefix_params(chosen))
+                chosen = _full_id(chosen, [r["id"] for r in page["runs"]])
+                if len(chosen) < 8:  # no run has it and the API takes no shorter id: none, as locally
+                    return chosen, []
+            params: dict[str, Any] = {"limit": limit}
+            params.update({k: v for k, v in (("run", chosen), ("model", model)) if v})
+            return chosen, list((await client._call("GET", "/ai/calls", params=params))["calls"])
+
+        run, calls = _remote(url, token, project, listed)
     else:
         proj = load_project(project, discover=False)
         path = proj.state_dir / "index.db"
@@ -138,10 +146,9 @@ def config_push(
         fail(f"{file} is not JSON: {exc}", 2)
     checked = guard(lambda: check_config(document, CONFIG_KEY))
     if url:
-        _remote(url, token, "PUT", "/ai/config", json_body=checked)
+        _remote(url, token, project, lambda client: client._call("PUT", "/ai/config", json_body=checked))
         console.print(f"pushed {CONFIG_KEY} to {url}")
         return
     proj = load_project(project, discover=False)
     FileKv(proj.state_dir / "kv").write(CONFIG_KEY, json.dumps(checked))
     console.print(f"pushed {CONFIG_KEY} to {proj.state_dir}")
-

@@ -57,7 +57,7 @@ def test_an_unreachable_url_is_one_error_line_not_a_traceback(tmp_path: Path) ->
     for args in (("ai", "log"), ("ai", "log", "--run", "1a2b"), ("ai", "config", "push", "ai.json")):
         result = ff(*args, "--url", url, "--token", "t", cwd=root)
         assert result.returncode == 1, describe(result)
-        assert f"error: cannot reach {url}" in result.stderr and "Traceback" not in result.stderr, describe(result)
+        assert "error: cannot reach the server" in result.stderr and "Traceback" not in result.stderr, describe(result)
 
 
 def test_a_provider_nobody_listens_on_names_the_setting(tmp_path: Path) -> None:
