@@ -23,7 +23,7 @@ one seam (`flareflow.engine.registry.StepHook`, `flareflow.testing.mocks`). The 
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .mocks import Mocks
+    from .mocks import Mocks, UnusedMockWarning
     from .workflow import DEFAULT_TIMEOUT, RunFailed, RunStuck, TestWorkflow, WorkflowFactory, create_test_workflow
 
 __all__ = [
@@ -32,6 +32,7 @@ __all__ = [
     "RunFailed",
     "RunStuck",
     "TestWorkflow",
+    "UnusedMockWarning",
     "WorkflowFactory",
     "create_test_workflow",
 ]
@@ -41,10 +42,10 @@ def __getattr__(name: str) -> Any:
     """The kit's names, imported on first use: the pytest plugin (``flareflow.testing.plugin``) is
     loaded by every pytest session of an environment with flareflow installed, and must not bring the
     local runtime along until a test uses it."""
-    if name == "Mocks":
+    if name in ("Mocks", "UnusedMockWarning"):
         from . import mocks
 
-        return mocks.Mocks
+        return getattr(mocks, name)
     if name in __all__:
         from . import workflow
 

@@ -9,7 +9,9 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ..engine.errors import WorkflowDefinitionError
 from ..engine.registry import Registry, WorkflowDef
@@ -37,6 +39,54 @@ def load_graph_workflow(path: str | Path) -> WorkflowDef:
     if errors:
         raise WorkflowDefinitionError("; ".join(str(e) for e in errors))
     return register_graph(Registry(), graph)
+
+
+@dataclass
+class GraphTasks:
+    """What a test can know of a graph's tasks before it runs: their ids and names (what a mock may
+    name), and the types of the tasks whose steps carry each task tag (``task`` on the events)."""
+
+    labels: set[str] = field(default_factory=set)
+    kinds: dict[str, set[str]] = field(default_factory=dict)
+
+
+def graph_tasks(defn: WorkflowDef) -> GraphTasks:
+    """The `GraphTasks` of a graph workflow (empty for a Python workflow).
+
+    A step's task tag is its task's id, except where the compiler (`flareflow.graphs.compiler`) runs a
+    task under its parent's tag: a loop's body always, a conditional's branch and an ``on_failure``
+    handler when they have no id of their own (a graph's ``on_failure`` task: ``on_failure``)."""
+    found = GraphTasks()
+    graph = graph_of(defn)
+    if graph is None:
+        return found
+
+    def walk(task: Any, tag: str) -> None:
+        if not isinstance(task, dict):
+            return
+        found.labels.update(str(task[k]) for k in ("id", "name") if isinstance(task.get(k), str) and task[k])
+        found.kinds.setdefault(tag, set()).add(str(task.get("type")))
+        kind = task.get("type")
+        if kind == "conditional":
+            for branch in ("then", "else"):
+                body = task.get(branch)
+                walk(body, body.get("id") or tag if isinstance(body, dict) else tag)
+        elif kind == "parallel":
+            for sub in task.get("tasks") or []:
+                walk(sub, sub.get("id") or tag if isinstance(sub, dict) else tag)
+        elif kind == "loop":
+            walk(task.get("then"), tag)
+        handler = task.get("on_failure")
+        if isinstance(handler, dict):
+            walk(handler, handler.get("id") or tag)
+
+    for task in graph.definition.get("tasks") or []:
+        if isinstance(task, dict):
+            walk(task, str(task.get("id")))
+    for task in graph.definition.get("on_failure") or []:
+        if isinstance(task, dict):
+            walk(task, task.get("id") or "on_failure")
+    return found
 
 
 @contextlib.contextmanager

@@ -8,16 +8,27 @@ test sees in `wf.events <flareflow.testing.TestWorkflow.events>` is what the run
 
 ``occurrence`` counts the calls of one step name in the order the run first reaches them (1-based). It is
 assigned per step key on the first attempt, so replays and retries of a call keep their number.
+
+A mock that matches nothing (a misspelt name, a task id that is not there, ``occurrence=3`` of a step
+called once) would let the test pass on the real function, so when a test run ends the kit warns about
+it (`UnusedMockWarning`, `Mocks.unused_sentences`). A warning rather than an error: a mock for a branch
+this run legitimately did not take is fine, and ``-W error::flareflow.testing.UnusedMockWarning`` (or
+pytest's ``filterwarnings``) makes it fail where a project wants that.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
-from ..engine.errors import InvalidInput
+from ..engine.errors import InvalidInput, did_you_mean
 from ..engine.run import task_tag, to_json
+
+
+class UnusedMockWarning(UserWarning):
+    """A mock of a test workflow matched no step of its runs: its name is misspelt, or names a step or
+    task the run did not reach (a branch it did not take), or its ``occurrence`` is past the calls made."""
 
 
 @dataclass(frozen=True)
@@ -44,6 +55,8 @@ class Mocks:
         self._used: set[tuple[str, int | None]] = set()
         self._occurrence: dict[str, int] = {}  # step key -> its number among the calls of its name
         self._seen: dict[str, int] = {}  # name -> calls reached so far
+        self._calls: dict[str, int] = {}  # step name or task id -> calls of it in the current run
+        self._warned: set[tuple[str, int | None]] = set()
 
     def add_result(self, name: str, value: Any, occurrence: int | None) -> None:
         plain, _ = to_json(value, f"the mocked result of step '{name}'")
@@ -69,14 +82,17 @@ class Mocks:
         """A new run numbers its calls from 1 again."""
         self._occurrence.clear()
         self._seen.clear()
+        self._calls.clear()
 
     def hook(self, name: str, key: str) -> Callable[..., Any] | None:
         """The `StepHook`: the stand-in for this call of ``name``, or None to run the real function."""
+        task = task_tag.get()  # in a task graph: the task's id matches too
+        labels = [name] if task is None or task == name else [name, task]
         occurrence = self._occurrence.get(key)
         if occurrence is None:
             occurrence = self._occurrence[key] = self._seen[name] = self._seen.get(name, 0) + 1
-        task = task_tag.get()  # in a task graph: the task's id matches too
-        labels = [name] if task is None or task == name else [name, task]
+            for label in labels:
+                self._calls[label] = self._calls.get(label, 0) + 1
         for match in [(label, occ) for label in labels for occ in (occurrence, None)]:
             mock = self._mocks.get(match)
             if mock is not None:
@@ -89,3 +105,32 @@ class Mocks:
         ``name#occurrence``."""
         return [name if occ is None else f"{name}#{occ}"
                 for (name, occ) in self._mocks if (name, occ) not in self._used]
+
+    def unused_sentences(self, workflow: str, known: Collection[str] = ()) -> list[str]:
+        """One sentence for each unused mock not yet warned about (each is said once per test workflow),
+        saying why it may not have matched: a did-you-mean over the step names and task ids the last run
+        called (and ``known``: a graph's task ids and names), or how many times its step ran."""
+        called = sorted(self._calls)
+        sentences = []
+        for (name, occ), mock in self._mocks.items():
+            if (name, occ) in self._used or (name, occ) in self._warned:
+                continue
+            self._warned.add((name, occ))
+            method = "mock_step_error" if mock.error is not None else "mock_step_result"
+            shown = f"wf.{method}({name!r}" + (f", occurrence={occ})" if occ is not None else ")")
+            ran = self._calls.get(name, 0)
+            if occ is not None and ran:
+                times = f"{ran} time{'s' if ran != 1 else ''}"
+                why = f"'{name}' was called {times} in the last run, so it has no call {occ}"
+            elif ran:
+                why = f"each call of '{name}' matched a mock for its own occurrence"
+            elif name in known:
+                why = f"'{name}' did not run in the last run (a branch it did not take?)"
+            else:
+                hint = did_you_mean(name, sorted({*called, *known}))
+                why = f"no step or task '{name}' was called in the last run{hint}"
+                if not hint and called:
+                    why += f"; it called: {', '.join(called)[:300]}"
+            sentences.append(f"{shown} matched no step of workflow '{workflow}' (the real step runs where one "
+                             f"exists): {why}")
+        return sentences

@@ -26,6 +26,7 @@ import collections
 import contextlib
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -40,8 +41,8 @@ from ..engine.run import to_json
 from ..engine.status import TERMINAL, RunStatus
 from ..local.clock import ManualClock
 from ..local.runtime import LocalRuntime
-from .graphs import graph_ports, is_graph_path, load_graph_workflow
-from .mocks import Mocks
+from .graphs import graph_ports, graph_tasks, is_graph_path, load_graph_workflow
+from .mocks import Mocks, UnusedMockWarning
 
 #: Real seconds a test run may take before `TestWorkflow.run` gives up (a hanging step, a busy loop).
 DEFAULT_TIMEOUT = 60.0
@@ -84,6 +85,7 @@ class TestWorkflow:
 
     def __init__(self, defn: WorkflowDef) -> None:
         self.defn = defn
+        self._tasks = graph_tasks(defn)
         self._mocks = Mocks()
         self._events: collections.deque[tuple[str, Any]] = collections.deque()
         self._answers: collections.deque[Any] = collections.deque()
@@ -159,8 +161,17 @@ class TestWorkflow:
 
     @property
     def unused_mocks(self) -> list[str]:
-        """Mocks no step matched (``name`` or ``name#occurrence``): a misspelt name runs the real step."""
+        """Mocks no step matched (``name`` or ``name#occurrence``): a misspelt name runs the real step.
+        When a run ends, each one is also warned about once (`UnusedMockWarning`)."""
         return self._mocks.unused()
+
+    def _warn_unused(self, stacklevel: int) -> None:
+        """Warn, at the test's line, about each mock no run of this workflow has matched so far (a mock
+        one run used is spelt right, so a later run that takes another branch does not warn about it)."""
+        if self.run_id is None:  # the run never started (bad input): its mocks were never tried
+            return
+        for sentence in self._mocks.unused_sentences(self.name, self._tasks.labels):
+            warnings.warn(sentence, UnusedMockWarning, stacklevel=stacklevel + 1)
 
     # -- running ---------------------------------------------------------------------------
     def run_sync(self, input: Any = None, *, timeout: float = DEFAULT_TIMEOUT) -> Any:
@@ -171,13 +182,23 @@ class TestWorkflow:
             pass  # no loop: the run goes outside this handler, so its failure is not chained to it
         else:
             raise RuntimeError("run_sync was called inside a running event loop; use 'await wf.run(...)' there")
-        return asyncio.run(self.run(input, timeout=timeout))
+        try:
+            return asyncio.run(self._run(input, timeout))
+        finally:
+            self._warn_unused(stacklevel=2)
 
     async def run(self, input: Any = None, *, timeout: float = DEFAULT_TIMEOUT) -> Any:
         """Start a run with ``input`` and drive it to its end; return its output.
 
         Raises `RunFailed` if it fails, `RunStuck` if it waits for something the test never gives,
-        `TimeoutError` after ``timeout`` real seconds."""
+        `TimeoutError` after ``timeout`` real seconds. However it ends, a mock no step has matched yet is
+        an `UnusedMockWarning` (see `flareflow.testing.mocks`)."""
+        try:
+            return await self._run(input, timeout)
+        finally:
+            self._warn_unused(stacklevel=2)
+
+    async def _run(self, input: Any, timeout: float) -> Any:
         self.run_id, self.status, self.output, self.state, self.events = None, None, None, None, []
         self._mocks.start_run()
         registry = Registry()

@@ -21,7 +21,7 @@ from flareflow import (
     WorkflowNotFound,
     workflow,
 )
-from flareflow.testing import RunFailed, RunStuck, TestWorkflow, create_test_workflow
+from flareflow.testing import RunFailed, RunStuck, TestWorkflow, UnusedMockWarning, create_test_workflow
 
 from . import examples
 from .examples import REGISTRY
@@ -123,7 +123,8 @@ def test_a_mock_must_be_json_and_name_a_step() -> None:
 
 def test_a_misspelt_mock_is_listed_as_unused() -> None:
     wf = kit("plain").mock_step_result("on", 1).mock_step_result("two", 2, occurrence=1)
-    assert wf.run_sync() == "done"
+    with pytest.warns(UnusedMockWarning, match='did you mean "one"'):
+        assert wf.run_sync() == "done"
     assert wf.unused_mocks == ["on"]
 
 
