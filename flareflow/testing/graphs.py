@@ -49,6 +49,20 @@ class GraphTasks:
     labels: set[str] = field(default_factory=set)
     kinds: dict[str, set[str]] = field(default_factory=dict)
 
+    def step_kind(self, tag: str | None) -> str | None:
+        """The task type whose step result differs from the task's result (``shell``, ``docker``: the
+        process's ``{stdout, exit_code, ...}``; ``http``: ``{status, body}``) when that is the only kind
+        of step under ``tag``; None otherwise (the step's result is the task's result, or the tag is
+        shared by tasks of several types)."""
+        stepping = self.kinds.get(tag or "", set()) - _NO_STEP
+        if len(stepping) == 1 and stepping <= {"shell", "docker", "http"}:
+            return next(iter(stepping))
+        return "shell" if stepping == {"shell", "docker"} else None  # one shape for both
+
+
+#: Task types that run no step of their own (their nested tasks do, or they wait).
+_NO_STEP = frozenset({"sleep", "wait_event", "input", "conditional", "parallel", "loop"})
+
 
 def graph_tasks(defn: WorkflowDef) -> GraphTasks:
     """The `GraphTasks` of a graph workflow (empty for a Python workflow).

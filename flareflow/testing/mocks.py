@@ -22,7 +22,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
-from ..engine.errors import InvalidInput, did_you_mean
+from ..engine.errors import InvalidInput, NonRetryableError, did_you_mean
 from ..engine.run import task_tag, to_json
 
 
@@ -38,19 +38,56 @@ class _Mock:
     result: Any = None
     error: BaseException | None = None
 
-    def stand_in(self) -> Callable[..., Any]:
+    def stand_in(self, kind: str | None = None, task: str | None = None) -> Callable[..., Any]:
+        """The function the step runs instead of its own; ``kind``: the graph task type (``shell``,
+        ``docker``, ``http``) whose step result the mocked value is shaped into (`step_result`)."""
         async def mocked(*args: Any, **kwargs: Any) -> Any:
             if self.error is not None:
                 raise self.error.with_traceback(None)
-            return self.result
+            return step_result(self.result, kind, task)
 
         return mocked
+
+
+#: The keys of a shell or docker task's step result (`flareflow.local.graphtasks`).
+PROCESS_KEYS = frozenset({"exit_code", "stdout", "stderr", "duration_s"})
+
+
+def step_result(value: Any, kind: str | None, task: str | None) -> Any:
+    """A mocked value as the step of a graph task of type ``kind`` returns it.
+
+    A shell, docker or http task's step returns more than the task's result (what ``${tasks.ID.result}``
+    reads), and the compiler (`flareflow.graphs.compiler`) takes the result out of it: the output text of
+    ``{"stdout", "exit_code", "stderr", "duration_s"}``, the ``body`` of ``{"status", "body"}``. A test
+    mocks the task's result, so a plain value is wrapped: a string is what the command printed (exit code
+    0), anything else the body of a ``200`` answer. A value of the step's whole shape (a dict of those
+    keys: ``stdout`` or ``exit_code`` among them; ``status`` as a number and ``body``) is kept as it is.
+    Any other value for a process task is one the command could never give (its result is text), so the
+    step fails saying what to mock."""
+    if kind in ("shell", "docker"):
+        if isinstance(value, dict) and value and set(value) <= PROCESS_KEYS and {"stdout", "exit_code"} & set(value):
+            return value
+        if isinstance(value, str):
+            return {"exit_code": 0, "stdout": value if not value or value.endswith("\n") else value + "\n",
+                    "stderr": "", "duration_s": 0.0}
+        raise NonRetryableError(
+            f"mocked {kind} task '{task}' with a {type(value).__name__}, but its result is the text the command "
+            f"printed (${{tasks.{task}.result}}): mock a string, or the step's whole result "
+            f"{{'stdout': ..., 'exit_code': 0}}")
+    if kind == "http":
+        if (isinstance(value, dict) and set(value) == {"status", "body"} and isinstance(value["status"], int)
+                and not isinstance(value["status"], bool)):
+            return value
+        return {"status": 200, "body": value}
+    return value
 
 
 class Mocks:
     """The mocks of one test workflow, and the occurrence numbers of the current run's steps."""
 
-    def __init__(self) -> None:
+    def __init__(self, kind_of: Callable[[str | None], str | None] = lambda tag: None) -> None:
+        #: A graph task tag -> the type its step results are shaped for (`GraphTasks.step_kind`).
+        self._kind_of = kind_of
         self._mocks: dict[tuple[str, int | None], _Mock] = {}
         self._used: set[tuple[str, int | None]] = set()
         self._occurrence: dict[str, int] = {}  # step key -> its number among the calls of its name
@@ -97,7 +134,7 @@ class Mocks:
             mock = self._mocks.get(match)
             if mock is not None:
                 self._used.add(match)
-                return mock.stand_in()
+                return mock.stand_in(self._kind_of(task), task)
         return None
 
     def unused(self) -> list[str]:

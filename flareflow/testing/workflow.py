@@ -86,7 +86,7 @@ class TestWorkflow:
     def __init__(self, defn: WorkflowDef) -> None:
         self.defn = defn
         self._tasks = graph_tasks(defn)
-        self._mocks = Mocks()
+        self._mocks = Mocks(self._tasks.step_kind)
         self._events: collections.deque[tuple[str, Any]] = collections.deque()
         self._answers: collections.deque[Any] = collections.deque()
         self._advances: collections.deque[float] = collections.deque()
