@@ -141,12 +141,29 @@ class Method:
         """The retry policy the method's steps use."""
         return self.retry if self.retry is not None else DEFAULT_RETRY
 
+    def unexpected_keywords(self, names: list[str]) -> str:
+        """``unexpected keyword argument 'qty' (did you mean "quantity"?)`` for the first keyword the
+        handler cannot take (``""`` when it takes them all): said before the missing ones, which a
+        misspelt keyword also causes."""
+        params = self.signature.parameters if self.signature is not None else {}
+        if any(p.kind is inspect.Parameter.VAR_KEYWORD for p in params.values()):
+            return ""
+        accepted = [n for n, p in params.items() if n != "ctx" and p.kind in (
+            inspect.Parameter.KEYWORD_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)]
+        for name in names:
+            if name not in accepted:
+                return f"unexpected keyword argument '{name}'{did_you_mean(name, accepted)}"
+        return ""
+
     def check_call(self, path: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
         """TypeError naming ``path`` when ``handler(context, *args, **kwargs)`` cannot be called so."""
         if "ctx" in kwargs and self.wants_ctx:
             raise TypeError(f"{path}: 'ctx' is passed by flareflow (the step context), not by the caller")
         if self.signature is None:
             return
+        unexpected = self.unexpected_keywords(list(kwargs))
+        if unexpected:
+            raise TypeError(f"{path}: the handler cannot take these arguments: {unexpected}")
         extra = {"ctx": None} if self.wants_ctx else {}
         try:
             self.signature.bind(None, *args, **kwargs, **extra)

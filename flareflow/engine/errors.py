@@ -15,9 +15,17 @@ from .tracebacks import traceback_fields
 
 def did_you_mean(word: str, options: list[str] | tuple[str, ...]) -> str:
     """`` (did you mean "X"?)`` naming the option closest to a mistyped ``word``, or ``""``: the one
-    wording of every such hint (task-graph fields and ids, domain names)."""
+    wording of every such hint (task-graph fields and ids, domain names): the closest spelling, or else
+    an option the word abbreviates (``qty`` -> ``quantity``)."""
     close = difflib.get_close_matches(word, list(options), n=1, cutoff=0.6)
+    if not close and len(word) >= 2:  # an abbreviation: its letters in order, same first letter (qty)
+        close = [o for o in options if o[:1] == word[:1] and _in_order(word, o)][:1]
     return f' (did you mean "{close[0]}"?)' if close else ""
+
+
+def _in_order(short: str, long: str) -> bool:
+    letters = iter(long)
+    return all(ch in letters for ch in short)
 
 
 class FlareflowError(Exception):

@@ -60,3 +60,60 @@ def test_a_misspelt_domain_fails_validate_and_build_at_its_line(tmp_path: Path) 
     (tmp_path / "workflows" / "shop.py").write_text(MISSPELT.replace("Inventroy", "Inventory"))
     result = ff("validate", cwd=tmp_path)
     assert result.returncode == 0, describe(result)
+
+
+CHAINS = '''\
+from typing import Any
+
+from flareflow import Domain, Run, workflow
+
+
+async def check(product: dict[str, Any]) -> dict[str, Any]:
+    return {"sku": product["sku"]}
+
+
+async def reserve(product: dict[str, Any], *, quantity: int) -> dict[str, Any]:
+    return {"held": quantity}
+
+Inventory = Domain("Inventory", check=check, reserve=reserve)
+
+
+@workflow("order")
+async def order(run: Run, order: dict[str, Any]) -> Any:
+    first = await run.Inventory(order["product"]).check().reserve(quantity=1)
+    if order.get("a"):
+        return await run.Inventory(order["product"]).chek()
+    if order.get("b"):
+        return await run.domain("Inventory")(order["product"]).reserve(qty=3)
+    return first
+'''
+
+
+def test_a_missing_method_or_keyword_of_a_domain_call_fails_validate(tmp_path: Path) -> None:
+    (tmp_path / "workflows").mkdir()
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "d"\nversion = "0"\n\n[tool.flareflow]\n')
+    (tmp_path / "workflows" / "shop.py").write_text(CHAINS)
+    result = ff("validate", cwd=tmp_path)
+    assert result.returncode == 1, describe(result)
+    assert ("workflows/shop.py:20 workflow 'order': Inventory has no method 'chek' (did you mean \"check\"?) "
+            "(methods: check, reserve)") in result.stderr, describe(result)
+    assert ("workflows/shop.py:22 workflow 'order': Inventory.reserve: unexpected keyword argument 'qty' "
+            '(did you mean "quantity"?)') in result.stderr, describe(result)
+    assert ":18 " not in result.stderr, describe(result)  # the correct chain is not reported
+
+
+def test_a_misspelt_keyword_says_so_at_run_time_too(tmp_path: Path) -> None:
+    """A call the check cannot see (a handle kept in a variable) names the misspelt keyword when it runs,
+    not only the required one it leaves missing."""
+    source = CHAINS.replace('run.domain("Inventory")(order["product"]).reserve(qty=3)',
+                            'handle.reserve(qty=3)').replace(
+        "    if order.get(\"b\"):", "    handle = run.Inventory(order[\"product\"])\n    if order.get(\"b\"):")
+    source = source.replace('        return await run.Inventory(order["product"]).chek()\n',
+                            '        return None\n')
+    (tmp_path / "workflows").mkdir()
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "d"\nversion = "0"\n\n[tool.flareflow]\n')
+    (tmp_path / "workflows" / "shop.py").write_text(source)
+    assert ff("validate", cwd=tmp_path).returncode == 0
+    ran = ff("run", "order", "--input", '{"product": {"sku": "A"}, "b": true}', cwd=tmp_path)
+    assert ran.returncode == 1, describe(ran)
+    assert "unexpected keyword argument 'qty' (did you mean \"quantity\"?)" in ran.stdout + ran.stderr, describe(ran)
