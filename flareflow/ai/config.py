@@ -17,6 +17,14 @@ CONFIG_KEY: Final = "config:ai"
 #: The host names a ``models`` entry maps: the embedded runtime and the Worker.
 HOSTS: Final = ("local", "cloudflare")
 
+#: The layers by the names messages and ``flareflow ai config show`` give them, lowest first (between
+#: the project's table and the call comes `CONFIG_KEY`).
+DEFAULT_LAYER: Final = "default"
+PROJECT_LAYER: Final = "tool.flareflow.ai"
+CALL_LAYER: Final = "run.ai"
+#: The setting each host's OpenAI-compatible provider takes its address from.
+URL_SETTING: Final = {"local": "base_url", "cloudflare": "worker_base_url"}
+
 #: Every setting with its default. ``models`` maps a name workflows use to each host's model name
 #: (``{"fast": {"local": "llama3.2", "cloudflare": "@cf/meta/llama-3.1-8b-instruct"}}``).
 DEFAULTS: Final[dict[str, Any]] = {
@@ -102,6 +110,37 @@ def layered(*layers: dict[str, Any] | None) -> dict[str, Any]:
                 continue
             out[key] = {**out["models"], **value} if key == "models" else value
     return out
+
+
+def origins(*layers: tuple[str, dict[str, Any] | None]) -> dict[str, str]:
+    """For each setting, the name of the layer (``(name, layer)`` pairs, lowest first) its `layered`
+    value comes from: the last that sets it, `DEFAULT_LAYER` if none does. ``models`` merge, so it
+    names every layer that adds names (``tool.flareflow.ai + config:ai``)."""
+    out = dict.fromkeys(DEFAULTS, DEFAULT_LAYER)
+    models: list[str] = []
+    for name, layer in layers:
+        for key, value in (layer or {}).items():
+            if value is None or key not in out:
+                continue
+            if key == "models":
+                models += [name] if value else []
+            else:
+                out[key] = name
+    if models:
+        out["models"] = " + ".join(models)
+    return out
+
+
+def setting_origin(key: str, layer: str) -> str:
+    """Where setting ``key`` of ``layer`` is written, as an error message names it, so a user fixes the
+    value in the place it came from (a ``config:ai`` document overrides pyproject.toml)."""
+    if layer == PROJECT_LAYER:
+        return f"{PROJECT_LAYER}.{key} in pyproject.toml"
+    if layer == CONFIG_KEY:
+        return f"{key} of the {CONFIG_KEY} document that flareflow ai config push wrote"
+    if layer == CALL_LAYER:
+        return f"the call's {key}= argument"
+    return f"the default {key}"
 
 
 def resolve_model(config: dict[str, Any], name: str | None, host: str, *, embed: bool = False) -> str | None:

@@ -1,7 +1,7 @@
 """What an AI call can fail with, and which failures a retry can cure.
 
-A rate limit (429) or a server error (5xx), a dropped connection or a malformed answer is
-`AiUnavailable`: the step's retry policy tries again with its backoff. Any other 4xx means the
+A rate limit (429) or a server error (5xx), a dropped connection (`AiUnreachable`) or a malformed
+answer is `AiUnavailable`: the step's retry policy tries again with its backoff. Any other 4xx means the
 request itself is wrong (a bad model name, a bad key), so `AiRequestRefused` fails the step at once,
 as does `AiNotConfigured` (no provider) and `AiSchemaError` (answers that kept failing their schema).
 """
@@ -19,6 +19,11 @@ class AiUnavailable(FlareflowError):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class AiUnreachable(AiUnavailable):
+    """No connection to the provider's address (refused, unresolvable, timed out): retried like any
+    `AiUnavailable`; the step's error then says which setting, in which layer, holds the address."""
 
 
 class AiRequestRefused(NonRetryableError):

@@ -31,10 +31,22 @@ from typing import TYPE_CHECKING, Any
 from ..engine.errors import InvalidInput
 from ..engine.retry import Retry
 from ..engine.schema import SchemaError, check_schema, validate
-from .config import CONFIG_KEY, check_config, layered, resolve_model
-from .errors import AiNotConfigured, AiSchemaError
+from .config import (
+    CALL_LAYER,
+    CONFIG_KEY,
+    DEFAULT_LAYER,
+    PROJECT_LAYER,
+    URL_SETTING,
+    check_config,
+    layered,
+    origins,
+    resolve_model,
+    setting_origin,
+)
+from .errors import AiNotConfigured, AiRequestRefused, AiSchemaError, AiUnreachable
 from .keys import CACHE_PREFIX, call_hash
-from .ports import Completion, Embedding, TokenSink
+from .openai import OpenAiProvider
+from .ports import Completion, Embedding, Provider, TokenSink
 
 if TYPE_CHECKING:
     from ..engine.run import Run
@@ -56,6 +68,7 @@ class RunAi:
         self.run = run
         self.host = host
         self._config: dict[str, Any] | None = None
+        self._origins: dict[str, str] = {}
 
     # -- the calls -------------------------------------------------------------------------
     async def generate(self, prompt: str, *, system: str | None = None, model: str | None = None,
@@ -143,6 +156,7 @@ class RunAi:
                     except ValueError:
                         raise InvalidInput(f"{CONFIG_KEY}: the stored document is not JSON", CONFIG_KEY) from None
             self._config = layered(self.host.settings, document)
+            self._origins = origins((PROJECT_LAYER, self.host.settings), (CONFIG_KEY, document))
         return self._config
 
     # -- one attempt of a step -------------------------------------------------------------
@@ -182,8 +196,11 @@ class RunAi:
         try:
             value, completion = await self._ask(provider, model, spec["messages"], params, schema, sink)
         except Exception as exc:
-            await self._log(row, started, {}, cached=False, error=f"{type(exc).__name__}: {exc}")
-            raise
+            blamed = self._blamed(exc, provider, spec["model"], model, embed=False)
+            await self._log(row, started, {}, cached=False, error=f"{type(blamed).__name__}: {blamed}")
+            if blamed is exc:
+                raise
+            raise blamed from None
         usage = {"prompt_tokens": completion.prompt_tokens, "completion_tokens": completion.completion_tokens}
         envelope = {"value": value, "source": "ai", "provider": provider.name, "model": model, "usage": usage}
         await self._log(row, started, usage, cached=False)
@@ -237,14 +254,49 @@ class RunAi:
         try:
             result: Embedding = await provider.embed(model, spec["texts"])
         except Exception as exc:
-            await self._log(row, started, {}, cached=False, error=f"{type(exc).__name__}: {exc}")
-            raise
+            blamed = self._blamed(exc, provider, spec["model"], model, embed=True)
+            await self._log(row, started, {}, cached=False, error=f"{type(blamed).__name__}: {blamed}")
+            if blamed is exc:
+                raise
+            raise blamed from None
         usage = {"prompt_tokens": result.prompt_tokens, "completion_tokens": None}
         envelope = {"value": result.vectors, "source": "ai", "provider": provider.name, "model": model, "usage": usage}
         await self._log(row, started, usage, cached=False)
         if use_cache:
             await self._store(digest, envelope, config)
         return envelope
+
+    def _blamed(self, exc: Exception, provider: Provider, asked: str | None, model: str, *,
+                embed: bool) -> Exception:
+        """``exc`` saying which settings it concerns and the layer each came from, when the provider was
+        unreachable or refused: the same ``base_url`` may be in pyproject.toml and, overriding it, in the
+        ``config:ai`` document, and only the one in effect is worth fixing. Other errors as they are."""
+        if not isinstance(exc, (AiUnreachable, AiRequestRefused)):
+            return exc
+        url_key = URL_SETTING.get(self.host.name) if provider.name == OpenAiProvider.name else None
+        address = setting_origin(url_key, self._origins.get(url_key, DEFAULT_LAYER)) if url_key else None
+        if isinstance(exc, AiUnreachable):
+            if address is None:
+                return exc
+            return AiUnreachable(f"{exc} (is the server running? its address is {address})", exc.status)
+        parts = [f"the address is {address}"] if address else []
+        model_key = "embed_model" if embed else "model"
+        layer = CALL_LAYER if asked is not None else self._origins.get(model_key, DEFAULT_LAYER)
+        chosen = asked if asked is not None else self.config_value(model_key)
+        if layer == DEFAULT_LAYER or chosen is None:
+            parts.append(f"the model '{model}' is the provider's default")
+        else:
+            mapped = f", which models maps to '{model}'" if str(chosen) != model else ""
+            parts.append(f"the model '{chosen}' is {setting_origin('model' if asked else model_key, layer)}{mapped}")
+        key_env = self.config_value("api_key_env")
+        if exc.status in (401, 403) and key_env:
+            parts.append(f"the API key is ${key_env}, named by "
+                         f"{setting_origin('api_key_env', self._origins.get('api_key_env', DEFAULT_LAYER))}")
+        return AiRequestRefused(f"{exc} ({'; '.join(parts)})", exc.status)
+
+    def config_value(self, key: str) -> Any:
+        """A setting of this activation's layered config (`config` has been read)."""
+        return (self._config or {}).get(key)
 
     # -- cache and log ---------------------------------------------------------------------
     async def _cached(self, digest: str, schema: dict[str, Any] | None) -> dict[str, Any] | None:

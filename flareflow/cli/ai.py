@@ -1,8 +1,9 @@
-"""``flareflow ai``: the AI call log (``ai log``) and the layered config document (``ai config push``).
+"""``flareflow ai``: the AI call log (``ai log``) and the layered config document (``ai config push``,
+``show``, ``clear``).
 
 Locally they read and write the state directory (the call log in ``index.db``, the ``config:ai``
 document in its key-value files); with ``--url`` they go through the API (``GET /ai/calls``,
-``PUT /ai/config``), which on Cloudflare means D1 and KV, and
+``GET`` / ``PUT /ai/config``; ``clear`` is ``PUT {}``), which on Cloudflare means D1 and KV, and
 authenticate like every ``--url`` command (`flareflow.cli.backends.open_runs`).
 """
 
@@ -18,8 +19,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ..ai.config import CONFIG_KEY, check_config
+from ..ai.config import CONFIG_KEY, DEFAULTS, PROJECT_LAYER, check_config, layered, origins
 from ..client import Client
+from ..engine.errors import InvalidInput
 from ..local.ai import FileKv, IndexCallLog
 from ..local.index import RunIndex
 from .backends import RemoteRuns, Runs, open_runs
@@ -152,3 +154,87 @@ def config_push(
     proj = load_project(project, discover=False)
     FileKv(proj.state_dir / "kv").write(CONFIG_KEY, json.dumps(checked))
     console.print(f"pushed {CONFIG_KEY} to {proj.state_dir}")
+
+
+
+@config_app.command("show")
+def config_show(
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON: the document and each setting's value "
+                                                           "and layer.")] = False,
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    project: ProjectOpt = None,
+) -> None:
+    """The config:ai document, then every setting in effect and the layer it comes from."""
+    if url:
+        document = _remote(url, token, project, lambda client: client._call("GET", "/ai/config"))["config"]
+        table = _project_table(project)
+        where = url
+    else:
+        proj = load_project(project, discover=False)
+        text = FileKv(proj.state_dir / "kv").read(CONFIG_KEY)
+        document = guard(lambda: _parsed(text))
+        table, where = proj.settings.ai, str(proj.state_dir)
+    problem = None
+    try:
+        checked = check_config(document, CONFIG_KEY) if document else None
+    except InvalidInput as exc:  # stored before a check that refuses it now: runs would fail the same way
+        problem, checked = str(exc), None
+    config = layered(table, checked)
+    sources = origins((PROJECT_LAYER, table), (CONFIG_KEY, checked))
+    if as_json:
+        console.print_json(json.dumps({"document": document or None, "problem": problem, "settings": {
+            key: {"value": config[key], "from": sources[key]} for key in DEFAULTS}}))
+        return
+    if document:
+        console.print(f"{CONFIG_KEY} on {escape(where)}:")
+        console.print_json(json.dumps(document))
+    else:
+        console.print(f"{CONFIG_KEY} on {escape(where)}: none (flareflow ai config push FILE writes one)")
+    if problem:
+        console.print(f"[red]not used: {escape(problem)}[/red] (runs fail on it until it is pushed again or cleared)")
+    pyproject = "in pyproject.toml" if table is not None else "(none here)"
+    console.print(f"\nin effect (layers: default < {PROJECT_LAYER} {pyproject} < {CONFIG_KEY} < a call's own "
+                  "arguments):")
+    if url:
+        console.print(f"  [dim]{PROJECT_LAYER} is read here; the server uses the table it was started or "
+                      "built with[/dim]")
+    rows = Table("setting", "value", "from", box=None)
+    for key in DEFAULTS:
+        rows.add_row(key, escape(json.dumps(config[key])), sources[key])
+    console.print(rows)
+
+
+@config_app.command("clear")
+def config_clear(
+    url: UrlOpt = None,
+    token: TokenOpt = None,
+    project: ProjectOpt = None,
+) -> None:
+    """Empty the config:ai document, so [tool.flareflow.ai] and the calls' arguments decide again."""
+    if url:  # PUT {}: an empty document overrides nothing, on either host
+        _remote(url, token, project, lambda client: client._call("PUT", "/ai/config", json_body={}))
+        console.print(f"cleared {CONFIG_KEY} on {url} (runs read it at their next activation)")
+        return
+    proj = load_project(project, discover=False)
+    FileKv(proj.state_dir / "kv").write(CONFIG_KEY, "{}")
+    console.print(f"cleared {CONFIG_KEY} in {proj.state_dir}")
+
+
+def _parsed(text: str | None) -> Any:
+    if not text:
+        return None
+    try:
+        return json.loads(text)
+    except ValueError:
+        raise InvalidInput(f"{CONFIG_KEY}: the stored document is not JSON; flareflow ai config clear "
+                           "removes it", CONFIG_KEY) from None
+
+
+def _project_table(project: Path | None) -> dict[str, Any] | None:
+    """The ``[tool.flareflow.ai]`` of the project here, if there is one (``--url`` works outside one)."""
+    from .project import find_root, is_root
+    from .settings import load_settings
+
+    root = find_root(project or Path.cwd())
+    return guard(lambda: load_settings(root))[0].ai if is_root(root) else None

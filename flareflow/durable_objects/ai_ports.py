@@ -18,7 +18,7 @@ from typing import Any
 import js
 
 from ..ai.config import WORKERS_AI_EMBED_MODEL, WORKERS_AI_MODEL
-from ..ai.errors import AiNotConfigured, AiUnavailable, classify_binding_error
+from ..ai.errors import AiNotConfigured, AiUnavailable, AiUnreachable, classify_binding_error
 from ..ai.host import AiHost, StreamSink
 from ..ai.openai import LineSink, OpenAiProvider
 from ..ai.ports import Completion, Embedding, Provider, TokenSink
@@ -46,7 +46,7 @@ class FetchTransport:
         except AiUnavailable:
             raise
         except Exception as exc:  # a JS network error
-            raise AiUnavailable(f"AI provider {url} unreachable: {exc}") from None
+            raise AiUnreachable(f"AI provider {url} unreachable: {exc}") from None  # run.ai names the setting
 
 
 async def _read_lines(body: Any, on_line: LineSink) -> None:

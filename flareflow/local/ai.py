@@ -19,7 +19,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
-from ..ai.errors import AiNotConfigured, AiUnavailable
+from ..ai.errors import AiNotConfigured, AiUnreachable
 from ..ai.host import AiHost, StreamSink
 from ..ai.openai import LineSink, OpenAiProvider
 from ..ai.ports import Provider
@@ -58,8 +58,7 @@ class UrllibTransport:
             return int(exc.code), exc.read().decode("utf-8", "replace")
         except (urllib.error.URLError, OSError, TimeoutError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise AiUnavailable(f"AI provider {url} unreachable: {reason} (is the server running? its address "
-                                "is tool.flareflow.ai.base_url)") from None
+            raise AiUnreachable(f"AI provider {url} unreachable: {reason}") from None  # run.ai names the setting
 
 
 class FileKv:

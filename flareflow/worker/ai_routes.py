@@ -1,6 +1,7 @@
 """The AI routes of the one API, host-agnostic: ``GET /ai/calls`` (the call log), ``GET`` / ``PUT
 /ai/config`` (the ``config:ai`` document every run reads once per activation: KV on Cloudflare, the
-state directory's key-value files locally; checked like ``[tool.flareflow.ai]``, 400 naming the key)
+state directory's key-value files locally; checked like ``[tool.flareflow.ai]``, 400 naming the key;
+``PUT {}`` clears it)
 and ``POST /api/workflow`` (the design's endpoint: a run of the built-in ``ai-prompt`` workflow,
 answered when it has finished).
 
@@ -82,8 +83,8 @@ async def api_workflow_response(backend: Backend, body: dict[str, Any]) -> Respo
 
 
 async def ai_config_response(backend: Backend, body: dict[str, Any] | None) -> Response:
-    """``GET /ai/config`` (``body`` None): ``{"config": document | null}``; ``PUT``: store ``body``."""
-    if body is None:
-        return Response(200, {"config": await backend.ai_config(None)})
-    checked = check_config(body, CONFIG_KEY)
-    return Response(200, {"config": await backend.ai_config(checked)})
+    """``GET /ai/config`` (``body`` None): ``{"config": document | null}``; ``PUT``: store ``body``.
+    ``PUT {}`` clears it (``flareflow ai config clear``): an empty document overrides nothing, so it is
+    answered as none, and both hosts clear it the same way without a route of its own."""
+    checked = None if body is None else check_config(body, CONFIG_KEY)
+    return Response(200, {"config": await backend.ai_config(checked) or None})

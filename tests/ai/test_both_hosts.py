@@ -98,6 +98,9 @@ def test_a_refused_request_fails_the_run_at_once(server: Any, standin: StandIn) 
     error = answer.json()["error"]
     assert error["code"] == "ai_failed" and "HTTP 400" in error["message"] and "model not found" in error["message"]
     assert error.get("field") is None  # the prompt was fine: the provider refused
+    setting = "worker_base_url" if server.kind == "workerd" else "base_url"  # the address each host calls
+    assert f"the address is tool.flareflow.ai.{setting} in pyproject.toml" in error["message"], error
+    assert "the model 'stand-in-model' is tool.flareflow.ai.model in pyproject.toml" in error["message"], error
     assert standin.calls == before + 1  # not retried
     failed = httpx.get(f"{server.url}/ai/calls", params={"limit": 1}, headers=server.headers).json()["calls"][0]
     assert "HTTP 400" in failed["error"] and failed["cached"] is False
@@ -134,6 +137,25 @@ def test_config_document_pushed_over_the_api_is_a_layer(server: Any, standin: St
         assert unknown.status_code == 400 and unknown.json()["error"]["field"] == "colour"
     finally:
         httpx.put(f"{server.url}/ai/config", json={}, headers=server.headers)
+
+
+def test_config_show_and_clear_over_the_api(server: Any, tmp_path: Path) -> None:
+    """``ai config show --url`` prints the server's document and the layer of each setting (outside a
+    project: no pyproject layer here); ``clear --url`` (``PUT {}``) leaves none."""
+    auth = ("--url", server.url, "--token", server.token)
+    (tmp_path / "ai.json").write_text('{"max_tokens": 21}')
+    assert ff("ai", "config", "push", "ai.json", *auth, cwd=tmp_path).returncode == 0
+    shown = ff("ai", "config", "show", "--json", *auth, cwd=tmp_path)
+    assert shown.returncode == 0, shown.stderr
+    found = json.loads(shown.stdout)
+    assert found["document"] == {"max_tokens": 21}
+    assert found["settings"]["max_tokens"] == {"value": 21, "from": "config:ai"}
+    assert found["settings"]["model"] == {"value": None, "from": "default"}
+    cleared = ff("ai", "config", "clear", *auth, cwd=tmp_path)
+    assert cleared.returncode == 0 and f"cleared config:ai on {server.url}" in cleared.stdout, cleared.stderr
+    assert httpx.get(f"{server.url}/ai/config", headers=server.headers).json() == {"config": None}
+    shown = ff("ai", "config", "show", *auth, cwd=tmp_path)
+    assert shown.returncode == 0 and "config:ai on" in shown.stdout and ": none" in shown.stdout, shown.stdout
 
 
 def test_deleting_a_run_deletes_its_ai_calls(server: Any) -> None:
