@@ -28,6 +28,47 @@ def is_graph_path(value: str | Path) -> bool:
     return isinstance(value, Path) or Path(value).suffix.lower() in GRAPH_SUFFIXES
 
 
+@dataclass
+class ProjectGraphs:
+    """The task-graph files of the project at or above a folder (`project_graphs`): where they were
+    looked for, and each file's workflow name (its file stem when it does not parse)."""
+
+    folders: list[str] = field(default_factory=list)
+    names: dict[str, Path] = field(default_factory=dict)
+
+    def find(self, name: str) -> Path | None:
+        """The file of the graph called ``name``, or named ``name.json`` / ``name.yaml``."""
+        return self.names.get(name) or next((path for path in self.names.values() if path.stem == name), None)
+
+
+def project_graphs(start: Path) -> ProjectGraphs:
+    """The graph files of the project's workflow folders (``tool.flareflow.workflows``, the folders every
+    command reads), for `create_test_workflow` by name: a graph file has no module a test could import
+    to register it. Nothing when ``start`` is in no project or its settings do not load."""
+    from ..cli.errors import UserError
+    from ..cli.graphs import graph_files
+    from ..cli.project import Project, find_root, is_root
+    from ..cli.settings import load_settings
+
+    found = ProjectGraphs()
+    root = find_root(start)
+    if not is_root(root):
+        return found
+    try:
+        settings, pyproject = load_settings(root)
+    except UserError:  # the commands say what is wrong with pyproject.toml; a test only misses its graphs
+        return found
+    project = Project(root=root, settings=settings, pyproject=pyproject)
+    found.folders = [str(root / entry) for entry in settings.workflows]
+    for path in graph_files(project):
+        try:
+            name = load_graph_file(path, str(path)).name or path.stem
+        except GraphFileError:
+            name = path.stem
+        found.names.setdefault(name, path)
+    return found
+
+
 def load_graph_workflow(path: str | Path) -> WorkflowDef:
     """The workflow of the graph file at ``path``, registered in a registry of its own; a file that
     does not parse or validate is a `WorkflowDefinitionError` listing every located problem."""

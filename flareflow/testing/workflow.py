@@ -34,14 +34,14 @@ from typing import Any
 
 from ..ai.errors import AiNotConfigured
 from ..engine.durations import parse_duration
-from ..engine.errors import FlareflowError, InvalidInput, WorkflowNotFound
+from ..engine.errors import FlareflowError, InvalidInput, WorkflowNotFound, did_you_mean
 from ..engine.events import iso
 from ..engine.registry import Registry, WorkflowDef, WorkflowFn, default_registry
 from ..engine.run import to_json
 from ..engine.status import TERMINAL, RunStatus
 from ..local.clock import ManualClock
 from ..local.runtime import LocalRuntime
-from .graphs import graph_ports, graph_tasks, is_graph_path, load_graph_workflow
+from .graphs import graph_ports, graph_tasks, is_graph_path, load_graph_workflow, project_graphs
 from .mocks import Mocks, UnusedMockWarning
 
 #: Real seconds a test run may take before `TestWorkflow.run` gives up (a hanging step, a busy loop).
@@ -345,7 +345,9 @@ def create_test_workflow(workflow: WorkflowFn | WorkflowDef | str | Path, *, reg
     """A `TestWorkflow` for ``workflow``: a function decorated with ``@workflow`` (or a plain
     ``async def run(run, input)``, tested under its function name), its `WorkflowDef`, the path of a
     task-graph file (``workflows/deploy.yaml``: loaded and validated into a registry of its own), or a
-    workflow's name in ``registry`` (default: the one ``@workflow`` fills; import the module first)."""
+    workflow's name: in ``registry`` (default: the one ``@workflow`` fills; import the module first),
+    else a task graph of that name (or file name) in the workflow folders of the project at or above
+    the current directory (`project_graphs`)."""
     source = registry if registry is not None else default_registry
     if isinstance(workflow, WorkflowDef):
         return TestWorkflow(workflow)
@@ -355,8 +357,18 @@ def create_test_workflow(workflow: WorkflowFn | WorkflowDef | str | Path, *, reg
         try:
             return TestWorkflow(source.get(workflow))
         except WorkflowNotFound as exc:
-            raise WorkflowNotFound(f"{exc}; a workflow is found by name once its module is imported "
-                                   "(import workflows.NAME in the test, or pass the function)") from None
+            missing = exc
+        graphs = project_graphs(Path.cwd())
+        path = graphs.find(workflow)
+        if path is not None:
+            return TestWorkflow(load_graph_workflow(path))
+        where = (f"the graph files of {', '.join(graphs.folders)} have {', '.join(sorted(graphs.names)) or 'none'}"
+                 if graphs.folders else f"no flareflow project at or above {Path.cwd()} to look in")
+        hint = did_you_mean(workflow, sorted({*graphs.names, *(d.name for d in source)}))
+        raise WorkflowNotFound(f"{missing}{hint}; a Python workflow is found by name once its module is imported "
+                               "(import workflows.NAME in the test, or pass the function), a task graph by its "
+                               f"name or file name in the project's workflow folders ({where}), or pass the "
+                               "graph file's path (create_test_workflow('workflows/NAME.yaml'))") from None
     if not callable(workflow):
         raise TypeError(f"create_test_workflow takes a workflow function or name, got {type(workflow).__name__}")
     for defn in source:
