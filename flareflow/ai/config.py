@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Final
 
-from ..engine.errors import InvalidInput
+from ..engine.errors import InvalidInput, did_you_mean
 
 #: Where the layered document lives in the key-value store (KV on Cloudflare, the state dir locally).
 CONFIG_KEY: Final = "config:ai"
@@ -59,7 +59,9 @@ def check_config(doc: Any, where: str = "tool.flareflow.ai") -> dict[str, Any]:
     out: dict[str, Any] = {}
     for key, value in doc.items():
         if key not in DEFAULTS:
-            raise _fail(where, str(key), f"unknown setting (known: {', '.join(DEFAULTS)})")
+            hint = did_you_mean(str(key), tuple(DEFAULTS))
+            raise _fail(where, str(key), f"unknown setting{hint}" if hint else
+                        f"unknown setting (known: {', '.join(DEFAULTS)})")
         if value is None:
             out[key] = None
             continue

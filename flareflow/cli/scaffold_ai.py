@@ -10,6 +10,18 @@ from pathlib import Path
 
 TEMPLATES = ("default", "ai")
 
+#: The example a new project is tried with first: the AI template's own workflow (``hello`` needs no
+#: model server, but it shows nothing of what the template is for).
+_FIRST = {"ai": ("workflows/assistant.py", "flareflow run ask-docs --input '\"How do I retry a step?\"'   "
+                 "# needs the model server at base_url; pytest runs without one")}
+
+
+def next_command(template: str, written: list[str]) -> str:
+    """What ``flareflow new`` says to run first: the template's example when it was written (a kept file
+    of the same name may not define it), else ``hello``."""
+    example, command = _FIRST.get(template, ("", ""))
+    return command if example in written else "flareflow run hello"
+
 
 def apply_ai_template(target: Path, written: list[str], skipped: list[str]) -> None:
     """Add the AI example to the project just scaffolded in ``target`` (``written``: what ``new`` wrote)."""

@@ -102,6 +102,14 @@ def test_a_refusal_names_the_layer_of_the_address_and_of_the_model(tmp_path: Pat
     assert "the model 'fast' is the call's model= argument" in message, message
 
 
+def test_an_unknown_key_in_the_document_gets_a_did_you_mean(tmp_path: Path) -> None:
+    root = write_project(tmp_path / "p", None)
+    (root / "ai.json").write_text('{"temprature": 0.2}')
+    result = ff("ai", "config", "push", "ai.json", cwd=root)
+    assert result.returncode == 1, describe(result)
+    assert 'config:ai.temprature: unknown setting (did you mean "temperature"?)' in result.stderr, describe(result)
+
+
 def test_origins_name_the_last_layer_that_sets_a_key() -> None:
     found = origins((PROJECT_LAYER, {"base_url": "http://a/v1", "model": "m", "models": {"x": "y"}}),
                     (CONFIG_KEY, {"base_url": "http://b/v1", "model": None, "models": {"z": "w"}}))

@@ -17,6 +17,8 @@ def test_ai_template_scaffolds_a_working_embedding_example(tmp_path: Path) -> No
     assert made.returncode == 0, describe(made)
     root = tmp_path / "helper"
     assert "created workflows/assistant.py" in made.stdout
+    next_lines = made.stdout.split("Next:", 1)[1]  # the template's own example comes first, not hello
+    assert "flareflow run ask-docs --input" in next_lines and "flareflow run hello" not in next_lines, made.stdout
     pyproject = (root / "pyproject.toml").read_text()
     assert "[tool.flareflow.ai]" in pyproject and "[tool.flareflow.ai.models]" in pyproject
     assert "## AI steps" in (root / "README.md").read_text()
