@@ -4,7 +4,8 @@ Imported only inside a Worker (it needs ``js`` and ``pyodide``): the module the 
 (``src/flareflow_graphs.py``) calls `register_all` with the project's definitions as JSON (no YAML in
 the Worker), and the generated Durable Object calls `bind` with its ``env`` so ``database`` tasks reach
 their D1 binding (``binding``, default ``DB``; the project's own D1 database is ``INDEX``). ``http``
-uses the global ``fetch`` (``timeout`` through ``AbortSignal.timeout``). Shell, docker and
+uses the global ``fetch`` (``timeout`` through ``AbortSignal.timeout``; running out of it fails with
+`flareflow.graphs.ports.http_timed_out`'s message, as locally). Shell, docker and
 data_processor tasks have no port here; the build refuses them before this code could meet one.
 Migrations come embedded in the build (`flareflow.graphs.model.Graph.files`) and run as one D1
 ``batch``, which D1 applies atomically: a failing file rolls them all back.
@@ -18,11 +19,11 @@ from typing import Any
 import js
 from pyodide.ffi import to_js
 
-from ..engine.errors import NonRetryableError
+from ..engine.errors import FlareflowError, NonRetryableError
 from ..engine.registry import Registry
 from .compiler import register_graph
 from .model import Graph
-from .ports import Ports, install, sql_statements
+from .ports import Ports, http_timed_out, install, sql_statements
 
 try:
     from pyodide.ffi import jsnull
@@ -60,9 +61,14 @@ async def _http(request: dict[str, Any]) -> dict[str, Any]:
         init["body"] = request["body"]
     options = _js(init)
     if request.get("timeout"):
-        options.signal = js.AbortSignal.timeout(int(float(request["timeout"]) * 1000))
-    response = await js.fetch(request["url"], options)
-    text = await response.text()
+        options.signal = js.AbortSignal.timeout(max(1, round(float(request["timeout"]) * 1000)))
+    try:
+        response = await js.fetch(request["url"], options)
+        text = await response.text()
+    except Exception as exc:  # AbortSignal.timeout rejects the fetch (or its body) with a TimeoutError DOMException
+        if request.get("timeout") and "TimeoutError" in f"{getattr(exc, 'name', '')} {exc}":
+            raise FlareflowError(http_timed_out(request)) from None
+        raise
     headers = _py(js.Object.fromEntries(response.headers.entries())) or {}
     return {"status": int(response.status), "headers": dict(headers), "text": str(text)}
 

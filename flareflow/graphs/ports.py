@@ -6,6 +6,7 @@ a database itself. It calls:
 * ``http(request) -> response`` (async): ``request`` is ``{"method", "url", "headers", "body",
   "timeout"}`` (``timeout`` in seconds, or None; ``body`` text or None); the answer is
   ``{"status", "headers", "text"}``. Local: urllib in a thread; Cloudflare: the Worker's ``fetch``.
+  A request that runs out of time fails with `http_timed_out`'s message on both hosts.
 * ``database(request) -> result`` (async): ``request`` is ``{"op": "query" | "transaction" | "migration",
   ...}`` (see `flareflow.graphs.compiler`); local: a SQLite file; Cloudflare: a D1 binding.
 * ``local[type](task) -> result`` (sync, run as a step, in a step thread locally): ``shell``, ``docker``,
@@ -22,11 +23,26 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["Ports", "current", "install", "sql_statements"]
+__all__ = ["HTTP_DEFAULT_TIMEOUT", "Ports", "current", "http_timed_out", "install", "sql_statements"]
 
 HttpPort = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 DatabasePort = Callable[[dict[str, Any]], Awaitable[Any]]
 LocalTask = Callable[[dict[str, Any]], Any]
+
+
+#: Seconds the local http port waits when the task has no ``timeout`` (the Worker's ``fetch`` has no limit of ours).
+HTTP_DEFAULT_TIMEOUT = 30.0
+
+
+def http_timed_out(request: dict[str, Any]) -> str:
+    """What an http task that ran out of time fails with, on either host: the limit in the unit the task
+    wrote it in (a ``timeout: 5`` is 5 milliseconds, which a reader may have meant as seconds)."""
+    seconds = request.get("timeout")
+    what = f"{request.get('method', 'GET')} {request.get('url', '')}"
+    if not seconds:
+        return (f"{what} timed out after {HTTP_DEFAULT_TIMEOUT * 1000:g} ms, the default (a task's timeout sets it; "
+                "http timeouts are in milliseconds)")
+    return f"{what} timed out after {round(float(seconds) * 1000, 3):g} ms (http timeouts are in milliseconds)"
 
 
 def _no_environ() -> Mapping[str, str]:

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from ..engine.errors import FlareflowError, NonRetryableError
-from ..graphs.ports import Ports, install, sql_statements
+from ..graphs.ports import HTTP_DEFAULT_TIMEOUT, Ports, http_timed_out, install, sql_statements
 
 __all__ = ["install_local_ports", "local_ports"]
 
@@ -304,7 +304,7 @@ def _urllib(request: dict[str, Any]) -> dict[str, Any]:
     req = urllib.request.Request(request["url"], method=request["method"], headers=request.get("headers") or {},
                                  data=body.encode("utf-8") if isinstance(body, str) else None)
     try:
-        with urllib.request.urlopen(req, timeout=request.get("timeout") or 30) as response:
+        with urllib.request.urlopen(req, timeout=request.get("timeout") or HTTP_DEFAULT_TIMEOUT) as response:
             return {"status": response.status, "headers": dict(response.headers.items()),
                     "text": response.read().decode("utf-8", "replace")}
     except urllib.error.HTTPError as exc:
@@ -312,6 +312,8 @@ def _urllib(request: dict[str, Any]) -> dict[str, Any]:
                 "text": exc.read().decode("utf-8", "replace")}
     except (urllib.error.URLError, OSError, ValueError) as exc:
         reason = getattr(exc, "reason", exc)
+        if isinstance(reason, TimeoutError):  # connecting (URLError's reason) or reading (raised as it is)
+            raise FlareflowError(http_timed_out(request)) from None
         raise FlareflowError(f"{request['method']} {request['url']}: {reason}") from None
 
 
