@@ -23,7 +23,8 @@ Python workflows (one namespace: a clash names both files). Running it:
   `flareflow.engine.run.live_output`) unless ``live_output: false``; its logs keep every line anyway.
 * every durable call of a task carries the task's id on its events (`flareflow.engine.run.task_tag`).
 * ``retry`` (``attempts``, ``delay`` and ``max_delay`` in ms, ``backoff``, default constant) maps onto
-  `Retry`; without one a task has a single attempt. ``timeout``: seconds (``http``: milliseconds).
+  `Retry`; without one a task has a single attempt. ``timeout``: a number of seconds (``http``:
+  milliseconds) or a duration string (``"10s"``, ``"5 minutes"``), handed on as seconds.
 
 ``${env.X}`` reads the run's ``$env`` input overrides (``flareflow run --env``), then the host's
 environment, then the graph's ``env`` defaults; it is read on every activation, not recorded, so
@@ -48,7 +49,7 @@ from ..engine.run import Run, live_output, task_tag
 from ..engine.schema import SchemaError
 from ..engine.schema import validate as validate_schema
 from .expressions import ExpressionError, parse_condition, render_value
-from .model import COMPLETED, FAILED, SKIPPED, Graph
+from .model import COMPLETED, FAILED, SKIPPED, Graph, timeout_seconds
 from .ports import current
 
 __all__ = ["ENV_KEY", "GraphFailed", "graph_of", "register_graph"]
@@ -77,8 +78,12 @@ def _retry(spec: Any) -> Retry:
                  max_delay=float(max_delay) / 1000 if max_delay is not None else None)
 
 
-def _seconds(value: Any) -> float | str | None:
-    return value if isinstance(value, (int, float, str)) and not isinstance(value, bool) else None
+def _timeout(task: dict[str, Any]) -> float | None:
+    """The task's ``timeout`` in seconds (a number in its type's unit, or a duration string such as ``"10s"``;
+    `timeout_seconds`, the validator's reading too), or None without one. Every port and engine call takes
+    seconds as a float, so a ``"5 minutes"`` never reaches a process wait as text."""
+    value = task.get("timeout")
+    return None if value is None else timeout_seconds(value, task.get("type"))
 
 
 def _label(task: dict[str, Any], fallback: str) -> str:
@@ -279,21 +284,21 @@ class _GraphRun:
         spec = {"command": _string(render_value(task["command"], scope), "command"),
                 "cwd": render_value(task.get("cwd"), scope), "environment": render_value(task.get("environment")
                                                                                             or {}, scope),
-                "timeout": _seconds(task.get("timeout")), "live_output": task.get("live_output", True)}
+                "timeout": _timeout(task), "live_output": task.get("live_output", True)}
         result = await self._streamed(task, self._step(label, task, _local("shell"), spec))
         return {"status": COMPLETED, "result": result.get("stdout", "").rstrip("\n"), **result}
 
     async def _t_docker(self, task: dict[str, Any], label: str, scope: dict[str, Any], tid: str) -> dict[str, Any]:
         spec = {key: render_value(task.get(key), scope) for key in
                 ("action", "image", "context", "dockerfile", "command", "environment", "volumes", "cwd")}
-        spec["timeout"] = _seconds(task.get("timeout"))
+        spec["timeout"] = _timeout(task)
         result = await self._streamed(task, self._step(label, task, _local("docker"), spec))
         return {"status": COMPLETED, "result": result.get("stdout", "").rstrip("\n"), **result}
 
     async def _t_data_processor(self, task: dict[str, Any], label: str, scope: dict[str, Any],
                                 tid: str) -> dict[str, Any]:
         spec = {key: render_value(task[key], scope) for key in ("input", "processor", "output")}
-        result = await self._step(label, task, _local("data_processor"), spec, timeout=_seconds(task.get("timeout")))
+        result = await self._step(label, task, _local("data_processor"), spec, timeout=_timeout(task))
         return {"status": COMPLETED, "result": result}
 
     async def _t_http(self, task: dict[str, Any], label: str, scope: dict[str, Any], tid: str) -> dict[str, Any]:
@@ -302,10 +307,9 @@ class _GraphRun:
         if body is not None and not isinstance(body, str):
             body = _json_text(body)
             headers.setdefault("content-type", "application/json")
-        timeout = task.get("timeout")
         request = {"method": str(task.get("method", "GET")).upper(), "url": _string(render_value(task["url"], scope),
                                                                                     "url"),
-                   "headers": headers, "body": body, "timeout": float(timeout) / 1000 if timeout else None}
+                   "headers": headers, "body": body, "timeout": _timeout(task)}
         expected = task.get("expected_status")
         result = await self._step(label, task, _http_call, request, expected, task.get("response", "auto"))
         return {"status": COMPLETED, "result": result["body"], "status_code": result["status"]}
@@ -313,7 +317,7 @@ class _GraphRun:
     async def _t_python(self, task: dict[str, Any], label: str, scope: dict[str, Any], tid: str) -> dict[str, Any]:
         fn = _function(task["function"])
         inputs = render_value(task.get("inputs"), scope)
-        timeout = _seconds(task.get("timeout"))
+        timeout = _timeout(task)
         if isinstance(inputs, dict):
             result = await self.run.step(label, fn, retry=_retry(task.get("retry")), timeout=timeout, **inputs)
         elif inputs is None:
@@ -330,13 +334,13 @@ class _GraphRun:
     async def _t_wait_event(self, task: dict[str, Any], label: str, scope: dict[str, Any],
                             tid: str) -> dict[str, Any]:
         event = _string(render_value(task["event"], scope), "event")
-        payload = await self.run.wait_for_event(label, type=event, timeout=_seconds(task.get("timeout")))
+        payload = await self.run.wait_for_event(label, type=event, timeout=_timeout(task))
         return {"status": COMPLETED, "result": payload}
 
     async def _t_input(self, task: dict[str, Any], label: str, scope: dict[str, Any], tid: str) -> dict[str, Any]:
         prompt = _text(render_value(task["prompt"], scope))
         answer = await self.run.ask(prompt, schema=task.get("schema"), name=label,
-                                    timeout=_seconds(task.get("timeout")))
+                                    timeout=_timeout(task))
         return {"status": COMPLETED, "result": answer}
 
     async def _t_conditional(self, task: dict[str, Any], label: str, scope: dict[str, Any],
@@ -437,7 +441,7 @@ class _GraphRun:
         else:
             folder = str(task["migration"])
             request.update(op="migration", folder=folder, files=self.graph.files.get(folder))
-        result = await self._step(label, task, _database_call, request, timeout=_seconds(task.get("timeout")))
+        result = await self._step(label, task, _database_call, request, timeout=_timeout(task))
         return {"status": COMPLETED, "result": result}
 
 

@@ -3,7 +3,7 @@
 A definition stays the plain JSON value the user wrote (the validator checks it, the compiler reads
 it), so what the Worker receives at build time is exactly that JSON. ``lines`` maps a JSON path
 (``tasks[3].depends_on[0]``) to the line of the source file it was written on, when the loader knew.
-Standard library only.
+Standard library only (and `flareflow.engine.durations`, which is too).
 """
 
 from __future__ import annotations
@@ -12,6 +12,8 @@ import json
 import re
 from dataclasses import dataclass, field
 from typing import Any, Final
+
+from ..engine.durations import parse_duration
 
 #: Every task type; the fields each takes besides the common ones; which of them are required.
 TASK_FIELDS: Final[dict[str, tuple[tuple[str, ...], tuple[str, ...]]]] = {
@@ -111,3 +113,47 @@ def is_local_only(task: dict[str, Any]) -> bool:
     file/URL ``connection`` (on Cloudflare a database task uses a D1 binding)."""
     kind = task.get("type")
     return kind in LOCAL_ONLY or (kind == "database" and task.get("connection") is not None)
+
+
+def kind_of(value: Any) -> str:
+    """A JSON value's kind as messages say it ("a string", "an object")."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return "a number"
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
+
+
+def timeout_seconds(value: Any, kind: Any) -> float:
+    """A task's ``timeout`` in seconds: a number is in the type's unit (seconds; ``http``: milliseconds), a
+    string a duration with its unit (``"10s"``, ``"5 minutes"``, ``"250ms"``). Anything else, a limit of
+    zero or less, or (for ``http``) a string that is a bare number, whose unit a reader could not tell,
+    is a ValueError saying what is accepted (the validator's message for the field)."""
+    http = kind == "http"
+    unit = "milliseconds" if http else "seconds"
+    accepted = f'a number of {unit} > 0, or a duration with its unit such as "10s" or "5 minutes"'
+    if isinstance(value, bool) or not isinstance(value, (int, float, str)):
+        raise ValueError(f"{accepted}, got {kind_of(value)}")
+    if isinstance(value, str):
+        if http and re.fullmatch(r"\s*[\d.]+\s*", value):
+            raise ValueError(f'{accepted}, got "{value}" (give the unit: "{value.strip()}ms" or '
+                                f'"{value.strip()}s")')
+        try:
+            seconds = parse_duration(value)
+        except ValueError as exc:  # a DurationError, saying what a duration looks like
+            raise ValueError(f"not a duration ({exc})") from None
+    else:
+        seconds = value / 1000 if http else float(value)
+    if not seconds > 0:
+        raise ValueError(f"{accepted}, got {value!r}")
+    if seconds > 1e9:  # beyond what a process wait or a timer takes (about 31 years)
+        raise ValueError(f"at most 1e9 seconds, got {value!r}")
+    return float(seconds)

@@ -29,6 +29,8 @@ from .model import (
     GraphError,
     child,
     is_local_only,
+    kind_of,
+    timeout_seconds,
 )
 
 __all__ = ["cloudflare_errors", "find_cycle", "top_level_ids", "validate_graph"]
@@ -41,22 +43,7 @@ BACKOFFS = ("constant", "linear", "exponential")
 CONDITION_FIELDS = ("when", "condition")
 #: Fields holding nested task bodies (not interpolated as values).
 NESTED = ("then", "else", "tasks", "on_failure")
-
-
-def _kind(value: Any) -> str:
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "a boolean"
-    if isinstance(value, (int, float)):
-        return "a number"
-    if isinstance(value, str):
-        return "a string"
-    if isinstance(value, list):
-        return "a list"
-    if isinstance(value, dict):
-        return "an object"
-    return type(value).__name__
+_kind = kind_of
 
 
 def top_level_ids(definition: Any) -> list[str]:
@@ -369,20 +356,14 @@ class _Checker:
             self.err(child(here, "backoff"), f"one of {', '.join(BACKOFFS)}{hint}")
 
     def timeout(self, task: dict[str, Any], kind: str, here: str) -> None:
+        """A number in the type's unit (`timeout_seconds`), or a duration with its unit (``"10s"``); the
+        compiler reads it with the same function, so what passes here runs."""
         if "timeout" not in task:
             return
-        value = task["timeout"]
-        unit = "milliseconds" if kind == "http" else "seconds"
-        if isinstance(value, str) and kind != "http":
-            try:
-                if parse_duration(value) <= 0:
-                    raise DurationError("must be positive")
-                return
-            except (DurationError, ValueError) as exc:
-                self.err(child(here, "timeout"), f"not a duration ({exc})")
-                return
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or value > 1e12:
-            self.err(child(here, "timeout"), f"{unit}, a number > 0, got {_kind(value)}")
+        try:
+            timeout_seconds(task["timeout"], kind)
+        except ValueError as exc:
+            self.err(child(here, "timeout"), str(exc))
 
     # -- expressions -----------------------------------------------------------------------
     def condition(self, text: Any, here: str, upstream: set[str], loop_vars: frozenset[str]) -> None:
