@@ -40,6 +40,17 @@ GRAPH_FIELDS: Final = ("$schema", "name", "version", "description", "trigger", "
 TRIGGER_TYPES: Final = ("manual", "schedule", "event", "webhook")
 #: Types that need the machine flareflow runs on (processes, files); the Cloudflare build refuses them.
 LOCAL_ONLY: Final = frozenset({"shell", "docker", "data_processor"})
+#: What ``${tasks.ID.FIELD}`` may read, by the task's type (the record the compiler settles a task as):
+#: every task has `REF_FIELDS`; a type adds what its record holds beside them. Under a field (``result``'s
+#: own keys, ``error.message``) anything goes: that is the task's data, not the format.
+REF_FIELDS: Final = ("status", "result", "error", "reason", "message")
+TYPE_REF_FIELDS: Final[dict[str, tuple[str, ...]]] = {
+    "shell": ("exit_code", "stdout", "stderr", "duration_s"),
+    "docker": ("exit_code", "stdout", "stderr", "duration_s"),
+    "http": ("status_code",),
+    "loop": ("items",),
+    "conditional": ("branch",),  # and the fields of the branch that ran
+}
 #: Roots a reference may start from (besides loop variables in scope).
 ROOTS: Final = ("env", "input", "tasks", "trigger", "run")
 #: What a task ends as.

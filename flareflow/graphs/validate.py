@@ -22,9 +22,11 @@ from .expressions import ExpressionError, parse_condition, parse_template
 from .model import (
     COMMON_FIELDS,
     GRAPH_FIELDS,
+    REF_FIELDS,
     ROOTS,
     TASK_FIELDS,
     TRIGGER_TYPES,
+    TYPE_REF_FIELDS,
     Graph,
     GraphError,
     child,
@@ -33,7 +35,7 @@ from .model import (
     timeout_seconds,
 )
 
-__all__ = ["cloudflare_errors", "find_cycle", "top_level_ids", "validate_graph"]
+__all__ = ["cloudflare_errors", "env_names", "find_cycle", "top_level_ids", "validate_graph"]
 
 ID = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]*$")
@@ -41,6 +43,9 @@ FUNCTION = re.compile(r"^[A-Za-z_][A-Za-z0-9_.]*:[A-Za-z_][A-Za-z0-9_]*$")
 BACKOFFS = ("constant", "linear", "exponential")
 #: Fields whose strings are conditions (not templates).
 CONDITION_FIELDS = ("when", "condition")
+#: The trigger fields each trigger type uses (besides "type"); any other is refused, not ignored.
+TRIGGER_FIELDS: dict[str, tuple[str, ...]] = {"manual": (), "schedule": ("cron", "schedule", "timezone"),
+                                              "event": ("event",), "webhook": ()}
 #: Fields holding nested task bodies (not interpolated as values).
 NESTED = ("then", "else", "tasks", "on_failure")
 _kind = kind_of
@@ -83,6 +88,7 @@ class _Checker:
         self.graph = graph
         self.errors: list[GraphError] = []
         self.ids: dict[str, str] = {}  # every task id -> its path
+        self.bodies: dict[str, dict[str, Any]] = {}  # every task id -> the task (what its reference offers)
         self.inside: dict[str, set[str]] = {}  # top-level id -> itself and the ids nested in it
         self.deps: dict[str, list[str]] = {}
         self.ancestors: dict[str, set[str]] = {}
@@ -176,6 +182,13 @@ class _Checker:
             if key not in allowed:
                 hint = ' (did you mean "timezone"?)' if key == "tz" else did_you_mean(str(key), allowed)
                 self.err(child("trigger", str(key)), f"unknown field{hint}")
+            elif kind in TRIGGER_TYPES and key != "type" and key not in TRIGGER_FIELDS[kind]:
+                # it would be silently ignored: a manual trigger's cron schedules nothing
+                owner = next(t for t, fields in TRIGGER_FIELDS.items() if key in fields)
+                self.err(child("trigger", key), f'a {kind} trigger does not use "{key}", it would be ignored '
+                         f"({'an' if owner[0] in 'aeiou' else 'a'} {owner} trigger does: type: {owner})")
+        if kind == "schedule" and "cron" in trigger and "schedule" in trigger:
+            self.err(child("trigger", "schedule"), 'give "cron" or "schedule", not both (only one is used)')
         if kind == "schedule":
             key = "cron" if "cron" in trigger else "schedule"
             spec, zone = trigger.get(key), trigger.get("timezone")
@@ -212,6 +225,7 @@ class _Checker:
                 self.err(child(here, "id"), f'duplicate task id "{tid}" (also at {self.ids[tid]})')
             else:
                 self.ids[tid] = here
+                self.bodies[tid] = task
             before = set(self.ids)
             self.collect_nested_ids(task, here)
             if path == "tasks" and isinstance(tid, str):
@@ -231,6 +245,7 @@ class _Checker:
                                  f'duplicate task id "{nested_id}" (also at {self.ids[nested_id]})')
                     else:
                         self.ids[nested_id] = child(here, key)
+                        self.bodies[nested_id] = body
                 self.collect_nested_ids(body, child(here, key))
 
     def depends_on(self, task: dict[str, Any], here: str) -> list[str]:
@@ -420,6 +435,35 @@ class _Checker:
                                    if top != tid and top in self.top_ids and tid in inner), tid)
                     self.err(here, f'"{shown}" reads task "{tid}", which is not upstream of this task '
                              f'(add "{holder}" to depends_on)')
+                elif len(ref) > 2:
+                    self.task_field(ref[2], tid, shown, here)
+            elif root == "input" and len(ref) > 1 and isinstance(ref[1], str):
+                declared = self.declared_inputs()
+                if declared is not None and ref[1] not in declared:
+                    listed = ", ".join(declared) if declared else "none"
+                    self.err(here, f'unknown field "{ref[1]}" in "{shown}"{did_you_mean(ref[1], declared)}; '
+                             f"the inputs declare {listed}")
+
+    def task_field(self, field: str | int, tid: str, shown: str, here: str) -> None:
+        """``${tasks.ID.FIELD}``: FIELD must be one the task's record has, or the value is always null (a
+        typo such as ``exitcode`` would silently change what runs)."""
+        offered = ref_fields(self.bodies.get(tid))
+        if isinstance(field, str) and field in offered:
+            return
+        shown_field = f'"{field}"' if isinstance(field, str) else f"[{field}]"
+        hint = did_you_mean(field, offered) if isinstance(field, str) else ""
+        kind = self.bodies.get(tid, {}).get("type")
+        self.err(here, f'unknown field {shown_field} in "{shown}"{hint}; a {kind} task gives '
+                 + ", ".join(offered))
+
+    def declared_inputs(self) -> list[str] | None:
+        """The input's properties when the graph's ``inputs`` schema allows no others (``${input.X}`` for
+        any other X would always be null); None when any name may come."""
+        schema = self.graph.definition.get("inputs")
+        if not isinstance(schema, dict) or schema.get("additionalProperties") is not False:
+            return None
+        props = schema.get("properties")
+        return [str(k) for k in props] if isinstance(props, dict) else None
 
     # -- per type --------------------------------------------------------------------------
     def _string(self, task: dict[str, Any], key: str, here: str, *, required: bool = False) -> None:
@@ -571,6 +615,19 @@ class _Checker:
             self.err(child(here, "processor"), 'a "module:function" of the project, such as "workflows.steps:clean"')
 
 
+def ref_fields(task: Any) -> list[str]:
+    """The fields ``${tasks.ID.FIELD}`` may read for ``task`` (`REF_FIELDS`, and its type's): a conditional's
+    record is its chosen branch's, so it has the fields of either branch too."""
+    if not isinstance(task, dict):
+        return list(REF_FIELDS)
+    kind = task.get("type")
+    fields = [*REF_FIELDS, *(TYPE_REF_FIELDS.get(kind, ()) if isinstance(kind, str) else ())]
+    if kind == "conditional":
+        for key in ("then", "else"):
+            fields += [f for f in ref_fields(task.get(key)) if f not in fields]
+    return fields
+
+
 class _Upstream:
     """The tasks a task may read, computed on the first ``in`` (most tasks never ask)."""
 
@@ -583,6 +640,36 @@ class _Upstream:
 
     def __or__(self, extra: set[str]) -> set[str]:
         return self.checker.upstream(self.tid) | extra
+
+
+def env_names(definition: Any) -> set[str]:
+    """Every ``X`` the definition reads as ``${env.X}`` (in any string, condition or template), and the names
+    its ``env`` defaults give: what a run's ``--env`` may set. An expression that does not parse reads
+    nothing (the validator reports it)."""
+    names: set[str] = set()
+
+    def walk(value: Any, condition: bool) -> None:
+        if isinstance(value, str):
+            if not condition and "${" not in value:
+                return
+            try:
+                refs = parse_condition(value).refs() if condition else parse_template(value).refs()
+            except ExpressionError:
+                return
+            names.update(str(ref[1]) for ref in refs if ref[0] == "env" and len(ref) > 1)
+        elif isinstance(value, list):
+            for item in value:
+                walk(item, False)
+        elif isinstance(value, dict):
+            for key, item in value.items():
+                walk(item, key in CONDITION_FIELDS and isinstance(item, str))
+
+    if isinstance(definition, dict):
+        walk(definition.get("tasks"), False)
+        walk(definition.get("on_failure"), False)
+        if isinstance(definition.get("env"), dict):
+            names.update(str(k) for k in definition["env"])
+    return names
 
 
 def is_local_graph(graph: Graph) -> bool:
