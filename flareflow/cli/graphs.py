@@ -20,17 +20,18 @@ from typing import Annotated, Any
 import typer
 from rich.markup import escape
 
-from ..engine.errors import FlareflowError, WorkflowDefinitionError
+from ..engine.errors import FlareflowError, WorkflowDefinitionError, did_you_mean
 from ..graphs.compiler import ENV_KEY, graph_of, register_graph
 from ..graphs.files import GRAPH_SUFFIXES, GraphFileError, load_graph_file
 from ..graphs.model import Graph, GraphError, child
-from ..graphs.validate import NAME, cloudflare_errors, validate_graph
+from ..graphs.validate import NAME, cloudflare_errors, env_names, validate_graph
 from ..local.graphtasks import install_local_ports
-from .common import ProjectOpt, UsageError, console, fail, guard
+from .common import ProjectOpt, UsageError, console, err_console, fail, guard
 from .common import load as load_project
 from .errors import UserError
+from .project import is_task_graph
 
-__all__ = ["GraphProblems", "graph_errors", "graph_files", "register", "register_graphs"]
+__all__ = ["GraphProblems", "graph_errors", "graph_files", "not_graph_files", "register", "register_graphs"]
 
 TEMPLATES = ("ci-cd", "scheduled", "web-app", "custom")
 
@@ -40,15 +41,28 @@ class GraphProblems(UserError):
 
 
 def graph_files(project: Any) -> list[Path]:
-    """Every graph file of the project's workflow folders (and listed files), sorted."""
-    found: list[Path] = []
+    """Every graph file of the project's workflow folders (and listed files), sorted: the ``.json`` and
+    ``.yaml`` files of a folder that are task graphs (`flareflow.cli.project.is_task_graph`) -- a settings
+    or fixture file beside them is not one, and no error (`not_graph_files`) -- and every listed file."""
+    return [path for path, listed in _candidate_files(project) if listed or is_task_graph(path)]
+
+
+def not_graph_files(project: Any) -> list[Path]:
+    """The ``.json``/``.yaml`` files of the workflow folders that are not task graphs (no ``tasks``),
+    which `graph_files` skips; ``flareflow validate`` names them, so a graph missing its tasks is seen."""
+    return [path for path, listed in _candidate_files(project) if not listed and not is_task_graph(path)]
+
+
+def _candidate_files(project: Any) -> list[tuple[Path, bool]]:
+    """The ``.json``/``.yaml`` files of the workflow folders, and the files listed by name (True)."""
+    found: list[tuple[Path, bool]] = []
     for entry in project.settings.workflows:
         path = (project.root / entry).resolve()
         if path.is_dir():
-            found.extend(sorted(p for p in path.iterdir() if p.suffix.lower() in GRAPH_SUFFIXES and p.is_file()
-                                and not p.name.startswith((".", "_"))))
+            found.extend((p, False) for p in sorted(path.iterdir()) if p.suffix.lower() in GRAPH_SUFFIXES
+                         and p.is_file() and not p.name.startswith((".", "_")))
         elif path.is_file() and path.suffix.lower() in GRAPH_SUFFIXES:
-            found.append(path)
+            found.append((path, True))
     return found
 
 
@@ -218,14 +232,14 @@ def register_file(project: Any, name: str, *, detach: bool = False) -> str:
     the workflow's name. A file outside the workflow folders is known to this command only, so it
     cannot be ``--detach``ed: the background worker (and a later ``resume``) would not find it."""
     path = Path(name).resolve()
-    if detach and path not in [p.resolve() for p in graph_files(project)]:
-        raise UsageError(f"{name} is not in the project's workflow folders, so only this command knows it: run it "
-                         "without --detach, or move it into a workflows folder")
     graph, errors = load_checked(path, shown(project, path))
     if errors or graph is None:
         for error in errors[1:]:
             console.print(f"[red]error:[/red] {escape(str(error))}", highlight=False)
         raise GraphProblems(str(errors[0]))
+    if detach and not in_workflow_folders(project, path):
+        raise UsageError(f"{name} is not in the project's workflow folders, so only this command knows it: run it "
+                         "without --detach, or move it into a workflows folder")
     install_local_ports(project.root, project.state_dir)
     existing = graph.name in project.registry and graph_of(project.registry.get(graph.name))
     if existing and existing.source == graph.source:
@@ -237,12 +251,55 @@ def register_file(project: Any, name: str, *, detach: bool = False) -> str:
     return graph.name
 
 
-def env_is_for_graphs(project: Any, name: str) -> None:
+def in_workflow_folders(project: Any, path: Path) -> bool:
+    """Whether ``path`` is one of the project's graph files, which every command finds (`graph_files`)."""
+    return path.resolve() in [p.resolve() for p in graph_files(project)]
+
+
+def env_is_for_graphs(project: Any, name: str, pairs: list[str] | None = None) -> None:
     """``--env`` sets a task graph's ``${env.X}``: given for a Python workflow it would only land in its
-    input, so it is a usage error there."""
-    if name in project.registry and graph_of(project.registry.get(name)) is None:
+    input, so it is a usage error there. For a graph, a ``pairs`` key that it never reads (no ``${env.KEY}``
+    in it, nor in the graphs its ``workflow`` tasks run, which see the same overrides, nor among its
+    ``env`` defaults) is a warning on stderr with a did-you-mean: a misspelt key would otherwise just
+    not take effect. The run still goes ahead (the value is harmless, and the warning may be wrong for
+    a workflow task whose name is an expression, which is why none is given then)."""
+    if name not in project.registry:
+        return
+    graph = graph_of(project.registry.get(name))
+    if graph is None:
         raise UsageError(f"--env sets a task graph's ${{env.KEY}}; '{name}' is a Python workflow (pass its values "
                          "with --input, or read os.environ in its steps)")
+    keys = [key.strip() for key, sep, _ in (pair.partition("=") for pair in pairs or []) if sep and key.strip()]
+    read = _env_read(project, graph)
+    if read is None:
+        return
+    for key in dict.fromkeys(keys):
+        if key not in read:
+            message = (f"--env {key}: workflow '{name}' never reads ${{env.{key}}}{did_you_mean(key, sorted(read))}; "
+                       "the run goes ahead, and nothing in it uses this value")
+            err_console.print(f"[yellow]warning:[/yellow] {escape(message)}", highlight=False)
+
+
+def _env_read(project: Any, graph: Graph) -> set[str] | None:
+    """The ``${env.X}`` names ``graph`` and the graphs its ``workflow`` tasks run read (their ``env`` defaults
+    included), or None when a ``workflow`` task's name is an expression (who knows what that one reads)."""
+    read: set[str] = set()
+    todo, seen = [graph], {graph.name}
+    while todo:
+        current = todo.pop()
+        read |= env_names(current.definition)
+        d = current.definition
+        for _, task in _workflow_tasks(d.get("tasks"), "tasks") + _workflow_tasks(d.get("on_failure"), "on_failure"):
+            child_name = task.get("workflow")
+            if not isinstance(child_name, str) or "${" in child_name:
+                return None
+            if child_name in seen or child_name not in project.registry:
+                continue
+            seen.add(child_name)
+            found = graph_of(project.registry.get(child_name))
+            if found is not None:
+                todo.append(found)
+    return read
 
 
 def with_env(value: Any, pairs: list[str] | None) -> Any:

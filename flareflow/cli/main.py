@@ -31,7 +31,7 @@ from .common import guard as _guard
 from .common import load as _project
 from .common import run_async as _run
 from .render import error_line, frame_lines, log_lines, schedule_summary, step_shown, waits_phrase
-from .scaffold_ai import TEMPLATES, apply_ai_template
+from .scaffold_ai import TEMPLATES, apply_ai_template, next_command
 from .worker import IDLE_SECONDS
 
 if TYPE_CHECKING:
@@ -189,7 +189,7 @@ def new(
         console.print(f"  [green]created[/green] {path}")
     for path in sorted(skipped):
         console.print(f"  [yellow]kept[/yellow]    {path} (exists)")
-    console.print(f"\nNext:\n  cd {directory}\n  flareflow run hello")
+    console.print(f"\nNext:\n  cd {directory}\n  {next_command(template, written)}")
 
 
 # -- workflows / validate ----------------------------------------------------------------------
@@ -198,8 +198,12 @@ def workflows(
     project: ProjectOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the manifest as JSON.")] = False,
 ) -> None:
-    """List the workflows the project declares."""
-    proj = _project(project)
+    """List the workflows the project declares (a file that does not load is a warning naming it: see
+    flareflow validate)."""
+    from .project import load_for_listing
+
+    proj, broken = _guard(lambda: load_for_listing(project))
+    _not_loaded(broken)
     if as_json:
         console.print_json(json.dumps(proj.registry.manifest()))
         return
@@ -217,6 +221,13 @@ def workflows(
         console.print("\nNext fire times:\n" + "\n".join(fires), soft_wrap=True)
 
 
+def _not_loaded(problems: list[str]) -> None:
+    """The files `load_for_listing` could not load, one warning each on stderr."""
+    for problem in problems:
+        err_console.print(f"[yellow]warning:[/yellow] not loaded: {escape(problem)}", highlight=False,
+                          soft_wrap=True)
+
+
 @app.command()
 def validate(
     files: Annotated[list[Path] | None, typer.Argument(
@@ -230,9 +241,10 @@ def validate(
     config), without building; exit 1 on the first problem. Every error of every task-graph file is
     listed (one located line each) first. Warnings go to stderr. With FILE...: check those task-graph
     files alone (what `flareflow run FILE` would refuse)."""
+    from ..graphs.files import GRAPH_SUFFIXES
     from ..graphs.validate import LOCAL_ONLY_HINT
     from .build import check
-    from .graphs import graph_errors, load_checked
+    from .graphs import graph_errors, load_checked, not_graph_files, shown
 
     problems: list[Any]
     if files:
@@ -240,6 +252,9 @@ def validate(
         for path in files:
             if not path.is_file():
                 fail(f"{path}: no such file", 2)
+            if path.suffix.lower() not in GRAPH_SUFFIXES:
+                fail(f"{path}: FILE arguments are task-graph files ({', '.join(GRAPH_SUFFIXES)}); Python "
+                     "workflows are checked with the whole project: flareflow validate (no FILE)", 2)
             graph, found = load_checked(path, str(path), cloudflare=not local)
             problems += found
             if graph is not None and not found:
@@ -248,6 +263,9 @@ def validate(
                               f"{len(tasks)} task(s)")
     else:
         proj = _project(project, discover=False)
+        for skipped in not_graph_files(proj):
+            err_console.print(f"[yellow]warning:[/yellow] {escape(shown(proj, skipped))}: not a task graph (no "
+                              "tasks): skipped", highlight=False, soft_wrap=True)
         problems = _guard(lambda: graph_errors(proj, cloudflare=not local))
     for problem in problems:
         err_console.print(f"[bold red]error:[/bold red] {escape(str(problem))}", highlight=False, soft_wrap=True)
@@ -286,17 +304,49 @@ def run(
     project: ProjectOpt = None,
 ) -> None:
     """Start a run (on the embedded runtime, or a server with --url) and stream it live."""
-    from .graphs import env_is_for_graphs, is_graph_file, register_file, with_env
+    from .graphs import env_is_for_graphs, in_workflow_folders, is_graph_file, register_file, with_env
+    from .project import load_for_listing, note_outside_graph
 
     value = _guard(lambda: with_env(build_input(input, item), env))
     with json_stdout(as_json and not detach):  # importing the workflows may print too
-        runs = open_runs(url, token, project, discover=True)
+        broken: list[str] = []
+        runs: Runs
+        if url:
+            runs = open_runs(url, token, project)
+        else:  # another file's error does not stop this run (validate and build stay strict)
+            proj, broken = _guard(lambda: load_for_listing(project, None if is_graph_file(name) else name))
+            runs = LocalRuns(proj)
+        outside: Path | None = None
         if is_graph_file(name) and isinstance(runs, LocalRuns):
-            name = _guard(lambda: register_file(runs.project, name, detach=detach))
+            file = Path(name)
+            name = _guard(lambda: register_file(runs.project, str(file), detach=detach))
+            outside = None if in_workflow_folders(runs.project, file) else file
+        _not_loaded(broken)
         if env and isinstance(runs, LocalRuns):
-            _guard(lambda: env_is_for_graphs(runs.project, name))
-        code = runs.run(name, value, json_mode=as_json, idempotency_key=idempotency_key, detach=detach)
+            _guard(lambda: env_is_for_graphs(runs.project, name, env))
+        try:
+            code = runs.run(name, value, json_mode=as_json, idempotency_key=idempotency_key, detach=detach)
+        except typer.Exit as exc:
+            if outside is not None and isinstance(runs, LocalRuns) and exc.exit_code == 130:
+                _outside_stopped(runs.project, name, outside)
+            raise
+        if outside is not None and isinstance(runs, LocalRuns):
+            note_outside_graph(runs.project, name, outside, unfinished=False)
     raise typer.Exit(code)
+
+
+def _outside_stopped(proj: Any, name: str, file: Path) -> None:
+    """A run of a graph file from outside the workflow folders was left unfinished (Ctrl-C): `resume`
+    cannot find its workflow by itself, so say what it needs, and record the file so the held run's
+    message names it (`flareflow.cli.project.note_outside_graph`)."""
+    from .project import note_outside_graph
+
+    note_outside_graph(proj, name, file, unfinished=True)
+    folders = ", ".join(f"{entry.rstrip('/')}/" for entry in proj.settings.workflows)
+    err_console.print(f"[yellow]but[/yellow] {escape(str(file))} is outside the project's workflow folders "
+                      f"({escape(folders)}), so flareflow resume cannot find workflow '{escape(name)}' on its "
+                      "own: move the file there first, then resume (or cancel the run: flareflow runs list "
+                      f"--workflow {escape(name)}, then flareflow runs cancel ID)", highlight=False, soft_wrap=True)
 
 
 # -- resume --------------------------------------------------------------------------------

@@ -141,7 +141,7 @@ CASES = [
     pytest.param(Case(("runs", "list", "--limit", "0"), ("--limit",), code=2), id="usage-bad-option-value"),
     pytest.param(Case(("frobnicate",), ("frobnicate",), code=2), id="usage-unknown-command"),
     # the project itself is broken
-    pytest.param(Case(("run", "quick"), ("sync_flow", "async def"),
+    pytest.param(Case(("run", "sync_flow"), ("sync_flow", "async def"),
                       breaks=_write("workflows/sync_flow.py", "from flareflow import workflow\n\n\n"
                                     "@workflow(\"sync_flow\")\ndef sync_flow(run):\n    return 1\n")),
                  id="workflow-not-async"),
@@ -149,10 +149,10 @@ CASES = [
                       breaks=_write("workflows/again.py", "from flareflow import workflow\n\n\n"
                                     "@workflow(\"quick\")\nasync def quick(run):\n    return 1\n")),
                  id="duplicate-workflow-name"),
-    pytest.param(Case(("run", "quick"), ("broken.py:3", "import failed", "SyntaxError"),
+    pytest.param(Case(("run", "broken"), ("broken.py:3", "import failed", "SyntaxError"),
                       breaks=_write("workflows/broken.py", "import asyncio\n\ndef oops(:\n    pass\n")),
                  id="module-syntax-error"),
-    pytest.param(Case(("workflows",), ("boom.py:4", "import failed", "RuntimeError: boom at import"),
+    pytest.param(Case(("validate",), ("boom.py:4", "import failed", "RuntimeError: boom at import"),
                       breaks=_write("workflows/boom.py",
                                     "import os\n\nx = os.sep\nraise RuntimeError('boom at import')\n")),
                  id="module-raises-at-import"),

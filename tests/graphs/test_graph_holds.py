@@ -3,6 +3,8 @@ project whose graph run is stopped, then meets a changed file (a renamed task)."
 
 from __future__ import annotations
 
+import shutil
+import signal
 from pathlib import Path
 from typing import Any
 
@@ -52,3 +54,31 @@ def test_a_renamed_task_id_is_advised_in_graph_terms_by_check_and_the_hold(tmp_p
     message = held["message"]
     assert "restore task 'prep' in workflows/edit.yaml (now 'prepare'" in message, held
     assert "or cancel it" in message and "patched" not in message, held
+
+
+SLOW = "name: slowx\ntasks:\n  - id: nap\n    type: sleep\n    duration: 3s\n"
+
+
+def test_an_outside_graph_file_stopped_midway_says_what_resume_needs_and_its_hold_names_the_file(
+        tmp_path: Path) -> None:
+    root = make_project(tmp_path / "p", {"workflows/edit.yaml": EDIT})
+    outside = tmp_path / "elsewhere" / "slow.yaml"
+    outside.parent.mkdir()
+    outside.write_text(SLOW, encoding="utf-8")
+    with Live("run", "../elsewhere/slow.yaml", cwd=root) as live:
+        live.wait_line(lambda line: "sleeping" in line, what="the nap")
+        live.proc.send_signal(signal.SIGINT)  # Ctrl-C
+        assert live.finish() == 130, live.stderr
+    said = " ".join(live.stderr.split())
+    assert "continue it with flareflow resume" in said, said
+    assert ("../elsewhere/slow.yaml is outside the project's workflow folders (workflows/), so flareflow resume "
+            "cannot find workflow 'slowx' on its own: move the file there first") in said, said
+
+    with Live("resume", "--json", cwd=root) as resume:
+        held = resume.wait_event(is_held, what="the hold")
+        assert "unknown workflow 'slowx'" in held["message"] and str(outside) in held["message"], held
+        assert "held until that file is in workflows/" in held["message"], held
+        shutil.move(outside, root / "workflows" / "slow.yaml")  # what the message says: the run continues
+        done = resume.wait_event(lambda e: e["type"] in ("run.completed", "run.failed"), timeout=30,
+                                 what="the run to finish")
+        assert done["type"] == "run.completed", done
