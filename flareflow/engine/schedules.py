@@ -46,6 +46,8 @@ _ALL_WEEKDAYS = frozenset(range(7))
 
 _CRON_TOKEN = re.compile(r"^[0-9A-Za-z*,/\-]+$")
 _CRON_NUMERIC = re.compile(r"^[0-9*,/\-]+$")
+#: Cron's only words are three-letter day and month names (``MON-FRI``, ``JAN``); ``15 minutes`` is English.
+_CRON_WORD = re.compile(r"[A-Za-z]+")
 
 
 class ScheduleError(ValueError):
@@ -62,9 +64,11 @@ class ScheduleError(ValueError):
 def looks_like_cron(text: str) -> bool:
     """Fields of cron characters, the first of digits and ``* , / -`` only: meant as cron, not English (a
     phrase starts with a word: ``every``, ``daily``, ``Monday``, ``first``, ``the 15th`` ...). A malformed
-    one (``0 9 * *``) stays cron, so the build's field-by-field message says what is wrong with it."""
+    one (``0 9 * *``) stays cron, so the build's field-by-field message says what is wrong with it; but
+    ``15 minutes`` is a phrase (cron's only words are three-letter names such as ``MON``)."""
     parts = text.split()
-    return bool(parts) and _CRON_NUMERIC.match(parts[0]) is not None and all(_CRON_TOKEN.match(p) for p in parts)
+    return (bool(parts) and _CRON_NUMERIC.match(parts[0]) is not None and all(_CRON_TOKEN.match(p) for p in parts)
+            and all(len(word) == 3 for p in parts for word in _CRON_WORD.findall(p)))
 
 
 def compile_schedule(text: str, tz: str | None = None) -> str:
@@ -84,7 +88,12 @@ def compile_schedule(text: str, tz: str | None = None) -> str:
         except CronError as exc:
             raise ScheduleError(f"invalid schedule '{text}': {exc}") from None
         return render_cron(*_shift(_sets_of(cron), offset, text, tz))
-    sets = _parse_phrase(text)
+    try:
+        sets = _parse_phrase(text)
+    except ScheduleError as exc:
+        if exc.specific or isinstance(_compiled(f"every {text.strip()}", text), ScheduleError):
+            raise
+        raise ScheduleError(f"unrecognised schedule '{text}' (did you mean 'every {text.strip()}'?)") from None
     return render_cron(*_shift(sets, offset, text, tz))
 
 

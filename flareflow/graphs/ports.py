@@ -9,8 +9,9 @@ a database itself. It calls:
   A request that runs out of time fails with `http_timed_out`'s message on both hosts.
 * ``database(request) -> result`` (async): ``request`` is ``{"op": "query" | "transaction" | "migration",
   ...}`` (see `flareflow.graphs.compiler`); local: a SQLite file; Cloudflare: a D1 binding.
-* ``local[type](task) -> result`` (sync, run as a step, in a step thread locally): ``shell``, ``docker``,
-  ``data_processor``. Only the local runtime has them; the Cloudflare build refuses these types.
+* ``local[type](task) -> result`` (run as a step): ``shell`` and ``docker`` are async (their process
+  group is stopped when the step is cancelled), ``data_processor`` is sync (a step thread). Only the
+  local runtime has them; the Cloudflare build refuses these types.
 * ``environ() -> mapping``: the host's environment variables (``${env.X}`` falls back to them).
 
 `install` replaces what a host provides; a port left empty fails the task that needs it with a message

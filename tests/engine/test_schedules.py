@@ -207,6 +207,22 @@ def test_a_bad_phrase_fails_validate_with_one_line_naming_the_workflow(tmp_path:
     assert "accepted forms" in result.stderr and "Traceback" not in result.stderr
 
 
+def test_a_phrase_missing_its_every_is_read_as_english_and_the_fix_offered(tmp_path: Path) -> None:
+    # "15 minutes" starts with a digit like cron, but cron has no word longer than MON: it is a phrase
+    for phrase, fix in (("15 minutes", "every 15 minutes"), ("2 hours", "every 2 hours")):
+        with pytest.raises(ScheduleError) as caught:
+            compile_schedule(phrase)
+        assert f"unrecognised schedule '{phrase}' (did you mean '{fix}'?)" == str(caught.value)
+    assert compile_schedule("0 9 * * MON-FRI") == "0 9 * * MON-FRI"  # cron's own names stay cron
+    root = write(tmp_path, {**PROJECT, "workflows/bad.py": (
+        'from flareflow import Run, workflow\n\n\n@workflow("poll", schedule="15 minutes")\n'
+        'async def poll(run: Run) -> None:\n    return None\n')})
+    result = ff("validate", cwd=root)
+    assert result.returncode == 1, result.stdout
+    assert "workflow 'poll'" in result.stderr and "did you mean 'every 15 minutes'?" in result.stderr, result.stderr
+    assert "Traceback" not in result.stderr
+
+
 def test_the_build_writes_the_compiled_crons_as_triggers(tmp_path: Path) -> None:
     root = write(tmp_path, PROJECT)
     assert_ok(ff("build", cwd=root))
