@@ -503,14 +503,17 @@ def detached_note() -> Iterator[None]:
 
 
 def open_runs(url: str | None, token: str | None, project: Path | None, *, discover: bool = False) -> Runs:
-    """`RemoteRuns` with ``--url``, else `LocalRuns` on the project (loaded only then)."""
+    """`RemoteRuns` with ``--url``, else `LocalRuns` on the project (loaded only then). ``discover`` (the
+    commands that continue a run: ``send-event``, ``answer``, ``runs retry|restart``) imports the workflows
+    tolerantly, as ``resume`` does: another file's import error is a warning, not a refusal (a run of a
+    workflow that did not load is held, with the error, until it imports)."""
     if url:
         saved = _saved_token(project)
         own = token is None and saved is not None and saved[0] is not None and _loopback(url)
         if own and saved is not None:
             token = saved[0]
         return RemoteRuns(url, token, saved[1] if saved is not None else None, token_saved=own)
-    return LocalRuns(load_project(project, discover=discover))
+    return LocalRuns(load_project(project, discover=discover, tolerant=discover))
 
 
 def _loopback(url: str) -> bool:

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from .helpers import RUN_ID, assert_one_error_line, describe, ff, run_status, state_dir, wait_until
+from .helpers import FAST_WORKFLOWS, RUN_ID, assert_one_error_line, describe, ff, run_status, state_dir, wait_until
 
 RECOVERY = '''\
 from pathlib import Path
@@ -304,3 +304,30 @@ def server_start(server: Any, workflow: str) -> str:
     response = httpx.post(server.url + "/runs", json={"workflow": workflow}, headers=server.headers, timeout=15)
     assert response.status_code == 201, response.text
     return str(response.json()["id"])
+
+
+BROKEN = "import asyncio\n\ndef oops(:\n    pass\n"
+
+
+def test_a_broken_neighbour_file_does_not_stop_retry_send_event_or_answer(recovering: Path) -> None:
+    # the commands that continue a run load the project as resume does: another file's import error is
+    # a warning naming it, not a refusal to touch a run whose own workflow imports fine
+    (recovering / "workflows" / "fast.py").write_text(FAST_WORKFLOWS, encoding="utf-8")
+    run_id = failed_run(recovering)
+    (recovering / "workflows" / "broken.py").write_text(BROKEN, encoding="utf-8")
+    (recovering / "fail.flag").unlink()
+    retried = ff("runs", "retry", run_id, cwd=recovering)
+    assert retried.returncode == 0, describe(retried)
+    assert "broken.py:3" in retried.stderr and "warning" in retried.stderr, retried.stderr
+    assert _show(recovering, run_id)["status"] == "completed"
+
+    for workflow, deliver in (("waiter", ("send-event", "{id}", "go", '{"n": 1}')),
+                              ("asker", ("answer", "{id}", "true"))):
+        started = ff("run", workflow, "--detach", cwd=recovering)
+        assert started.returncode == 0, describe(started)
+        new_id = started.stdout.split()[-1]
+        wait_until(lambda: run_status(recovering, new_id) == "waiting", 30, f"{workflow} to wait")
+        done = ff(*(new_id if part == "{id}" else part for part in deliver), cwd=recovering)
+        assert done.returncode == 0, describe(done)
+        assert "broken.py:3" in done.stderr, done.stderr
+        wait_until(lambda: run_status(recovering, new_id) == "completed", 30, f"{workflow} to complete")
