@@ -326,8 +326,8 @@ def test_a_broken_neighbour_file_does_not_stop_retry_send_event_or_answer(recove
         started = ff("run", workflow, "--detach", cwd=recovering)
         assert started.returncode == 0, describe(started)
         new_id = started.stdout.split()[-1]
-        wait_until(lambda: run_status(recovering, new_id) == "waiting", 30, f"{workflow} to wait")
+        wait_until(lambda i=new_id: run_status(recovering, i) == "waiting", 30, f"{workflow} to wait")
         done = ff(*(new_id if part == "{id}" else part for part in deliver), cwd=recovering)
         assert done.returncode == 0, describe(done)
         assert "broken.py:3" in done.stderr, done.stderr
-        wait_until(lambda: run_status(recovering, new_id) == "completed", 30, f"{workflow} to complete")
+        wait_until(lambda i=new_id: run_status(recovering, i) == "completed", 30, f"{workflow} to complete")
