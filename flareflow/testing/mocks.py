@@ -22,7 +22,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from typing import Any
 
-from ..engine.errors import InvalidInput, NonRetryableError, did_you_mean
+from ..engine.errors import FlareflowError, InvalidInput, NonRetryableError, did_you_mean
 from ..engine.run import task_tag, to_json
 
 
@@ -61,11 +61,18 @@ def step_result(value: Any, kind: str | None, task: str | None) -> Any:
     ``{"stdout", "exit_code", "stderr", "duration_s"}``, the ``body`` of ``{"status", "body"}``. A test
     mocks the task's result, so a plain value is wrapped: a string is what the command printed (exit code
     0), anything else the body of a ``200`` answer. A value of the step's whole shape (a dict of those
-    keys: ``stdout`` or ``exit_code`` among them; ``status`` as a number and ``body``) is kept as it is.
+    keys: ``stdout`` or ``exit_code`` among them; ``status`` as a number and ``body``) is kept as it is,
+    but a non-zero ``exit_code`` fails the attempt as the command would (``command exited with code N``:
+    the task records the code, its retries apply, dependents are skipped).
     Any other value for a process task is one the command could never give (its result is text), so the
     step fails saying what to mock."""
     if kind in ("shell", "docker"):
         if isinstance(value, dict) and value and set(value) <= PROCESS_KEYS and {"stdout", "exit_code"} & set(value):
+            code = value.get("exit_code", 0)
+            if code not in (0, None):  # as the real command: a non-zero exit fails the attempt
+                tail = str(value.get("stderr") or value.get("stdout") or "").strip().splitlines()[-1:]
+                raise FlareflowError(f"command exited with code {code} (mocked)" + (f": {tail[0][:200]}" if tail
+                                                                                    else ""))
             return value
         if isinstance(value, str):
             return {"exit_code": 0, "stdout": value if not value or value.endswith("\n") else value + "\n",

@@ -131,3 +131,13 @@ def test_a_failing_command_is_a_mocked_error_whose_exit_code_the_task_records(ci
     with pytest.raises(RunFailed, match=r"build \(exit code 2\)"):
         wf.run_sync()
     assert wf.unused_mocks == []
+
+
+def test_a_whole_shape_mock_with_a_nonzero_exit_code_fails_the_task_as_the_command_would(ci: Path) -> None:
+    # {"exit_code": 1} is what a failing command looks like: the task fails (it used to complete)
+    wf = create_test_workflow(ci).mock_step_result("build", {"stdout": "", "stderr": "lint: 3 errors\n",
+                                                             "exit_code": 1})
+    with pytest.raises(RunFailed, match=r"build \(exit code 1\): command exited with code 1 \(mocked\): lint"):
+        wf.run_sync()
+    assert examples.calls == []  # its dependents never ran
+    assert wf.unused_mocks == []
