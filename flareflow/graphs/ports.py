@@ -24,7 +24,8 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-__all__ = ["HTTP_DEFAULT_TIMEOUT", "Ports", "current", "http_timed_out", "install", "sql_statements"]
+__all__ = ["HTTP_DEFAULT_TIMEOUT", "Ports", "command_failed", "current", "http_timed_out", "install",
+           "sql_statements"]
 
 HttpPort = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 DatabasePort = Callable[[dict[str, Any]], Awaitable[Any]]
@@ -33,6 +34,14 @@ LocalTask = Callable[[dict[str, Any]], Any]
 
 #: Seconds the local http port waits when the task has no ``timeout`` (the Worker's ``fetch`` has no limit of ours).
 HTTP_DEFAULT_TIMEOUT = 30.0
+
+
+def command_failed(code: int, stdout: str, stderr: str, note: str = "") -> str:
+    """What a shell or docker task whose command exited non-zero fails with (the local runtime's command,
+    and a mock of one under `flareflow.testing`): the code, then the last line of stderr, else of stdout.
+    The compiler reads the code back out of it into the task's ``exit_code``."""
+    tail = stderr.strip().splitlines()[-1:] or stdout.strip().splitlines()[-1:]
+    return f"command exited with code {code}{note}" + (f": {tail[0][:200]}" if tail else "")
 
 
 def http_timed_out(request: dict[str, Any]) -> str:

@@ -39,7 +39,7 @@ from pathlib import Path
 from typing import Any
 
 from ..engine.errors import FlareflowError, NonRetryableError
-from ..graphs.ports import HTTP_DEFAULT_TIMEOUT, Ports, http_timed_out, install, sql_statements
+from ..graphs.ports import HTTP_DEFAULT_TIMEOUT, Ports, command_failed, http_timed_out, install, sql_statements
 
 __all__ = ["install_local_ports", "local_ports"]
 
@@ -118,12 +118,10 @@ async def _run_process(argv: list[str], cwd: Path, env: dict[str, str], timeout:
         raise
     finally:
         _LIVE.discard(proc.pid)
-    result = {"exit_code": code, "stdout": "".join(out), "stderr": "".join(err),
-              "duration_s": round(time.monotonic() - started, 3)}
+    stdout, stderr = "".join(out), "".join(err)
     if code != 0:
-        tail = "".join(err).strip().splitlines()[-1:] or "".join(out).strip().splitlines()[-1:]
-        raise CommandFailed(f"command exited with code {code}" + (f": {tail[0][:200]}" if tail else ""))
-    return result
+        raise CommandFailed(command_failed(code, stdout, stderr))
+    return {"exit_code": code, "stdout": stdout, "stderr": stderr, "duration_s": round(time.monotonic() - started, 3)}
 
 
 async def _pump(stream: asyncio.StreamReader | None, into: list[str], sink: Any) -> None:

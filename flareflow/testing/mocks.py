@@ -24,6 +24,7 @@ from typing import Any
 
 from ..engine.errors import FlareflowError, InvalidInput, NonRetryableError, did_you_mean
 from ..engine.run import task_tag, to_json
+from ..graphs.ports import command_failed
 
 
 class UnusedMockWarning(UserWarning):
@@ -70,9 +71,8 @@ def step_result(value: Any, kind: str | None, task: str | None) -> Any:
         if isinstance(value, dict) and value and set(value) <= PROCESS_KEYS and {"stdout", "exit_code"} & set(value):
             code = value.get("exit_code", 0)
             if code not in (0, None):  # as the real command: a non-zero exit fails the attempt
-                tail = str(value.get("stderr") or value.get("stdout") or "").strip().splitlines()[-1:]
-                raise FlareflowError(f"command exited with code {code} (mocked)" + (f": {tail[0][:200]}" if tail
-                                                                                    else ""))
+                raise FlareflowError(command_failed(code, str(value.get("stdout") or ""),
+                                                    str(value.get("stderr") or ""), " (mocked)"))
             return value
         if isinstance(value, str):
             return {"exit_code": 0, "stdout": value if not value or value.endswith("\n") else value + "\n",
