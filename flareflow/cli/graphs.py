@@ -252,8 +252,10 @@ def register_file(project: Any, name: str, *, detach: bool = False) -> str:
 
 
 def in_workflow_folders(project: Any, path: Path) -> bool:
-    """Whether ``path`` is one of the project's graph files, which every command finds (`graph_files`)."""
-    return path.resolve() in [p.resolve() for p in graph_files(project)]
+    """Whether the task graph at ``path`` is one every command finds (`graph_files`): a file of the workflow
+    folders or a listed one. Only its place is looked at; that it is a graph the caller has checked, so the
+    folders' other files are not read again."""
+    return path.resolve() in [p.resolve() for p, _ in _candidate_files(project)]
 
 
 def env_is_for_graphs(project: Any, name: str, pairs: list[str] | None = None) -> None:
