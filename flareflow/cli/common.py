@@ -64,6 +64,18 @@ class UsageError(Exception):
     """A usage error: printed as one line, exit code 2."""
 
 
+def key_value_pairs(pairs: list[str] | None, option: str, form: str) -> dict[str, str]:
+    """``OPTION KEY=VALUE ...`` as a mapping of the raw values (a later key wins); a pair without ``=`` or
+    without a key is a usage error naming the option and the ``form`` it expects."""
+    found: dict[str, str] = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"{option} expects {form}, got '{pair}'")
+        found[key.strip()] = value
+    return found
+
+
 def fail(message: str, code: int = 1) -> NoReturn:
     err_console.print(f"[bold red]error:[/bold red] {escape(message)}")
     raise typer.Exit(code)

@@ -26,7 +26,7 @@ from ..graphs.files import GRAPH_SUFFIXES, GraphFileError, load_graph_file
 from ..graphs.model import Graph, GraphError, child
 from ..graphs.validate import NAME, cloudflare_errors, env_names, validate_graph
 from ..local.graphtasks import install_local_ports
-from .common import ProjectOpt, UsageError, console, err_console, fail, guard
+from .common import ProjectOpt, UsageError, console, err_console, fail, guard, key_value_pairs
 from .common import load as load_project
 from .errors import UserError
 from .project import is_task_graph
@@ -271,11 +271,10 @@ def env_is_for_graphs(project: Any, name: str, pairs: list[str] | None = None) -
     if graph is None:
         raise UsageError(f"--env sets a task graph's ${{env.KEY}}; '{name}' is a Python workflow (pass its values "
                          "with --input, or read os.environ in its steps)")
-    keys = [key.strip() for key, sep, _ in (pair.partition("=") for pair in pairs or []) if sep and key.strip()]
     read = _env_read(project, graph)
     if read is None:
         return
-    for key in dict.fromkeys(keys):
+    for key in env_pairs(pairs):
         if key not in read:
             message = (f"--env {key}: workflow '{name}' never reads ${{env.{key}}}{did_you_mean(key, sorted(read))}; "
                        "the run goes ahead, and nothing in it uses this value")
@@ -304,16 +303,16 @@ def _env_read(project: Any, graph: Graph) -> set[str] | None:
     return read
 
 
+def env_pairs(pairs: list[str] | None) -> dict[str, str]:
+    """``--env KEY=VALUE ...`` as a mapping (a later KEY wins)."""
+    return key_value_pairs(pairs, "--env", "KEY=VALUE")
+
+
 def with_env(value: Any, pairs: list[str] | None) -> Any:
     """The run's input with ``--env KEY=VALUE`` overrides under ``$env`` (an object input only)."""
     if not pairs:
         return value
-    env: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, text = pair.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"--env expects KEY=VALUE, got '{pair}'")
-        env[key.strip()] = text
+    env = env_pairs(pairs)
     if value is None:
         value = {}
     if not isinstance(value, dict):

@@ -26,7 +26,7 @@ from . import check as checks
 from . import cloud, graphs
 from .ai import ai_app
 from .backends import LocalRuns, Runs, detached_note, open_runs
-from .common import ProjectOpt, UsageError, console, err_console, fail, json_stdout, write_json_line
+from .common import ProjectOpt, UsageError, console, err_console, fail, json_stdout, key_value_pairs, write_json_line
 from .common import guard as _guard
 from .common import load as _project
 from .common import run_async as _run
@@ -108,14 +108,11 @@ def build_input(raw: str | None, pairs: list[str] | None) -> Any:
     if not pairs:
         return None
     data: dict[str, Any] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"-i expects key=value, got '{pair}'")
+    for key, value in key_value_pairs(pairs, "-i", "key=value").items():
         try:
-            data[key.strip()] = json.loads(value)
+            data[key] = json.loads(value)
         except ValueError:
-            data[key.strip()] = value
+            data[key] = value
     return data
 
 
