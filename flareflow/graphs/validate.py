@@ -177,7 +177,7 @@ class _Checker:
             shown = f'"{kind}"' if isinstance(kind, str) else _kind(kind)
             hint = did_you_mean(kind, TRIGGER_TYPES) if isinstance(kind, str) else ""
             self.err("trigger.type", f"unknown trigger type {shown}{hint}; one of {', '.join(TRIGGER_TYPES)}")
-        allowed = ("type", "cron", "schedule", "event", "timezone")
+        allowed = ("type", *dict.fromkeys(f for fields in TRIGGER_FIELDS.values() for f in fields))
         for key in trigger:
             if key not in allowed:
                 hint = ' (did you mean "timezone"?)' if key == "tz" else did_you_mean(str(key), allowed)
